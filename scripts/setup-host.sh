@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Installs and starts what the test suite needs on a Debian 12 machine (root):
+# git, nix (multi-user, offline), bubblewrap, tar/zstd for @actions/cache.
+# Idempotent: safe to run on a machine that already has everything.
+set -euo pipefail
+export DEBIAN_FRONTEND=noninteractive
+need=()
+for pkg in git nix-bin nix-setup-systemd bubblewrap busybox-static util-linux zstd tar procps; do
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need+=("$pkg")
+done
+if [ "$(id -u)" = 0 ] && [ ${#need[@]} -gt 0 ]; then
+  apt-get update -qq
+  apt-get install -y -qq "${need[@]}" >/dev/null
+fi
+if [ "$(id -u)" = 0 ] && [ -d /etc/nix ]; then
+  # Offline nix: no substituters (else seconds of DNS retries per call); sandbox with a static /bin/sh.
+  cat > /etc/nix/nix.conf <<'CONF'
+sandbox = true
+sandbox-paths = /bin/sh=/bin/busybox
+substituters =
+experimental-features = nix-command flakes
+CONF
+  if command -v nix-daemon >/dev/null; then
+    if ! [ -S /nix/var/nix/daemon-socket/socket ] || ! nix store ping --store daemon >/dev/null 2>&1; then
+      (nix-daemon >/var/log/nix-daemon.log 2>&1 &)
+      for _ in $(seq 50); do [ -S /nix/var/nix/daemon-socket/socket ] && break; sleep 0.1; done
+    fi
+  fi
+fi

@@ -1,0 +1,53 @@
+import type { Emit, Conclusion } from "./events.js";
+import type { HostBackend } from "../host/sandbox.js";
+
+/** Result of a needed job, as the task's `needs` map gives it. */
+export interface NeedResult {
+  result: Conclusion;
+  outputs: Record<string, string>;
+}
+
+/**
+ * Everything needed to run one job. The daemon builds it from a Forgejo task
+ * (payload YAML with exactly one job, matrix already expanded, `needs:`
+ * erased); exec builds it from its own orchestrator.
+ */
+export interface JobRequest {
+  /** Stable id for directories/logs (task id in the daemon). */
+  jobKey: string;
+  /** Single-job workflow YAML (Forgejo's workflow_payload). */
+  workflowYaml: string;
+  /** Name of the workflow file, for error positions. */
+  workflowFile?: string;
+  /** The github context as the task gives it (Task.context). */
+  context: Record<string, unknown>;
+  secrets: Record<string, string>;
+  vars: Record<string, string>;
+  needs: Record<string, NeedResult>;
+  /** workflow_dispatch / workflow_call inputs, already typed. */
+  inputs?: Record<string, unknown>;
+  /** Extra env from runner config (runner.envs), lowest precedence. */
+  runnerEnv?: Record<string, string>;
+  /** e.g. ACTIONS_CACHE_URL, ACTIONS_RUNTIME_URL ... set by the daemon. */
+  extraEnv?: Record<string, string>;
+  /** Extra values to mask (tokens not present in secrets). */
+  extraMasks?: string[];
+  /** Runner name/os/arch for the runner context. */
+  runnerName?: string;
+  /** Base URL for `uses: owner/repo@ref` (forgejo_default_actions_url). */
+  defaultActionsUrl?: string;
+  /** Existing directory to use as the workspace instead of a fresh one (exec -C). */
+  workspaceDir?: string;
+}
+
+export interface RunJobOptions {
+  emit: Emit;
+  /** Aborted on cancellation or runner timeout; reason says which. */
+  signal: AbortSignal;
+  host: HostBackend;
+}
+
+export interface JobOutcome {
+  result: Conclusion;
+  outputs: Record<string, string>;
+}

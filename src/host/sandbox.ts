@@ -1,0 +1,59 @@
+// Process isolation seam. The engine starts every job process through a
+// JobSandbox; how that process is isolated (plain, per-job uid, bubblewrap,
+// cgroups) is the backend's business.
+
+export interface SpawnSpec {
+  /** Program and arguments; resolved against env.PATH by the backend. */
+  file: string;
+  args: string[];
+  cwd: string;
+  /** The complete environment of the process (nothing is inherited). */
+  env: Record<string, string>;
+  /** Optional stdin content. */
+  stdin?: string;
+}
+
+export interface SpawnHandlers {
+  onStdout(chunk: Buffer): void;
+  onStderr(chunk: Buffer): void;
+}
+
+export interface ExitStatus {
+  /** Exit code, or null when killed by a signal. */
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  /** True when the sandbox killed it for exceeding a resource limit. */
+  oomKilled?: boolean;
+}
+
+export interface JobDirs {
+  /** Per-job root; everything below is deleted at dispose(). */
+  root: string;
+  workspace: string;
+  temp: string;
+  home: string;
+  toolCache: string;
+}
+
+export interface JobSandbox {
+  readonly dirs: JobDirs;
+  /** Base environment every job process gets (allow-listed: PATH, HOME, LANG, ...). */
+  readonly baseEnv: Record<string, string>;
+  /** Run a process; when `signal` aborts, the process and all its descendants are killed. */
+  spawn(spec: SpawnSpec, handlers: SpawnHandlers, signal: AbortSignal): Promise<ExitStatus>;
+  /** Kill every process the job started (daemonized ones included). */
+  killAll(): Promise<void>;
+  /** killAll(), then remove the job's directories and cgroup. Idempotent. */
+  dispose(): Promise<void>;
+}
+
+export interface PrepareJobOptions {
+  jobKey: string;
+  /** Use this directory as workspace (exec -C); it is never deleted. */
+  workspaceDir?: string;
+}
+
+export interface HostBackend {
+  readonly name: string;
+  prepareJob(opts: PrepareJobOptions): Promise<JobSandbox>;
+}
