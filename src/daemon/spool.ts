@@ -1,0 +1,240 @@
+// Durable per-task journal under `<state dir>/spool/<key>/`, so that log rows
+// and results survive a Forgejo outage of any length and a runner crash.
+//
+//   meta.json   who the task is (connection, task id, repo, job) and how to
+//               kill what it left running (process groups, cgroups, uid)
+//   rows        one JSON row per line ({"t": ms, "c": content}); the row's
+//               absolute index is its line number
+//   state.json  the latest step states / result / outputs, replaced atomically
+//   ack         the server's ack index, replaced atomically
+//   done        present once the final report was acknowledged
+//
+// Only rows at or past the ack are ever read back; memory holds a bounded
+// window, everything else stays on disk.
+
+import { closeSync, fsyncSync, openSync, readSync, writeSync } from "node:fs";
+import { mkdir, readdir, readFile, rename, rm, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+
+export interface SpoolMeta {
+  connection: string;
+  taskId: string;
+  repository: string;
+  job: string;
+  stepCount: number;
+  startedAt: string;
+  /** The daemon that ran it (to tell our own live tasks from orphans). */
+  daemonPid: number;
+  /** Kill hints for crash recovery. */
+  processGroups?: number[];
+  cgroups?: string[];
+  uid?: number;
+}
+
+export interface SpoolRow {
+  time: Date;
+  content: string;
+}
+
+export interface SpooledState {
+  result?: string;
+  outputs?: Record<string, string>;
+  steps?: unknown[];
+  stoppedAt?: string;
+  [k: string]: unknown;
+}
+
+async function writeAtomic(file: string, data: string): Promise<void> {
+  const tmp = `${file}.tmp`;
+  await writeFile(tmp, data, { mode: 0o600 });
+  await rename(tmp, file);
+}
+
+export class TaskSpool {
+  private fd: number;
+  /** Byte offset of each row's line, for rows from `indexBase` on. */
+  private offsets: number[] = [];
+  private indexBase = 0;
+  private size = 0;
+  private rowCount = 0;
+  private unsynced = 0;
+  private closed = false;
+
+  private constructor(readonly dir: string, fd: number) {
+    this.fd = fd;
+  }
+
+  static async create(root: string, key: string, meta: SpoolMeta): Promise<TaskSpool> {
+    const dir = join(root, key);
+    await mkdir(dir, { recursive: true, mode: 0o700 });
+    await writeAtomic(join(dir, "meta.json"), JSON.stringify(meta) + "\n");
+    const fd = openSync(join(dir, "rows"), "a+", 0o600);
+    const sp = new TaskSpool(dir, fd);
+    await sp.scanExisting();
+    return sp;
+  }
+
+  /** Reopen an existing spool (crash recovery). */
+  static async open(dir: string): Promise<TaskSpool> {
+    const fd = openSync(join(dir, "rows"), "a+", 0o600);
+    const sp = new TaskSpool(dir, fd);
+    await sp.scanExisting();
+    return sp;
+  }
+
+  private async scanExisting(): Promise<void> {
+    const buf = await readFile(join(this.dir, "rows")).catch(() => Buffer.alloc(0));
+    let start = 0;
+    for (let i = 0; i < buf.length; i++) {
+      if (buf[i] === 0x0a) {
+        this.offsets.push(start);
+        start = i + 1;
+      }
+    }
+    // A torn last line (crash mid-write) is dropped: it was never reported.
+    this.size = start;
+    this.rowCount = this.offsets.length;
+    if (start < buf.length) {
+      const { truncateSync } = await import("node:fs");
+      truncateSync(join(this.dir, "rows"), start);
+    }
+  }
+
+  get rows(): number {
+    return this.rowCount;
+  }
+
+  get bytes(): number {
+    return this.size;
+  }
+
+  async meta(): Promise<SpoolMeta> {
+    return JSON.parse(await readFile(join(this.dir, "meta.json"), "utf8")) as SpoolMeta;
+  }
+
+  async updateMeta(patch: Partial<SpoolMeta>): Promise<void> {
+    const m = { ...(await this.meta()), ...patch };
+    await writeAtomic(join(this.dir, "meta.json"), JSON.stringify(m) + "\n");
+  }
+
+  /** Appends rows; returns the absolute index of the first one. */
+  append(rows: SpoolRow[]): number {
+    const first = this.rowCount;
+    if (rows.length === 0) return first;
+    let text = "";
+    for (const r of rows) text += JSON.stringify({ t: r.time.getTime(), c: r.content }) + "\n";
+    const data = Buffer.from(text);
+    let pos = this.size;
+    let at = 0;
+    while (at < data.length) at += writeSync(this.fd, data, at, data.length - at);
+    for (let i = 0; i < data.length; i++) {
+      if (data[i] === 0x0a) {
+        this.offsets.push(pos);
+        pos = this.size + i + 1;
+      }
+    }
+    this.size += data.length;
+    this.rowCount += rows.length;
+    this.unsynced += rows.length;
+    return first;
+  }
+
+  /** fsync the rows file (call at step boundaries and before final reports). */
+  sync(): void {
+    if (this.unsynced === 0 || this.closed) return;
+    fsyncSync(this.fd);
+    this.unsynced = 0;
+  }
+
+  /** Reads up to `max` rows (and at most `maxBytes`) starting at absolute index `from`. */
+  read(from: number, max: number, maxBytes = 4 * 1024 * 1024): SpoolRow[] {
+    const out: SpoolRow[] = [];
+    if (from < this.indexBase || from >= this.rowCount) return out;
+    const startOff = this.offsets[from - this.indexBase]!;
+    let endIdx = Math.min(this.rowCount, from + max);
+    let endOff = endIdx < this.rowCount ? this.offsets[endIdx - this.indexBase]! : this.size;
+    while (endOff - startOff > maxBytes && endIdx > from + 1) {
+      endIdx--;
+      endOff = this.offsets[endIdx - this.indexBase]!;
+    }
+    const buf = Buffer.alloc(endOff - startOff);
+    let got = 0;
+    while (got < buf.length) {
+      const n = readSync(this.fd, buf, got, buf.length - got, startOff + got);
+      if (n === 0) break;
+      got += n;
+    }
+    for (const line of buf.toString("utf8").split("\n")) {
+      if (!line) continue;
+      const r = JSON.parse(line) as { t: number; c: string };
+      out.push({ time: new Date(r.t), content: r.c });
+    }
+    return out;
+  }
+
+  /** Forget offsets below the ack (memory stays bounded by the unacked backlog). */
+  async setAck(ack: number): Promise<void> {
+    if (ack > this.indexBase && ack <= this.rowCount) {
+      this.offsets = this.offsets.slice(ack - this.indexBase);
+      this.indexBase = ack;
+    }
+    await writeAtomic(join(this.dir, "ack"), String(ack));
+  }
+
+  async ack(): Promise<number> {
+    const t = await readFile(join(this.dir, "ack"), "utf8").catch(() => "0");
+    return Number(t) || 0;
+  }
+
+  async writeState(state: SpooledState): Promise<void> {
+    await writeAtomic(join(this.dir, "state.json"), JSON.stringify(state) + "\n");
+  }
+
+  async readState(): Promise<SpooledState | undefined> {
+    const t = await readFile(join(this.dir, "state.json"), "utf8").catch(() => undefined);
+    return t ? (JSON.parse(t) as SpooledState) : undefined;
+  }
+
+  /** Backlog not yet acknowledged, in bytes. */
+  backlogBytes(): number {
+    if (this.rowCount === this.indexBase) return 0;
+    return this.size - (this.offsets[0] ?? this.size);
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    try {
+      fsyncSync(this.fd);
+    } catch {
+      // best effort
+    }
+    closeSync(this.fd);
+  }
+
+  /** Final report delivered: the journal is no longer needed. */
+  async remove(): Promise<void> {
+    this.close();
+    await rm(this.dir, { recursive: true, force: true });
+  }
+}
+
+/** Spool directories left by a previous daemon process (crash, kill -9, power loss). */
+export async function findOrphans(root: string, livePid = process.pid): Promise<string[]> {
+  const out: string[] = [];
+  for (const e of await readdir(root, { withFileTypes: true }).catch(() => [])) {
+    if (!e.isDirectory()) continue;
+    const dir = join(root, e.name);
+    const meta = await readFile(join(dir, "meta.json"), "utf8").then(
+      (t) => JSON.parse(t) as SpoolMeta,
+      () => undefined,
+    );
+    if (!meta) {
+      await rm(dir, { recursive: true, force: true });
+      continue;
+    }
+    if (meta.daemonPid === livePid) continue;
+    out.push(dir);
+  }
+  return out.sort();
+}
