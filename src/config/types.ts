@@ -79,7 +79,7 @@ export interface ResourceLimits {
 export interface HostConfig {
   workdir_parent: string;
   /** "auto" picks the strongest available. */
-  isolation: "auto" | "bwrap" | "uid" | "none";
+  isolation: "auto" | "bwrap" | "uid" | "uid+bwrap" | "none";
   cgroups: "auto" | "delegated" | "systemd" | "raw" | "none";
   /** PATH for jobs; default: the runner's PATH. */
   path?: string;

@@ -38,6 +38,21 @@ export interface JobRequest {
   defaultActionsUrl?: string;
   /** Existing directory to use as the workspace instead of a fresh one (exec -C). */
   workspaceDir?: string;
+  /**
+   * The `strategy` context as the orchestrator knows it (exec only; a Forgejo
+   * payload carries the expanded matrix but not the instance's index/total).
+   */
+  strategy?: { "fail-fast": boolean; "max-parallel": number; "job-index": number; "job-total": number };
+  /** Node binary for JavaScript actions (config host.node); default: `node` on the job's PATH, else the runner's own node. */
+  nodePath?: string;
+  /** Shared fetched-action cache directory (config actions.cache_dir); default: a directory inside the job root. */
+  actionCacheDir?: string;
+  /** Use only the action cache, no network (actions.cache_offline). */
+  actionCacheOffline?: boolean;
+  /** Size bound of the action cache in bytes (actions.max_cache_size). */
+  actionCacheMaxBytes?: number;
+  /** Skip TLS verification when cloning actions (runner.insecure). */
+  insecure?: boolean;
 }
 
 export interface RunJobOptions {

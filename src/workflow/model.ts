@@ -73,6 +73,8 @@ export interface WorkflowInputSpec {
   default?: RawValue;
   required?: boolean;
   description?: string;
+  /** `choice` inputs: the allowed values. */
+  options?: string[];
 }
 
 export interface WorkflowModel {
@@ -85,6 +87,8 @@ export interface WorkflowModel {
   /** workflow_call inputs / outputs / secrets (for reusable workflows). */
   callInputs: Record<string, WorkflowInputSpec>;
   callOutputs: Record<string, { value: string; description?: string }>;
+  /** workflow_call secrets the called workflow declares. */
+  callSecrets?: Record<string, { required?: boolean; description?: string }>;
   env: Record<string, RawValue>;
   defaults?: { run?: RunDefaults };
   jobs: JobModel[];

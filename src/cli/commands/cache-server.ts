@@ -1,10 +1,66 @@
 import type { Command } from "commander";
+import { loadConfig, parseGoDuration, parseSize } from "../../config/index.js";
+import { startCacheServer } from "../../cache/index.js";
 
+interface CacheServerFlags {
+  dir?: string;
+  host?: string;
+  port?: string;
+  secret?: string;
+  maxSize?: string;
+  macMaxAge?: string;
+}
+
+/**
+ * `cache-server`: the cache server alone, for proxies of other runners
+ * (native-runner `cache.external_server`, or forgejo-runner's) sharing the
+ * secret. Flags override the config file's `cache` section.
+ */
 export function cacheServerCommand(program: Command): void {
   program
     .command("cache-server")
-    .description("(not implemented yet)")
-    .action(() => {
-      throw new Error("cache-server: not implemented yet");
+    .description("run the actions cache server standalone (for cache.external_server of other runners)")
+    .option("-d, --dir <dir>", "cache directory (default: cache.dir)")
+    .option("-s, --host <host>", "address to listen on (default: cache.host, else 127.0.0.1)")
+    .option("-p, --port <port>", "port to listen on (default: cache.port)")
+    .option("--secret <secret>", "shared secret with the proxies (default: cache.secret)")
+    .option("--max-size <size>", "quota, e.g. 10GiB (default: cache.max_size)")
+    .option("--mac-max-age <duration>", "max age of a proxy's signed timestamp, 0 = unbounded (default: cache.mac_max_age)")
+    .action(async (flags: CacheServerFlags, cmd: Command) => {
+      const cfg = await loadConfig(cmd.optsWithGlobals<{ config?: string }>().config);
+      const secret = flags.secret || cfg.cache.secret;
+      if (!secret) throw new Error("cache-server: no cache secret given (--secret or cache.secret); refusing to start");
+      const port = flags.port !== undefined ? Number(flags.port) : cfg.cache.port;
+      if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`cache-server: --port ${flags.port}: expected 0..65535`);
+      const maxSize = flags.maxSize !== undefined ? parseSize(flags.maxSize) : cfg.cache.max_size;
+      if (maxSize === undefined || maxSize <= 0) throw new Error(`cache-server: --max-size ${flags.maxSize}: expected a size such as 10GiB`);
+      const macMaxAge = flags.macMaxAge !== undefined ? parseGoDuration(flags.macMaxAge) : cfg.cache.mac_max_age;
+      if (macMaxAge === undefined || macMaxAge < 0) throw new Error(`cache-server: --mac-max-age ${flags.macMaxAge}: expected a duration such as 3h`);
+      const log = (level: string, msg: string) => {
+        if (level !== "debug") process.stderr.write(`${new Date().toISOString()} ${level} ${msg}\n`);
+      };
+      const server = await startCacheServer({
+        dir: flags.dir || cfg.cache.dir,
+        host: flags.host || cfg.cache.host || "127.0.0.1",
+        port,
+        secret,
+        maxSize,
+        macMaxAge,
+        log,
+      });
+      log("info", `cache server is listening on ${server.url}`);
+      await new Promise<void>((resolve) => {
+        const stop = (sig: string) => {
+          log("info", `${sig}: stopping the cache server`);
+          process.off("SIGINT", onInt);
+          process.off("SIGTERM", onTerm);
+          resolve();
+        };
+        const onInt = () => stop("SIGINT");
+        const onTerm = () => stop("SIGTERM");
+        process.on("SIGINT", onInt);
+        process.on("SIGTERM", onTerm);
+      });
+      await server.close();
     });
 }

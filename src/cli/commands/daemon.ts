@@ -1,10 +1,162 @@
+import { existsSync } from "node:fs";
+import { hostname } from "node:os";
 import type { Command } from "commander";
+import {
+  labelNames, loadConfig, parseGoDuration, readRegistration, resolveConnections, resolveSecretUrl, writeRegistration,
+  type ConnectionConfig, type RegistrationFile, type RunnerConfig,
+} from "../../config/index.js";
+import { startDaemon, type DaemonOptions } from "../../daemon/index.js";
+import { runJob } from "../../engine/run-job.js";
+import { createHostBackend } from "../../host/index.js";
+import type { HostBackend } from "../../host/sandbox.js";
+import { createLogger, type Logger } from "../../observability/logger.js";
+import { VERSION } from "../../version.js";
+
+/** v13 flags that describe a connection without a .runner file. */
+export interface ConnectionFlags {
+  url?: string;
+  uuid?: string;
+  tokenUrl?: string;
+  label?: string[];
+  fetchInterval?: string;
+}
+
+export function addConnectionFlags(cmd: Command): Command {
+  return cmd
+    .option("--url <url>", "Forgejo URL to connect to (instead of the .runner file)")
+    .option("--uuid <uuid>", "runner uuid for --url")
+    .option("--token-url <url>", "runner token for --url, as a file: URL ($CREDENTIALS_DIRECTORY is expanded)")
+    .option("--label <label>", "runner label for --url (repeatable)", (v: string, acc: string[] = []) => [...acc, v])
+    .option("--fetch-interval <duration>", "how often to ask for a task (e.g. 2s)");
+}
 
 export function daemonCommand(program: Command): void {
-  program
-    .command("daemon")
-    .description("(not implemented yet)")
-    .action(() => {
-      throw new Error("daemon: not implemented yet");
-    });
+  addConnectionFlags(
+    program.command("daemon").description("Run as a runner daemon: poll Forgejo for jobs and run them"),
+  ).action(async (flags: ConnectionFlags, cmd: Command) => {
+    const setup = await prepareRunner(cmd, flags);
+    const daemon = startDaemon(setup.options);
+    const detach = onSignals(setup.log, () => void daemon.shutdown(), () => daemon.cancelAll());
+    const code = await daemon.done;
+    detach();
+    setup.log.info({ code }, "daemon stopped");
+    process.exitCode = code;
+  });
+}
+
+export interface PreparedRunner {
+  cfg: RunnerConfig;
+  log: Logger;
+  options: DaemonOptions;
+}
+
+/** Config, connections, host backend and logger: everything `daemon` and `one-job` share. */
+export async function prepareRunner(cmd: Command, flags: ConnectionFlags): Promise<PreparedRunner> {
+  const file = (cmd.optsWithGlobals() as { config?: string }).config;
+  const cfg = await loadConfig(file);
+  const log = createLogger({ level: cfg.log.level, format: cfg.log.format, name: "native-runner" });
+  for (const w of cfg.warnings) log.warn(w);
+
+  let registration: RegistrationFile | undefined;
+  let connections: ConnectionConfig[];
+  if (flags.url !== undefined) {
+    connections = [connectionFromFlags(cfg, flags)];
+  } else {
+    if (flags.uuid || flags.tokenUrl || flags.label) throw new Error("--uuid, --token-url and --label need --url");
+    registration = existsSync(cfg.runner.file) ? await readRegistration(cfg.runner.file) : undefined;
+    connections = resolveConnections(cfg, registration);
+    if (flags.fetchInterval !== undefined) {
+      const ms = parseDurationFlag("--fetch-interval", flags.fetchInterval);
+      connections = connections.map((c) => ({ ...c, fetch_interval: ms }));
+    }
+  }
+  if (connections.length === 0) {
+    throw new Error(
+      `no Forgejo connection: ${cfg.runner.file} does not exist and the config has no server.connections ` +
+        "(run `register`, or use --url/--uuid/--token-url)",
+    );
+  }
+  for (const c of connections) {
+    if (c.labels.length === 0) log.warn({ connection: c.name }, "no labels configured, the runner may not be able to pick up jobs");
+  }
+
+  const host = await hostBackend(cfg, log);
+  const options: DaemonOptions = {
+    config: cfg,
+    connections,
+    host,
+    log,
+    version: VERSION,
+    runJob,
+    runnerName: registration?.name ?? connections[0]?.name ?? hostname(),
+    labelNames: (c) => labelNames(c.labels),
+    onDeclared: async (conn) => {
+      // forgejo-runner keeps the effective labels in .runner (rewritten only when they changed).
+      if (!registration) return;
+      try {
+        await writeRegistration(cfg.runner.file, { ...registration, labels: [...conn.labels] });
+      } catch (err) {
+        log.warn({ err: (err as Error).message, file: cfg.runner.file }, "could not update the labels in the registration file");
+      }
+    },
+  };
+  return { cfg, log, options };
+}
+
+function connectionFromFlags(cfg: RunnerConfig, flags: ConnectionFlags): ConnectionConfig {
+  if (!flags.uuid) throw new Error("--url needs --uuid");
+  if (!flags.tokenUrl) throw new Error("--url needs --token-url");
+  const labels = flags.label && flags.label.length > 0 ? flags.label : cfg.runner.labels;
+  labelNames(labels); // invalid labels fail here, with the label in the message
+  return {
+    name: new URL(flags.url!).host,
+    url: flags.url!,
+    uuid: flags.uuid,
+    token: resolveSecretUrl(flags.tokenUrl),
+    labels,
+    fetch_interval: flags.fetchInterval !== undefined ? parseDurationFlag("--fetch-interval", flags.fetchInterval) : cfg.runner.fetch_interval,
+    trusted_repos: [...cfg.runner.trusted_repos],
+    trusted_events: [...cfg.runner.trusted_events],
+  };
+}
+
+function parseDurationFlag(flag: string, text: string): number {
+  const ms = parseGoDuration(text);
+  if (ms === undefined || ms <= 0) throw new Error(`${flag}: ${JSON.stringify(text)} is not a positive duration (e.g. 2s)`);
+  return ms;
+}
+
+async function hostBackend(cfg: RunnerConfig, log: Logger): Promise<HostBackend> {
+  return createHostBackend({
+    host: cfg.host,
+    stateDir: cfg.state_dir,
+    configFile: cfg.config_file,
+    cacheDir: cfg.cache.enabled ? cfg.cache.dir : undefined,
+    registrationFile: cfg.runner.file,
+    log: (level, msg) => log[level](msg),
+  });
+}
+
+/**
+ * First SIGINT/SIGTERM: graceful shutdown. A second one: cancel running jobs
+ * now (their final reports still go out).
+ */
+export function onSignals(log: Logger, graceful: () => void, force: () => void): () => void {
+  let count = 0;
+  const handler = (sig: NodeJS.Signals) => {
+    count++;
+    if (count === 1) {
+      log.info({ signal: sig }, "stopping: no new jobs; waiting for running jobs (runner.shutdown_timeout)");
+      graceful();
+    } else {
+      log.warn({ signal: sig }, "stopping now: cancelling running jobs");
+      force();
+    }
+  };
+  process.on("SIGINT", handler);
+  process.on("SIGTERM", handler);
+  return () => {
+    process.off("SIGINT", handler);
+    process.off("SIGTERM", handler);
+  };
 }

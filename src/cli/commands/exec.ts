@@ -1,10 +1,76 @@
 import type { Command } from "commander";
+import { runExec } from "../../exec/run-exec.js";
+
+const collect = (value: string, previous: string[]) => [...previous, value];
 
 export function execCommand(program: Command): void {
   program
     .command("exec")
-    .description("(not implemented yet)")
-    .action(() => {
-      throw new Error("exec: not implemented yet");
+    .description("Run a repository's workflows on this host, without Forgejo")
+    .option("-W, --workflows <path>", "workflow file or directory (default: .forgejo/workflows, then .github/workflows)")
+    .option("-j, --job <id>", "run this job (and the jobs it needs)")
+    .option("-E, --event <name>", "event name", "push")
+    .option("-e, --event-file <file>", "event payload (JSON)")
+    .option("-s, --secret <NAME=VALUE>", "secret (NAME alone takes the value from the environment); repeatable", collect, [])
+    .option("--secret-file <file>", "secrets from a dotenv file")
+    .option("--var <NAME=VALUE>", "variable (vars context); repeatable", collect, [])
+    .option("--input <NAME=VALUE>", "workflow_dispatch input; repeatable", collect, [])
+    .option("--env <NAME=VALUE>", "environment variable for every job; repeatable", collect, [])
+    .option("-C, --directory <dir>", "repository root and workspace", ".")
+    .option("--json", "print one JSON event per line", false)
+    .option("-l, --list", "list the jobs and exit", false)
+    .option("-n, --dryrun", "show what would run without running it", false)
+    .option("--default-actions-url <url>", "base URL for `uses: owner/repo@ref`", "https://data.forgejo.org")
+    .option("--action-cache-offline", "use only cached actions (no network)", false)
+    .option("--concurrency <n>", "jobs running at the same time (default: number of CPUs)", (v) => {
+      const n = Number.parseInt(v, 10);
+      if (!Number.isFinite(n) || n < 1) throw new Error(`--concurrency ${v}: expected a positive integer`);
+      return n;
+    })
+    .action(async (opts: Record<string, unknown>) => {
+      const ctl = new AbortController();
+      let interrupts = 0;
+      const onSigint = () => {
+        interrupts++;
+        if (interrupts === 1) {
+          process.stderr.write("\nexec: cancelling (press Ctrl-C again to exit at once)\n");
+          ctl.abort(new Error("cancelled by the user"));
+        } else {
+          process.exit(130);
+        }
+      };
+      process.on("SIGINT", onSigint);
+      process.on("SIGTERM", onSigint);
+      try {
+        process.exitCode = await runExec(
+          {
+            workflows: opts.workflows as string | undefined,
+            job: opts.job as string | undefined,
+            eventName: opts.event as string,
+            eventFile: opts.eventFile as string | undefined,
+            secrets: opts.secret as string[],
+            secretFile: opts.secretFile as string | undefined,
+            vars: opts.var as string[],
+            inputs: opts.input as string[],
+            env: opts.env as string[],
+            directory: opts.directory as string,
+            json: opts.json as boolean,
+            list: opts.list as boolean,
+            dryrun: opts.dryrun as boolean,
+            defaultActionsUrl: opts.defaultActionsUrl as string,
+            actionCacheOffline: opts.actionCacheOffline as boolean,
+            concurrency: opts.concurrency as number | undefined,
+          },
+          {
+            stdout: (s) => process.stdout.write(s),
+            stderr: (s) => process.stderr.write(s),
+            color: Boolean(process.stdout.isTTY) && !process.env.NO_COLOR,
+            signal: ctl.signal,
+          },
+        );
+      } finally {
+        process.off("SIGINT", onSigint);
+        process.off("SIGTERM", onSigint);
+      }
     });
 }

@@ -1,10 +1,11 @@
 import type { Command } from "commander";
+import { CONFIG_EXAMPLE } from "../../config/index.js";
 
 export function generateConfigCommand(program: Command): void {
   program
     .command("generate-config")
-    .description("(not implemented yet)")
+    .description("Print an example config file with every key, its default and what it does")
     .action(() => {
-      throw new Error("generate-config: not implemented yet");
+      process.stdout.write(CONFIG_EXAMPLE);
     });
 }

@@ -1,0 +1,95 @@
+// Per-step overhead of the engine: a job of N `run: true` steps against N raw
+// `bash -c true` spawns, measured in the same run.
+//   npx tsx bench/step-overhead.ts [steps]
+
+import { spawn } from "node:child_process";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { PlainBackend } from "../src/host/plain-backend.js";
+import { runJob } from "../src/engine/run-job.js";
+
+const N = Number(process.argv[2] ?? 100);
+
+function rawSpawn(): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const c = spawn("bash", ["-c", "true"], { stdio: ["ignore", "pipe", "pipe"], detached: true });
+    c.once("error", reject);
+    c.once("close", () => resolve());
+  });
+}
+
+/** The same spawn through the job sandbox, to separate backend cost from engine cost. */
+async function sandboxSpawns(dir: string): Promise<number> {
+  const sb = await new PlainBackend(dir).prepareJob({ jobKey: "raw" });
+  try {
+    const noop = () => {};
+    const t0 = performance.now();
+    for (let i = 0; i < N; i++) {
+      await sb.spawn(
+        { file: "bash", args: ["-c", "true"], cwd: sb.dirs.workspace, env: sb.baseEnv },
+        { onStdout: noop, onStderr: noop },
+        new AbortController().signal,
+      );
+    }
+    return performance.now() - t0;
+  } finally {
+    await sb.dispose();
+  }
+}
+
+async function engineRun(dir: string): Promise<number> {
+  const steps = Array.from({ length: N }, () => "      - run: true\n").join("");
+  const yaml = `on: push\njobs:\n  bench:\n    runs-on: native\n    steps:\n${steps}`;
+  let stepStart = 0;
+  let stepTotal = 0;
+  const t0 = performance.now();
+  const out = await runJob(
+    { jobKey: "bench", workflowYaml: yaml, context: { repository: "o/r" }, secrets: {}, vars: {}, needs: {} },
+    {
+      emit: (e) => {
+        if (e.type === "step-started") stepStart = performance.now();
+        if (e.type === "step-finished") stepTotal += performance.now() - stepStart;
+      },
+      signal: new AbortController().signal,
+      host: new PlainBackend(dir),
+    },
+  );
+  const total = performance.now() - t0;
+  if (out.result !== "success") throw new Error(`job ${out.result}`);
+  return Math.min(total, stepTotal > 0 ? stepTotal : total);
+}
+
+async function main(): Promise<void> {
+  const dir = await mkdtemp(join(tmpdir(), "bench-steps-"));
+  try {
+    // warm-up (module loading, JIT)
+    await engineRun(dir);
+    for (let i = 0; i < 10; i++) await rawSpawn();
+
+    const rounds = 3;
+    const raw: number[] = [];
+    const viaSandbox: number[] = [];
+    const eng: number[] = [];
+    for (let r = 0; r < rounds; r++) {
+      const t0 = performance.now();
+      for (let i = 0; i < N; i++) await rawSpawn();
+      raw.push(performance.now() - t0);
+      viaSandbox.push(await sandboxSpawns(dir));
+      eng.push(await engineRun(dir));
+    }
+    const rawMs = Math.min(...raw) / N;
+    const engMs = Math.min(...eng) / N;
+    const sbMs = Math.min(...viaSandbox) / N;
+    console.log(`steps per run:            ${N}`);
+    console.log(`raw bash -c true:         ${rawMs.toFixed(2)} ms/spawn (best of ${rounds})`);
+    console.log(`engine run: true step:    ${engMs.toFixed(2)} ms/step (best of ${rounds}, step-started..step-finished)`);
+    console.log(`bash -c true via sandbox: ${sbMs.toFixed(2)} ms/spawn (host backend "${new PlainBackend(dir).name}")`);
+    console.log(`overhead per step:        ${(engMs - rawMs).toFixed(2)} ms above raw spawn (goal <= 2 ms)`);
+    console.log(`engine-only overhead:     ${(engMs - sbMs).toFixed(2)} ms above the sandbox spawn`);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+await main();

@@ -1,0 +1,2 @@
+export type CacheLogLevel = "debug" | "info" | "warn" | "error";
+export type CacheLog = (level: CacheLogLevel, msg: string) => void;

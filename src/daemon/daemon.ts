@@ -1,0 +1,134 @@
+// Wires connections, pollers, the supervisor and task runners together.
+// One daemon serves every configured connection with one shared capacity.
+
+import type { ConnectionConfig, RunnerConfig } from "../config/types.js";
+import type { HostBackend } from "../host/sandbox.js";
+import type { Logger } from "../observability/logger.js";
+import { createForgejoClient, type DeclareResponse, type ForgejoClient, type Task } from "../protocol/index.js";
+import type { TrustPolicy } from "../policy/trust.js";
+import { Poller } from "./poller.js";
+import { Supervisor } from "./supervisor.js";
+import { runTask, type RunJobFn, type TaskResult, type TaskRunnerContext } from "./task-runner.js";
+
+export interface DaemonOptions {
+  config: RunnerConfig;
+  connections: ConnectionConfig[];
+  host: HostBackend;
+  log: Logger;
+  version: string;
+  runJob: RunJobFn;
+  /** Label names to declare per connection (names only, no schema). */
+  labelNames: (conn: ConnectionConfig) => string[];
+  runnerName?: string;
+  createClient?: (conn: ConnectionConfig) => ForgejoClient;
+  onDeclared?: (conn: ConnectionConfig, res: DeclareResponse) => void | Promise<void>;
+  prepareJobEnv?: TaskRunnerContext["prepareJobEnv"];
+  onTaskDone?: (result: TaskResult) => void;
+}
+
+export interface Daemon {
+  readonly supervisor: Supervisor;
+  readonly pollers: Poller[];
+  /** Resolves once every poller stopped and every task finished; 0 = clean stop. */
+  readonly done: Promise<number>;
+  /** Graceful stop: no more fetching; running jobs get shutdown_timeout, then are cancelled. */
+  shutdown(): Promise<void>;
+  /** Cancel running jobs now (second signal). */
+  cancelAll(): void;
+}
+
+export function startDaemon(opts: DaemonOptions): Daemon {
+  const { config, log } = opts;
+  const supervisor = new Supervisor({
+    capacity: config.runner.capacity,
+    taskTimeoutMs: config.runner.timeout,
+    shutdownTimeoutMs: config.runner.shutdown_timeout,
+    log,
+  });
+  let unregistered = 0;
+  let shuttingDown = false;
+  const pollers = opts.connections.map((conn) => {
+    const client =
+      opts.createClient?.(conn) ??
+      createForgejoClient({
+        baseUrl: conn.url,
+        uuid: conn.uuid,
+        token: conn.token,
+        codec: config.runner.protocol,
+        insecure: config.runner.insecure,
+      });
+    const clog = opts.connections.length > 1 ? log.child({ connection: conn.name }) : log;
+    const ctx: TaskRunnerContext = {
+      client,
+      instanceUrl: conn.url,
+      connectionName: conn.name,
+      config,
+      host: opts.host,
+      log: clog,
+      runJob: opts.runJob,
+      runnerName: opts.runnerName,
+      prepareJobEnv: opts.prepareJobEnv,
+      trust: trustFor(conn, config),
+      cacheReadOnly: conn.cache_mode === "read",
+    };
+    return new Poller({
+      name: conn.name,
+      client,
+      supervisor,
+      fetchIntervalMs: conn.fetch_interval || config.runner.fetch_interval,
+      fetchTimeoutMs: config.runner.fetch_timeout,
+      labels: opts.labelNames(conn),
+      version: opts.version,
+      log: clog,
+      multiTask: config.runner.protocol === "json",
+      onDeclared: (res) => opts.onDeclared?.(conn, res),
+      onUnregistered: () => {
+        unregistered++;
+      },
+      onTask: (task) => startTask(task, ctx),
+    });
+  });
+
+  function startTask(task: Task, ctx: TaskRunnerContext): void {
+    void supervisor.start(
+      `task-${task.id}`,
+      async (handle) => {
+        const result = await runTask(task, ctx, handle);
+        opts.onTaskDone?.(result);
+      },
+      { reserved: true },
+    );
+  }
+
+  const done = (async () => {
+    await Promise.all(pollers.map((p) => p.run()));
+    // Pollers end on shutdown or when every connection is unregistered.
+    if (!shuttingDown) await supervisor.shutdown();
+    else await supervisor.idle();
+    return unregistered > 0 && unregistered === pollers.length && !shuttingDown ? 1 : 0;
+  })();
+
+  return {
+    supervisor,
+    pollers,
+    done,
+    async shutdown() {
+      shuttingDown = true;
+      for (const p of pollers) p.stop();
+      await supervisor.shutdown();
+      await done;
+    },
+    cancelAll() {
+      supervisor.cancelAll("shutdown", "The runner is shutting down: the job was cancelled");
+    },
+  };
+}
+
+export function trustFor(conn: ConnectionConfig, config: RunnerConfig): TrustPolicy {
+  const own = (conn.trusted_repos?.length ?? 0) > 0 || (conn.trusted_events?.length ?? 0) > 0;
+  return {
+    trusted_repos: conn.trusted_repos ?? config.runner.trusted_repos,
+    trusted_events: conn.trusted_events ?? config.runner.trusted_events,
+    source: own ? `server.connections.${conn.name}` : "runner",
+  };
+}

@@ -1,0 +1,8 @@
+// Front door of the daemon: what the CLI verbs use.
+export { startDaemon, type Daemon, type DaemonOptions } from "./daemon.js";
+export { startOneJob, EXIT_NO_TASK, type OneJob, type OneJobOptions } from "./one-job.js";
+export { runTask, buildJobRequest, countSteps, type RunJobFn, type TaskResult, type TaskRunnerContext } from "./task-runner.js";
+export { TaskReporter, type ReporterOptions, type FinalReport } from "./reporter.js";
+export { Poller, effectiveFetchInterval, type PollerOptions } from "./poller.js";
+export { Supervisor, TaskAbort, TIMEOUT_MESSAGE, type TaskHandle, type AbortKind } from "./supervisor.js";
+export { sanitizeRows, MAX_ROW_BYTES } from "./log-rows.js";

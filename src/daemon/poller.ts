@@ -1,0 +1,278 @@
+// Polls one connection (one Forgejo instance/scope) for tasks.
+//
+// - Declare at start; `unimplemented` (old server) is tolerated.
+// - FetchTask at most once per fetch_interval, and at once when a slot
+//   frees. Slots are reserved before the call so that several connections
+//   never take more tasks than the shared capacity.
+// - tasks_version: keep the largest seen, back to 0 after any task.
+// - x-runner-request-key: the same key after an error (the server then
+//   returns what it assigned to the lost answer), a new one after a success.
+// - When all slots are busy and nothing else talks to this server, a
+//   Declare every ~25 s keeps the runner from showing as offline.
+
+import { randomUUID } from "node:crypto";
+import type { Logger } from "../observability/logger.js";
+import {
+  isUnimplemented, isUnregisteredRunner, type DeclareResponse, type ForgejoClient, type Task,
+} from "../protocol/index.js";
+import { describe } from "./reporter.js";
+import { sleep } from "./retry.js";
+import type { Supervisor } from "./supervisor.js";
+
+/** The server marks a runner offline after 60 s; stay well below. */
+export const MAX_SILENCE_MS = 25_000;
+const CODEBERG_MIN_INTERVAL_MS = 30_000;
+
+export interface PollerOptions {
+  name: string;
+  client: ForgejoClient;
+  supervisor: Supervisor;
+  fetchIntervalMs: number;
+  fetchTimeoutMs: number;
+  /** Label names sent with Declare. */
+  labels: string[];
+  version: string;
+  log: Logger;
+  /** Starts a task; called with a slot already reserved for it. */
+  onTask: (task: Task, poller: Poller) => void;
+  /** Ask for several tasks per call (task_capacity, sent over JSON). */
+  multiTask?: boolean;
+  onDeclared?: (res: DeclareResponse) => void | Promise<void>;
+  /** The server does not know this runner: the poller has stopped. */
+  onUnregistered?: (err: unknown) => void;
+}
+
+export function effectiveFetchInterval(url: string, intervalMs: number): number {
+  let host = "";
+  try {
+    host = new URL(url).hostname.toLowerCase();
+  } catch {
+    // leave as is
+  }
+  const interval = intervalMs > 0 ? intervalMs : 2000;
+  return host === "codeberg.org" || host.endsWith(".codeberg.org") ? Math.max(interval, CODEBERG_MIN_INTERVAL_MS) : interval;
+}
+
+export class Poller {
+  readonly name: string;
+  private readonly opts: PollerOptions;
+  private readonly log: Logger;
+  private readonly interval: number;
+  private tasksVersion = 0n;
+  private requestKey = randomUUID();
+  private stopped = false;
+  private woken = false;
+  private wakeup: (() => void) | undefined;
+  private lastFetchAt = 0;
+  private lastErrorLogAt = 0;
+  private consecutiveErrors = 0;
+  private unsubscribe: (() => void) | undefined;
+  /** Tasks received (for tests and metrics). */
+  fetched = 0;
+  requests = 0;
+
+  constructor(opts: PollerOptions) {
+    this.opts = opts;
+    this.name = opts.name;
+    this.log = opts.log;
+    this.interval = effectiveFetchInterval(opts.client.baseUrl, opts.fetchIntervalMs);
+    if (this.interval !== opts.fetchIntervalMs && opts.fetchIntervalMs > 0) {
+      this.log.info({ fetchIntervalMs: this.interval }, "fetch_interval raised to the server's minimum");
+    }
+  }
+
+  get isStopped(): boolean {
+    return this.stopped;
+  }
+
+  /** Stops fetching. A fetch already on the wire completes and its tasks still run. */
+  stop(): void {
+    this.stopped = true;
+    this.wake();
+  }
+
+  /** Fetch now (a job ended), or with `immediate` false just re-check the slots. */
+  wake(immediate = true): void {
+    if (immediate) this.woken = true;
+    const w = this.wakeup;
+    this.wakeup = undefined;
+    w?.();
+  }
+
+  /** Declares, then polls until stop(). Resolves when polling has ended. */
+  async run(): Promise<void> {
+    this.unsubscribe = this.opts.supervisor.onSlotFreed((why) => this.wake(why === "task-ended"));
+    try {
+      if (!(await this.declare())) return;
+      while (!this.stopped) {
+        if (this.opts.supervisor.free() <= 0) {
+          this.woken = false;
+          await this.waitForWake(MAX_SILENCE_MS);
+          if (!this.stopped && this.opts.supervisor.free() <= 0) await this.keepAlive();
+          continue;
+        }
+        const wait = this.lastFetchAt + this.interval - Date.now();
+        if (wait > 0 && !this.woken) {
+          // woken by a job's end while waiting: the flag makes the next pass fetch at once
+          await this.waitForWake(wait);
+          continue;
+        }
+        this.woken = false;
+        await this.fetchOnce();
+      }
+    } finally {
+      this.unsubscribe?.();
+    }
+  }
+
+  /**
+   * one-job: declare, then fetch until one call brings tasks (`wait`) or
+   * just once. With `handle`, asks for that job attempt (FetchSingleTask).
+   */
+  async fetchUntilTask(opts: { wait: boolean; handle?: string }): Promise<Task[]> {
+    if (!(await this.declare())) return [];
+    for (;;) {
+      const tasks = opts.handle !== undefined ? await this.fetchSingle(opts.handle) : await this.fetchOnce();
+      if (tasks.length > 0 || !opts.wait || this.stopped) return tasks;
+      await this.waitForWake(this.lastFetchAt + this.interval - Date.now());
+      if (this.stopped) return [];
+    }
+  }
+
+  private async fetchSingle(handle: string): Promise<Task[]> {
+    const sup = this.opts.supervisor;
+    if (sup.reserve(1) === 0) return [];
+    this.lastFetchAt = Date.now();
+    try {
+      this.requests++;
+      const res = await this.opts.client.fetchSingleTask({
+        requestKey: this.requestKey,
+        timeoutMs: this.opts.fetchTimeoutMs,
+        handle: handle === "" ? undefined : handle,
+      });
+      this.requestKey = randomUUID();
+      if (!res.task) {
+        sup.release(1);
+        return [];
+      }
+      this.fetched++;
+      this.opts.onTask(res.task, this);
+      return [res.task];
+    } catch (err) {
+      sup.release(1);
+      this.onFetchError(err);
+      return [];
+    }
+  }
+
+  /**
+   * One FetchTask call (one-job). Returns the tasks received; they are
+   * handed to onTask as usual.
+   */
+  async fetchOnce(): Promise<Task[]> {
+    const sup = this.opts.supervisor;
+    const want = this.opts.multiTask ? sup.free() : 1;
+    const reserved = sup.reserve(want);
+    if (reserved === 0) return [];
+    this.lastFetchAt = Date.now();
+    let tasks: Task[] = [];
+    try {
+      this.requests++;
+      const res = await this.opts.client.fetchTask(this.tasksVersion, {
+        requestKey: this.requestKey,
+        timeoutMs: this.opts.fetchTimeoutMs,
+        capacity: reserved,
+      });
+      this.requestKey = randomUUID();
+      if (this.consecutiveErrors > 0) this.log.info({ errors: this.consecutiveErrors }, "fetching tasks works again");
+      this.consecutiveErrors = 0;
+      if (res.tasksVersion > this.tasksVersion) this.tasksVersion = res.tasksVersion;
+      tasks = [...(res.task ? [res.task] : []), ...res.additionalTasks];
+      if (tasks.length > 0) this.tasksVersion = 0n;
+    } catch (err) {
+      sup.release(reserved);
+      this.onFetchError(err);
+      return [];
+    }
+    let used = 0;
+    for (const task of tasks) {
+      used++;
+      this.fetched++;
+      this.log.info({ taskId: String(task.id) }, "task received");
+      this.opts.onTask(task, this);
+    }
+    if (used < reserved) sup.release(reserved - used);
+    return tasks;
+  }
+
+  private onFetchError(err: unknown): void {
+    this.consecutiveErrors++;
+    if (isUnregisteredRunner(err)) {
+      this.log.error({ err: describe(err) }, "the server does not know this runner (deleted or wrong token); stopping this connection");
+      this.stopped = true;
+      this.opts.onUnregistered?.(err);
+      return;
+    }
+    const now = Date.now();
+    if (this.consecutiveErrors === 1 || now - this.lastErrorLogAt > 60_000) {
+      this.lastErrorLogAt = now;
+      this.log.warn({ err: describe(err), errors: this.consecutiveErrors }, "fetching tasks failed; retrying with the same request key");
+    } else {
+      this.log.debug({ err: describe(err) }, "fetching tasks failed");
+    }
+  }
+
+  private async declare(): Promise<boolean> {
+    let delay = Math.min(this.interval, 5000);
+    for (let attempt = 1; !this.stopped; attempt++) {
+      try {
+        this.requests++;
+        const res = await this.opts.client.declare(this.opts.version, this.opts.labels, { timeoutMs: this.opts.fetchTimeoutMs * 2 });
+        this.log.info({ labels: this.opts.labels, version: this.opts.version }, "declared");
+        await this.opts.onDeclared?.(res);
+        return true;
+      } catch (err) {
+        if (isUnimplemented(err)) {
+          this.log.warn("the server does not implement Declare (old Forgejo); continuing");
+          return true;
+        }
+        if (isUnregisteredRunner(err)) {
+          this.log.error({ err: describe(err) }, "the server does not know this runner (deleted or wrong token)");
+          this.stopped = true;
+          this.opts.onUnregistered?.(err);
+          return false;
+        }
+        this.log.warn({ err: describe(err), attempt }, "declare failed; retrying");
+        await sleep(delay);
+        delay = Math.min(delay * 2, MAX_SILENCE_MS);
+      }
+    }
+    return false;
+  }
+
+  /** All slots busy: make sure the server still hears from us. */
+  private async keepAlive(): Promise<void> {
+    if (Date.now() - this.opts.client.lastContactAt < MAX_SILENCE_MS) return;
+    try {
+      this.requests++;
+      await this.opts.client.declare(this.opts.version, this.opts.labels, { timeoutMs: this.opts.fetchTimeoutMs });
+    } catch (err) {
+      if (isUnregisteredRunner(err)) this.onFetchError(err);
+      else this.log.debug({ err: describe(err) }, "keep-alive failed");
+    }
+  }
+
+  private waitForWake(ms: number): Promise<void> {
+    if (this.stopped) return Promise.resolve();
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        this.wakeup = undefined;
+        resolve();
+      }, Math.max(0, ms));
+      this.wakeup = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+    });
+  }
+}

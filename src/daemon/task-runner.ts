@@ -1,0 +1,208 @@
+// Runs one protocol Task: builds the engine's JobRequest from it, feeds the
+// engine's events to a reporter, and makes sure a result always reaches the
+// server. Anything that goes wrong here fails this task only.
+
+import { parse as parseYaml } from "yaml";
+import type { Conclusion } from "../engine/events.js";
+import type { JobOutcome, JobRequest, NeedResult, RunJobOptions } from "../engine/job-request.js";
+import type { HostBackend } from "../host/sandbox.js";
+import type { RunnerConfig } from "../config/types.js";
+import { taskLogger, type Logger } from "../observability/logger.js";
+import type { ForgejoClient, Task } from "../protocol/index.js";
+import { TaskReporter, describe } from "./reporter.js";
+import { fromResult } from "./results.js";
+import { TaskAbort, type TaskHandle } from "./supervisor.js";
+import { checkTrust, type TrustPolicy } from "../policy/trust.js";
+
+export type RunJobFn = (req: JobRequest, opts: RunJobOptions) => Promise<JobOutcome>;
+
+export interface TaskRunnerContext {
+  client: ForgejoClient;
+  /** Forgejo root URL of the connection the task came from. */
+  instanceUrl: string;
+  connectionName: string;
+  config: Pick<RunnerConfig, "runner">;
+  host: HostBackend;
+  log: Logger;
+  runJob: RunJobFn;
+  runnerName?: string;
+  /** Repositories/events this connection accepts; checked before anything of the task runs. */
+  trust?: TrustPolicy;
+  /** The connection's cache is read-only (server.connections.<name>.cache_mode: read). */
+  cacheReadOnly?: boolean;
+  /** Extra per-job env (e.g. from the cache service); released when the task ends. */
+  prepareJobEnv?: (info: JobEnvInfo) => Promise<{ env: Record<string, string>; release(): void }>;
+}
+
+export interface JobEnvInfo {
+  taskId: bigint;
+  repository: string;
+  runtimeToken: string;
+  eventName: string;
+  event: Record<string, unknown>;
+  ref: string;
+  runId?: string;
+  readOnly: boolean;
+}
+
+export interface TaskResult {
+  taskId: bigint;
+  result: Conclusion;
+  /** Final report delivered (all rows + final state). */
+  reported: boolean;
+}
+
+/** Thrown for a task the runner cannot run; the message becomes a log row. */
+class TaskRejected extends Error {}
+
+export async function runTask(task: Task, ctx: TaskRunnerContext, handle: TaskHandle): Promise<TaskResult> {
+  const context = (task.context ?? {}) as Record<string, unknown>;
+  const log = taskLogger(ctx.log, {
+    taskId: task.id,
+    repo: str(context.repository),
+    job: str(context.job),
+    connection: ctx.connectionName,
+  });
+  const payload = task.workflowPayload ? new TextDecoder().decode(task.workflowPayload) : "";
+  const reporter = new TaskReporter({
+    client: ctx.client,
+    taskId: task.id,
+    stepCount: countSteps(payload),
+    reportIntervalMs: ctx.config.runner.report_interval,
+    retry: ctx.config.runner.report_retry,
+    log,
+    onCancelRequested: (r) =>
+      handle.cancel("server", r === "cancelled" ? "The job was cancelled on the server" : "The server stopped the job"),
+  });
+  reporter.start();
+  const onAbort = () => {
+    const reason: unknown = handle.signal.reason;
+    reporter.markCancelled();
+    reporter.addRow(reason instanceof TaskAbort ? reason.message : "The job was cancelled");
+  };
+  handle.signal.addEventListener("abort", onAbort, { once: true });
+
+  let outcome: JobOutcome = { result: "failure", outputs: {} };
+  let release: (() => void) | undefined;
+  try {
+    if (ctx.trust) {
+      const verdict = checkTrust(
+        {
+          repository: str(context.repository) ?? "",
+          eventName: str(context.event_name) ?? "",
+          event: isObject(context.event) ? context.event : {},
+        },
+        ctx.trust,
+      );
+      if (!verdict.ok) {
+        log.warn({ reason: verdict.reason }, "task refused by the trust policy");
+        throw new TaskRejected(`Error: this runner does not run this job: ${verdict.reason}`);
+      }
+    }
+    const req = buildJobRequest(task, payload, context, ctx);
+    if (ctx.prepareJobEnv) {
+      const extra = await ctx.prepareJobEnv({
+        taskId: task.id,
+        repository: str(context.repository) ?? "",
+        runtimeToken: req.extraEnv?.ACTIONS_RUNTIME_TOKEN ?? "",
+        eventName: str(context.event_name) ?? "",
+        event: isObject(context.event) ? context.event : {},
+        ref: str(context.ref) ?? "",
+        runId: str(context.run_id),
+        readOnly: ctx.cacheReadOnly === true,
+      });
+      release = extra.release;
+      req.extraEnv = { ...extra.env, ...req.extraEnv };
+    }
+    log.info("job started");
+    outcome = await ctx.runJob(req, { emit: reporter.handle, signal: handle.signal, host: ctx.host });
+  } catch (err) {
+    const msg = err instanceof TaskRejected ? err.message : `Error: the runner could not run this job: ${describe(err)}`;
+    reporter.addRow(msg);
+    log.error({ err: err instanceof Error ? err.stack : String(err) }, "task failed before or while running the job");
+    outcome = { result: handle.signal.aborted ? "cancelled" : "failure", outputs: {} };
+  } finally {
+    handle.signal.removeEventListener("abort", onAbort);
+    try {
+      release?.();
+    } catch {
+      // nothing to do
+    }
+  }
+  const reported = await reporter.close({ result: outcome.result, outputs: outcome.outputs });
+  log.info({ result: outcome.result, reported }, "job finished");
+  return { taskId: task.id, result: outcome.result, reported };
+}
+
+export function buildJobRequest(
+  task: Task,
+  payload: string,
+  context: Record<string, unknown>,
+  ctx: Pick<TaskRunnerContext, "instanceUrl" | "config" | "runnerName">,
+): JobRequest {
+  if (payload.trim() === "") throw new TaskRejected("Error: the task has no workflow payload");
+  const defaultActionsUrl = str(context.forgejo_default_actions_url) || str(context.gitea_default_actions_url);
+  if (!defaultActionsUrl) {
+    throw new TaskRejected(
+      "Error: the task has no default actions URL (context forgejo_default_actions_url / gitea_default_actions_url); " +
+        "this Forgejo server is too old for this runner",
+    );
+  }
+  const instance = ctx.instanceUrl.replace(/\/+$/, "");
+  const taskToken = str(context.token) ?? "";
+  const runtimeToken = str(context.forgejo_runtime_token) || str(context.gitea_runtime_token) || taskToken;
+  const extraEnv: Record<string, string> = {
+    ACTIONS_RUNTIME_URL: `${instance}/api/actions_pipeline/`,
+    ACTIONS_RESULTS_URL: instance,
+    ACTIONS_RUNTIME_TOKEN: runtimeToken,
+    GITHUB_SERVER_URL: instance,
+    GITEA_ACTIONS: "true",
+    FORGEJO_ACTIONS: "true",
+  };
+  const oidcToken = str(context.forgejo_actions_id_token_request_token);
+  const oidcUrl = str(context.forgejo_actions_id_token_request_url);
+  if (oidcToken && oidcUrl) {
+    extraEnv.ACTIONS_ID_TOKEN_REQUEST_TOKEN = oidcToken;
+    extraEnv.ACTIONS_ID_TOKEN_REQUEST_URL = oidcUrl;
+  }
+  const needs: Record<string, NeedResult> = {};
+  for (const [job, need] of Object.entries(task.needs)) {
+    needs[job] = { result: fromResult(need.result), outputs: { ...need.outputs } };
+  }
+  return {
+    jobKey: `task-${task.id}`,
+    workflowYaml: payload,
+    workflowFile: str(context.workflow),
+    context,
+    secrets: { ...task.secrets },
+    vars: { ...task.vars },
+    needs,
+    runnerEnv: { ...ctx.config.runner.envs },
+    extraEnv,
+    extraMasks: [taskToken, runtimeToken, oidcToken ?? ""].filter((s) => s.length > 0),
+    runnerName: ctx.runnerName,
+    defaultActionsUrl,
+  };
+}
+
+/** Steps of the payload's single job; 0 when the payload cannot be read (the engine reports why). */
+export function countSteps(payload: string): number {
+  try {
+    const doc: unknown = parseYaml(payload);
+    if (!isObject(doc) || !isObject(doc.jobs)) return 0;
+    const jobs = Object.values(doc.jobs);
+    if (jobs.length !== 1 || !isObject(jobs[0])) return 0;
+    const steps = jobs[0].steps;
+    return Array.isArray(steps) ? steps.length : 0;
+  } catch {
+    return 0;
+  }
+}
+
+function str(v: unknown): string | undefined {
+  return typeof v === "string" ? v : typeof v === "number" ? String(v) : undefined;
+}
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === "object" && v !== null && !Array.isArray(v);
+}

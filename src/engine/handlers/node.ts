@@ -1,0 +1,77 @@
+// JavaScript actions (node12/16/20/24) and Forgejo's `sh` actions: one process
+// per stage (pre, main, post), state passed on as STATE_*.
+
+import { join } from "node:path";
+import type { NodeRuns, ScriptRuns } from "../../actions/types.js";
+import { inputEnv, resolveInputs } from "../action-inputs.js";
+import type { ActionInstance, JobRuntime, PostStep } from "../job-runtime.js";
+import { applyEffects, runStepProcess } from "../step-process.js";
+import type { HandlerResult, StepInvocation } from "./types.js";
+
+export async function runScriptAction(inv: StepInvocation, instance: ActionInstance, runs: NodeRuns | ScriptRuns): Promise<HandlerResult> {
+  const { rt } = inv;
+  const kind = runs.using === "sh" ? "sh" : "node";
+  if (runs.using === "node12" || runs.using === "node16") {
+    rt.log.warning(
+      `${instance.uses}: ${runs.using} is no longer supported; running it with the node available on this runner (${rt.nodePath}).`,
+    );
+  }
+  const ctx = { contexts: inv.contexts, workspace: rt.sandbox.dirs.workspace };
+  const inputs = resolveInputs(instance.prepared.metadata, inv.step.with ?? {}, ctx, rt.log);
+  const inputs_ = inputEnv(inputs);
+  const runsEnv = runs.env ?? {};
+  const env = { ...inv.env, ...runsEnv };
+  const result = await runActionProcess(rt, instance, kind, runs.main, env, inputs_, inv.signal);
+  if (runs.post) {
+    rt.posts.push({
+      name: `Post ${inv.name.replace(/^Run /, "")}`,
+      condition: runs.postIf ?? "always()",
+      instance,
+      step: inv.step,
+      env,
+      inputEnv: inputs_,
+      script: runs.post,
+      kind,
+    });
+  }
+  return result;
+}
+
+export async function runActionProcess(
+  rt: JobRuntime,
+  instance: ActionInstance,
+  kind: "node" | "sh",
+  script: string,
+  env: Record<string, string>,
+  inputs: Record<string, string>,
+  signal: AbortSignal,
+): Promise<HandlerResult> {
+  const p = instance.prepared;
+  const extra: Record<string, string> = {
+    ...inputs,
+    GITHUB_ACTION: instance.stepId,
+    FORGEJO_ACTION: instance.stepId,
+    GITHUB_ACTION_PATH: p.dir,
+    FORGEJO_ACTION_PATH: p.dir,
+    GITHUB_ACTION_REPOSITORY: p.repository ?? "",
+    FORGEJO_ACTION_REPOSITORY: p.repository ?? "",
+    GITHUB_ACTION_REF: p.ref ?? "",
+    FORGEJO_ACTION_REF: p.ref ?? "",
+  };
+  for (const [k, v] of Object.entries(instance.state)) extra[`STATE_${k}`] = v;
+  const file = kind === "node" ? rt.nodePath : "sh";
+  const args = kind === "node" ? [join(p.dir, script)] : ["-e", join(p.dir, script)];
+  const res = await runStepProcess(rt, { file, args, cwd: rt.sandbox.dirs.workspace, env, extraEnv: extra }, signal);
+  const outputs = applyEffects(rt, res.effects, instance.state);
+  if (!res.exit) return { outcome: "failure", outputs };
+  if (res.exit.code !== 0 && !signal.aborted) {
+    rt.log.error(
+      res.exit.code === null ? `Process was killed by signal ${res.exit.signal ?? "?"}.` : `Process completed with exit code ${res.exit.code}.`,
+    );
+  }
+  return { outcome: res.exit.code === 0 && !res.commandFailed ? "success" : "failure", outputs };
+}
+
+export async function runPostStep(rt: JobRuntime, post: PostStep, signal: AbortSignal): Promise<HandlerResult> {
+  return runActionProcess(rt, post.instance, post.kind, post.script, post.env, post.inputEnv, signal);
+}

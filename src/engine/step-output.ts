@@ -1,0 +1,162 @@
+// A step process's stdout/stderr → lines → workflow commands → masked log rows.
+
+import { LineSplitter } from "./line-splitter.js";
+import type { JobLog } from "./job-log.js";
+import { applyRanges } from "./masker.js";
+import {
+  WORKFLOW_COMMANDS, parseCommand, type CommandTarget, type ParsedCommand,
+} from "./workflow-commands.js";
+
+/** Effects of commands that the step runner applies after the step. */
+export interface CommandEffects {
+  outputs: Array<[string, string]>;
+  state: Array<[string, string]>;
+  env: Array<[string, string]>;
+  path: string[];
+  /** Set when a command failed: the step fails. */
+  failed: boolean;
+}
+
+export interface StepOutputOptions {
+  debug: boolean;
+  unsecureAllowed: boolean;
+}
+
+export class StepOutput implements CommandTarget {
+  readonly effects: CommandEffects = { outputs: [], state: [], env: [], path: [], failed: false };
+  private stopToken: string | undefined;
+  private echo = false;
+  private readonly stdout: LineSplitter;
+  private readonly stderr: LineSplitter;
+  /** Tail of an over-long line kept back so a secret across the cut is still masked. */
+  private carry = "";
+
+  constructor(
+    private readonly jobLog: JobLog,
+    private readonly opts: StepOutputOptions,
+  ) {
+    const onLine = (line: string, complete: boolean) => this.onLine(line, complete);
+    this.stdout = new LineSplitter(onLine);
+    this.stderr = new LineSplitter(onLine);
+  }
+
+  onStdout = (chunk: Buffer): void => this.stdout.push(chunk);
+  onStderr = (chunk: Buffer): void => this.stderr.push(chunk);
+
+  /** End of the process: flush partial lines. */
+  finish(): void {
+    this.stdout.flush();
+    this.stderr.flush();
+    if (this.carry !== "") {
+      this.jobLog.writeMasked(this.jobLog.masker.mask(this.carry));
+      this.carry = "";
+    }
+  }
+
+  private onLine(line: string, complete: boolean): void {
+    if (!complete) {
+      this.emitPiece(this.carry + line);
+      return;
+    }
+    if (this.carry !== "") {
+      line = this.carry + line;
+      this.carry = "";
+    } else if (this.handleCommand(line)) {
+      return;
+    }
+    this.jobLog.writeMasked(this.jobLog.masker.mask(line));
+  }
+
+  private emitPiece(text: string): void {
+    const masker = this.jobLog.masker;
+    const ranges = masker.ranges(text);
+    let cut = Math.max(0, text.length - Math.max(0, masker.maxLength - 1));
+    for (const [s, e] of ranges) if (s < cut && e > cut) cut = s;
+    const head = text.slice(0, cut);
+    this.carry = text.slice(cut);
+    if (head === "") return;
+    this.jobLog.writeMasked(applyRanges(head, ranges.filter(([, e]) => e <= cut)));
+  }
+
+  /** True when the line was a command (and must not be logged as text). */
+  private handleCommand(line: string): boolean {
+    if (this.stopToken !== undefined) {
+      const t = line.trim();
+      if (t === `::${this.stopToken}::`) {
+        this.stopToken = undefined;
+        return true;
+      }
+      return false;
+    }
+    if (!line.includes("::")) return false;
+    const cmd = parseCommand(line, WORKFLOW_COMMANDS);
+    if (!cmd) return false;
+    this.runCommand(cmd, line);
+    return true;
+  }
+
+  private runCommand(cmd: ParsedCommand, line: string): void {
+    const handler = WORKFLOW_COMMANDS[cmd.name]!;
+    try {
+      handler(cmd, this);
+      if (this.echo) this.jobLog.write(line);
+    } catch (e) {
+      this.jobLog.write(line);
+      this.jobLog.error(`Unable to process command '${line.trim()}' successfully.`);
+      this.jobLog.error((e as Error).message);
+      this.effects.failed = true;
+    }
+  }
+
+  // CommandTarget
+  log(line: string): void {
+    this.jobLog.write(line);
+  }
+  addMask(value: string): void {
+    this.jobLog.masker.add(value);
+  }
+  annotate(level: "notice" | "warning" | "error", message: string, p: Record<string, string>): void {
+    const num = (k: string) => {
+      const v = p[k];
+      if (v === undefined) return undefined;
+      const n = Number.parseInt(v, 10);
+      return Number.isFinite(n) ? n : undefined;
+    };
+    const a: Parameters<JobLog["annotate"]>[0] = { level, message };
+    if (p["file"] !== undefined) a.file = p["file"];
+    if (p["title"] !== undefined) a.title = p["title"];
+    const line = num("line");
+    const endLine = num("endline");
+    const col = num("col");
+    const endColumn = num("endcolumn");
+    if (line !== undefined) a.line = line;
+    if (endLine !== undefined) a.endLine = endLine;
+    if (col !== undefined) a.col = col;
+    if (endColumn !== undefined) a.endColumn = endColumn;
+    this.jobLog.annotate(a);
+  }
+  debugEnabled(): boolean {
+    return this.opts.debug;
+  }
+  setOutput(name: string, value: string): void {
+    this.effects.outputs.push([name, value]);
+  }
+  saveState(name: string, value: string): void {
+    this.effects.state.push([name, value]);
+  }
+  setEnv(name: string, value: string): void {
+    this.effects.env.push([name, value]);
+  }
+  addPath(path: string): void {
+    this.effects.path.push(path);
+  }
+  unsecureAllowed(): boolean {
+    return this.opts.unsecureAllowed;
+  }
+  stopCommands(token: string): void {
+    this.stopToken = token;
+  }
+  setEcho(on: boolean): void {
+    this.echo = on;
+  }
+}

@@ -1,0 +1,156 @@
+import { existsSync, readFileSync, readdirSync, statSync } from "node:fs";
+import path from "node:path";
+import type { JobModel, WorkflowError, WorkflowModel } from "../workflow/model.js";
+import { loadYaml, parseWorkflow } from "../workflow/parse-workflow.js";
+
+export interface LoadedWorkflow {
+  /** Absolute path. */
+  path: string;
+  /** File name (`ci.yml`), what Forgejo puts in `github.workflow`. */
+  name: string;
+  /** Directory relative to the repository root (`.forgejo/workflows`), for `workflow_ref`. */
+  dir: string;
+  model: WorkflowModel;
+  /** The file as plain YAML data (used to write each job's payload). */
+  raw: Record<string, unknown>;
+}
+
+export const DEFAULT_WORKFLOW_DIRS = [".forgejo/workflows", ".github/workflows"];
+
+/** Workflow files named by `-W` (a file or a directory), else the default directories under `root`. */
+export function findWorkflowFiles(root: string, w?: string): string[] {
+  if (w !== undefined) {
+    // Relative to the repository root first, then to the current directory.
+    const p = [path.resolve(root, w), path.resolve(w)].find((c) => existsSync(c));
+    if (!p) throw new Error(`${w}: no such file or directory`);
+    return statSync(p).isDirectory() ? listYaml(p) : [p];
+  }
+  for (const d of DEFAULT_WORKFLOW_DIRS) {
+    const p = path.join(root, d);
+    if (existsSync(p) && statSync(p).isDirectory()) {
+      const files = listYaml(p);
+      if (files.length > 0) return files;
+    }
+  }
+  throw new Error(`no workflows found in ${DEFAULT_WORKFLOW_DIRS.map((d) => path.join(root, d)).join(" or ")}`);
+}
+
+function listYaml(dir: string): string[] {
+  return readdirSync(dir)
+    .filter((f) => /\.ya?ml$/.test(f))
+    .sort()
+    .map((f) => path.join(dir, f))
+    .filter((f) => statSync(f).isFile());
+}
+
+/** Reads and validates one workflow file. */
+export function loadWorkflowFile(root: string, file: string): { value?: LoadedWorkflow; errors: WorkflowError[] } {
+  const display = displayPath(root, file);
+  let text: string;
+  try {
+    text = readFileSync(file, "utf8");
+  } catch (err) {
+    return { errors: [{ file: display, message: `cannot read the workflow: ${(err as Error).message}` }] };
+  }
+  const parsed = parseWorkflow(display, text);
+  if (!parsed.value) return { errors: parsed.errors };
+  const raw = loadYaml(display, text).value as Record<string, unknown>;
+  const rel = path.relative(root, path.dirname(file));
+  return {
+    value: {
+      path: file,
+      name: path.basename(file),
+      dir: rel.startsWith("..") ? path.dirname(file) : rel || ".",
+      model: parsed.value,
+      raw,
+    },
+    errors: [],
+  };
+}
+
+/** How a file is named in messages: relative to the repository root when inside it. */
+export function displayPath(root: string, file: string): string {
+  const rel = path.relative(root, file);
+  return rel === "" ? path.basename(file) : rel.startsWith("..") ? file : rel;
+}
+
+/** Resolves a local reusable-workflow reference (`./.forgejo/workflows/x.yml`) against the repository root. */
+export function resolveCalledWorkflow(root: string, uses: string): { path?: string; error?: string } {
+  if (!uses.startsWith("./")) {
+    return { error: `reusable workflow '${uses}': only local references (./path/to/workflow.yml) are supported by exec` };
+  }
+  const clean = uses.replace(/@.*$/, "");
+  const p = path.resolve(root, clean);
+  if (!p.startsWith(path.resolve(root) + path.sep)) return { error: `reusable workflow '${uses}' is outside the repository` };
+  if (!existsSync(p)) return { error: `reusable workflow '${uses}' not found` };
+  return { path: p };
+}
+
+/**
+ * Loads the given workflow files and every local workflow they call
+ * (recursively), collecting all errors: exec refuses to start when any is invalid.
+ */
+export function loadWorkflowSet(root: string, files: string[]): { workflows: LoadedWorkflow[]; called: Map<string, LoadedWorkflow>; errors: WorkflowError[] } {
+  const errors: WorkflowError[] = [];
+  const workflows: LoadedWorkflow[] = [];
+  const called = new Map<string, LoadedWorkflow>();
+  const seen = new Set<string>();
+  const visit = (file: string, top: boolean, depth: number) => {
+    if (seen.has(file)) {
+      if (top) {
+        const existing = called.get(file);
+        if (existing) workflows.push(existing);
+      }
+      return;
+    }
+    seen.add(file);
+    const r = loadWorkflowFile(root, file);
+    errors.push(...r.errors);
+    if (!r.value) return;
+    if (top) workflows.push(r.value);
+    called.set(file, r.value);
+    for (const job of r.value.model.jobs) {
+      if (!job.uses) continue;
+      const res = resolveCalledWorkflow(root, job.uses);
+      if (res.error) {
+        errors.push({ file: displayPath(root, file), message: `job '${job.id}': ${res.error}` });
+        continue;
+      }
+      if (depth >= 10) {
+        errors.push({ file: displayPath(root, file), message: `job '${job.id}': reusable workflows nest too deep` });
+        continue;
+      }
+      visit(res.path!, false, depth + 1);
+      const callee = called.get(res.path!);
+      if (callee) errors.push(...checkCall(displayPath(root, file), job, callee));
+    }
+  };
+  for (const f of files) visit(f, true, 0);
+  return { workflows, called, errors };
+}
+
+/** What GitHub checks before a run: the call's `with:` names, required inputs and required secrets. */
+function checkCall(file: string, job: JobModel, callee: LoadedWorkflow): WorkflowError[] {
+  const errors: WorkflowError[] = [];
+  const where = `job '${job.id}' calling ${job.uses}`;
+  if (!callee.model.events.includes("workflow_call")) {
+    errors.push({ file, message: `${where}: the called workflow has no 'on: workflow_call' trigger` });
+    return errors;
+  }
+  const given = job.with ?? {};
+  for (const name of Object.keys(given)) {
+    if (!(name in callee.model.callInputs)) errors.push({ file, message: `${where}: input '${name}' is not defined in the called workflow` });
+  }
+  for (const [name, spec] of Object.entries(callee.model.callInputs)) {
+    if (spec.required && spec.default === undefined && !(name in given)) {
+      errors.push({ file, message: `${where}: input '${name}' is required but not provided` });
+    }
+  }
+  if (job.secrets !== "inherit") {
+    const secrets = job.secrets ?? {};
+    for (const [name, spec] of Object.entries(callee.model.callSecrets ?? {})) {
+      if (spec.required && !(name in secrets)) errors.push({ file, message: `${where}: secret '${name}' is required but not provided` });
+    }
+  }
+  return errors;
+}

@@ -1,0 +1,195 @@
+// The host backend: an identity/filesystem layer (per-job uid, bubblewrap,
+// both, or none) combined with a cgroup layer (delegated v2, systemd scopes,
+// raw cgroupfs, none). One sandbox per job.
+
+import type { ResourceLimits } from "../config/types.js";
+import type {
+  ExitStatus, HostBackend, JobDirs, JobSandbox, PrepareJobOptions, SpawnHandlers, SpawnSpec,
+} from "./sandbox.js";
+import type { CgroupLayer, Identity, JobCgroup } from "./cgroup/types.js";
+import { bwrapArgs, resolveHidden, type BwrapPlan } from "./bwrap-args.js";
+import { createJobDirs, removeJobDirs, sanitizeJobKey } from "./job-dirs.js";
+import { jobBaseEnv } from "./job-env.js";
+import { killGroupsAndSessions, killUid } from "./proc-scan.js";
+import { launch } from "./launch.js";
+import type { UidPool } from "./uid-pool.js";
+import { randomBytes } from "node:crypto";
+
+export type IsolationMode = "none" | "uid" | "bwrap" | "uid+bwrap";
+
+export interface IsolatedBackendOptions {
+  isolation: IsolationMode;
+  cgroups: CgroupLayer;
+  limits: ResourceLimits;
+  workdirParent: string;
+  /** PATH for job processes. */
+  path: string;
+  /** Required for "uid" and "uid+bwrap". */
+  uidPool?: UidPool;
+  /** Primary gid of job processes; default: the job uid. */
+  jobGid?: number;
+  /** Absolute path of bwrap; required for the bwrap modes. */
+  bwrap?: string;
+  /** Paths a job must not see (bwrap hides them; uid relies on permissions). */
+  hiddenPaths: string[];
+  setfacl?: string;
+  log: (level: "info" | "warn", msg: string) => void;
+}
+
+export class IsolatedBackend implements HostBackend {
+  readonly name: string;
+
+  constructor(private readonly opts: IsolatedBackendOptions) {
+    this.name = `${opts.isolation}/${opts.cgroups.name}`;
+    if (opts.isolation.startsWith("uid") && !opts.uidPool) throw new Error(`isolation ${opts.isolation} needs host.uid_range`);
+    if (opts.isolation.endsWith("bwrap") && !opts.bwrap) throw new Error(`isolation ${opts.isolation} needs bwrap`);
+  }
+
+  get isolation(): IsolationMode {
+    return this.opts.isolation;
+  }
+
+  async prepareJob(prep: PrepareJobOptions): Promise<JobSandbox> {
+    const o = this.opts;
+    let identity: Identity | undefined;
+    let cg: JobCgroup | undefined;
+    let dirs: JobDirs | undefined;
+    try {
+      if (o.uidPool) {
+        const uid = await o.uidPool.allocate();
+        identity = { uid, gid: o.jobGid ?? uid };
+      }
+      dirs = await createJobDirs({
+        parent: o.workdirParent,
+        jobKey: prep.jobKey,
+        ...(prep.workspaceDir !== undefined ? { workspaceDir: prep.workspaceDir } : {}),
+        ...(identity ? { identity } : {}),
+        ...(o.setfacl ? { setfacl: o.setfacl } : {}),
+      });
+      const cgName = `job-${sanitizeJobKey(prep.jobKey)}-${randomBytes(3).toString("hex")}`;
+      cg = await o.cgroups.create(cgName, o.limits);
+      let plan: BwrapPlan | undefined;
+      if (o.isolation.endsWith("bwrap")) {
+        plan = {
+          hidden: await resolveHidden(o.hiddenPaths),
+          jobsParent: o.workdirParent,
+          dirs,
+          asRoot: identity === undefined && process.getuid?.() === 0,
+        };
+      }
+      const baseEnv = jobBaseEnv({
+        path: o.path,
+        home: dirs.home,
+        temp: dirs.temp,
+        ...(identity ? { user: `job${identity.uid}` } : {}),
+      });
+      return new IsolatedSandbox(dirs, baseEnv, cg, identity, plan, o);
+    } catch (err) {
+      await cg?.remove().catch(() => {});
+      if (dirs) await removeJobDirs(dirs).catch(() => {});
+      if (identity) o.uidPool?.free(identity.uid);
+      throw err;
+    }
+  }
+}
+
+class IsolatedSandbox implements JobSandbox {
+  private readonly leaders = new Set<number>();
+  private disposing: Promise<void> | undefined;
+
+  constructor(
+    readonly dirs: JobDirs,
+    readonly baseEnv: Record<string, string>,
+    private readonly cg: JobCgroup,
+    private readonly identity: Identity | undefined,
+    private readonly bwrap: BwrapPlan | undefined,
+    private readonly opts: IsolatedBackendOptions,
+  ) {}
+
+  async spawn(spec: SpawnSpec, handlers: SpawnHandlers, signal: AbortSignal): Promise<ExitStatus> {
+    if (this.disposing) throw new Error("job sandbox already disposed");
+    if (signal.aborted) return { code: null, signal: "SIGKILL" };
+    let argv = [spec.file, ...spec.args];
+    if (this.bwrap) argv = [this.opts.bwrap!, ...bwrapArgs(this.bwrap, spec.cwd), "--", ...argv];
+    const entry = this.cg.entry;
+    let identity = this.identity;
+    if (entry.kind === "wrap") {
+      argv = entry.wrap(argv, identity);
+      identity = undefined; // systemd-run drops privileges itself
+    }
+    const oomBefore = await this.cg.oomKills();
+    const launched = await launch(
+      {
+        argv,
+        cwd: spec.cwd,
+        env: spec.env,
+        ...(spec.stdin !== undefined ? { stdin: spec.stdin } : {}),
+        ...(identity ? { identity } : {}),
+        ...(entry.kind === "gate" ? { gate: entry.enter } : {}),
+      },
+      handlers,
+    );
+    this.leaders.add(launched.pid);
+    const onAbort = () => void killGroupsAndSessions([launched.pid]);
+    signal.addEventListener("abort", onAbort, { once: true });
+    try {
+      const res = await launched.done;
+      if (entry.kind === "wrap") await entry.afterExit();
+      const oomKilled = (await this.cg.oomKills()) > oomBefore;
+      if (oomKilled) {
+        handlers.onStderr(
+          Buffer.from(`native-runner: killed: exceeded memory_max (${this.opts.limits.memory_max} bytes)\n`),
+        );
+        return { ...res, oomKilled: true };
+      }
+      return res;
+    } finally {
+      signal.removeEventListener("abort", onAbort);
+    }
+  }
+
+  async killAll(): Promise<void> {
+    await this.kill();
+  }
+
+  /** Kills everything of the job; returns how many processes survived. */
+  private async kill(): Promise<number> {
+    await this.cg.killAll();
+    await killGroupsAndSessions(this.leaders);
+    if (!this.identity) return 0;
+    const left = await killUid(this.identity.uid, this.identity.gid);
+    if (left.length > 0) {
+      this.opts.log("warn", `job uid ${this.identity.uid}: ${left.length} process(es) survived the kill: ${left.map((p) => p.pid).join(", ")}`);
+    }
+    return left.length;
+  }
+
+  dispose(): Promise<void> {
+    this.disposing ??= this.doDispose();
+    return this.disposing;
+  }
+
+  private async doDispose(): Promise<void> {
+    let clean = true;
+    try {
+      clean = (await this.kill()) === 0;
+    } catch (err) {
+      clean = false;
+      this.opts.log("warn", `killing the job's processes failed: ${(err as Error).message}`);
+    }
+    try {
+      await this.cg.remove();
+    } catch (err) {
+      this.opts.log("warn", `removing the job's cgroup failed: ${(err as Error).message}`);
+    }
+    try {
+      await removeJobDirs(this.dirs);
+    } catch (err) {
+      this.opts.log("warn", `removing ${this.dirs.root} failed: ${(err as Error).message}`);
+    }
+    if (this.identity) {
+      // A uid whose processes could not all be killed stays out of the pool.
+      if (clean) this.opts.uidPool?.free(this.identity.uid);
+    }
+  }
+}

@@ -1,0 +1,96 @@
+// Process discovery through /proc, for kills that have no cgroup to rely on:
+// by session/process group (escaped background jobs) and by uid (per-job uids).
+
+import { readdir, readFile } from "node:fs/promises";
+import { spawn } from "node:child_process";
+import { setTimeout as sleep } from "node:timers/promises";
+
+export interface ProcInfo {
+  pid: number;
+  ppid: number;
+  pgid: number;
+  sid: number;
+  uid: number;
+  /** One-letter state; "Z" (zombie) and "X" (dead) hold no resources and ignore signals. */
+  state: string;
+}
+
+export async function listProcesses(): Promise<ProcInfo[]> {
+  const out: ProcInfo[] = [];
+  for (const name of await readdir("/proc")) {
+    if (!/^\d+$/.test(name)) continue;
+    const info = await readProc(Number(name));
+    if (info) out.push(info);
+  }
+  return out;
+}
+
+export async function readProc(pid: number): Promise<ProcInfo | undefined> {
+  try {
+    const [stat, status] = await Promise.all([
+      readFile(`/proc/${pid}/stat`, "utf8"),
+      readFile(`/proc/${pid}/status`, "utf8"),
+    ]);
+    // comm may contain spaces and parentheses: fields start after the last ")".
+    const rest = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    const uid = /^Uid:\s+(\d+)/m.exec(status);
+    return {
+      pid,
+      ppid: Number(rest[1]),
+      pgid: Number(rest[2]),
+      sid: Number(rest[3]),
+      uid: uid ? Number(uid[1]) : -1,
+      state: rest[0] ?? "?",
+    };
+  } catch {
+    return undefined;
+  }
+}
+
+function kill(pid: number): void {
+  try {
+    process.kill(pid, "SIGKILL");
+  } catch {
+    // gone
+  }
+}
+
+/** SIGKILLs processes matching `pred` until none is left (or timeout); returns what remained. */
+export async function killMatching(pred: (p: ProcInfo) => boolean, timeoutMs = 3000): Promise<ProcInfo[]> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const found = (await listProcesses()).filter((p) => p.pid !== process.pid && p.state !== "Z" && p.state !== "X" && pred(p));
+    if (found.length === 0 || Date.now() > deadline) return found;
+    for (const p of found) kill(p.pid);
+    await sleep(20);
+  }
+}
+
+/**
+ * Kills everything running as `uid`: first `kill -9 -1` from a process with
+ * that uid (one syscall reaches every process of the uid, so a fork bomb
+ * cannot outrun it), then a /proc sweep until nothing is left.
+ */
+export async function killUid(uid: number, gid: number): Promise<ProcInfo[]> {
+  if (uid === 0 || uid === process.getuid?.()) throw new Error(`refusing to kill every process of uid ${uid}`);
+  await new Promise<void>((resolve) => {
+    const child = spawn("/bin/sh", ["-c", "kill -9 -1"], { uid, gid, stdio: "ignore", env: {} });
+    child.once("error", () => resolve());
+    child.once("close", () => resolve());
+  });
+  return killMatching((p) => p.uid === uid);
+}
+
+/** Kills process groups and sessions led by the given pids (and what is left in them). */
+export async function killGroupsAndSessions(leaders: Iterable<number>): Promise<void> {
+  const set = new Set(leaders);
+  if (set.size === 0) return;
+  for (const pid of set) {
+    try {
+      process.kill(-pid, "SIGKILL");
+    } catch {
+      // no such group
+    }
+  }
+  await killMatching((p) => set.has(p.pgid) || set.has(p.sid), 1000);
+}

@@ -1,0 +1,42 @@
+import { LineCounter, isMap, isScalar, parseDocument } from "yaml";
+import { buildWorkflowModel } from "./build-model.js";
+import type { ParseResult, WorkflowError, WorkflowModel } from "./model.js";
+import { validateWorkflowTemplate } from "./validate-template.js";
+
+/**
+ * Parses and validates a workflow file. `value` is set only when there are no
+ * errors; errors carry 1-based line/column positions.
+ */
+export function parseWorkflow(fileName: string, text: string): ParseResult<WorkflowModel> {
+  const errors = validateWorkflowTemplate(fileName, text);
+  if (errors.length > 0) return { errors };
+  const data = loadYaml(fileName, text);
+  if (data.errors.length > 0) return { errors: data.errors };
+  return { value: buildWorkflowModel(data.value, fileName), errors: [] };
+}
+
+/** Plain data of a YAML document, `${{ }}` strings untouched. */
+export function loadYaml(fileName: string, text: string): ParseResult<unknown> {
+  const doc = parseDocument(text, { uniqueKeys: false, prettyErrors: false });
+  if (doc.errors.length > 0) {
+    return { errors: doc.errors.map((e) => ({ file: fileName, message: e.message.split("\n")[0]!, ...pos(e.linePos?.[0]) })) };
+  }
+  return { value: doc.toJS({ maxAliasCount: 10000 }), errors: [] };
+}
+
+/** 1-based position of a top-level key (for errors about it), if the text has it. */
+export function keyPosition(text: string, key: string): { line?: number; column?: number } {
+  const lc = new LineCounter();
+  const doc = parseDocument(text, { lineCounter: lc, uniqueKeys: false });
+  if (!isMap(doc.contents)) return {};
+  for (const item of doc.contents.items) {
+    if (isScalar(item.key) && item.key.value === key && item.key.range) {
+      return pos(lc.linePos(item.key.range[0]));
+    }
+  }
+  return {};
+}
+
+function pos(p: { line: number; col: number } | undefined): Pick<WorkflowError, "line" | "column"> {
+  return p ? { line: p.line, column: p.col } : {};
+}

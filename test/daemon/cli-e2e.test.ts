@@ -1,0 +1,121 @@
+// The real CLI process: `daemon` and `one-job`, signals and exit codes.
+
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { existsSync } from "node:fs";
+import { join } from "node:path";
+import { setupEnv, startCli, workflow, waitUntil } from "./harness.js";
+
+test("SIGTERM with shutdown_timeout 0: the running job is cancelled and reported, the daemon exits", async () => {
+  const env = await setupEnv();
+  const cli = await startCli(env, ["daemon"], { shutdownTimeout: "0s" });
+  try {
+    const { jobId } = env.emu.enqueue({ workflow: workflow(`      - run: touch ${env.dir}/running; sleep 60\n      - run: echo never\n`) });
+    await waitUntil(() => {
+      if (cli.child.exitCode !== null) throw new Error(`daemon exited early:\n${cli.output()}`);
+      return existsSync(join(env.dir, "running"));
+    }, 60_000, "job running");
+    cli.child.kill("SIGTERM");
+    const exit = await cli.exited;
+    assert.equal(exit.code, 0, cli.output());
+    const job = env.emu.job(jobId)!;
+    assert.equal(job.status, "done");
+    assert.equal(job.result, "cancelled");
+    assert.equal(job.logArchived, true, "final log sent before exiting");
+    assert.deepEqual(job.steps.map((s) => s.result), ["cancelled", "cancelled"]);
+  } finally {
+    cli.child.kill("SIGKILL");
+    await env.close();
+  }
+});
+
+test("SIGTERM with shutdown_timeout: the running job finishes, no new job is taken", async () => {
+  const env = await setupEnv();
+  const cli = await startCli(env, ["daemon"], { shutdownTimeout: "30s" });
+  try {
+    const { jobId } = env.emu.enqueue({
+      workflow: workflow(`      - run: touch ${env.dir}/running; while [ ! -e ${env.dir}/go ]; do sleep 0.05; done; echo finished\n`),
+    });
+    await waitUntil(() => {
+      if (cli.child.exitCode !== null) throw new Error(`daemon exited early:\n${cli.output()}`);
+      return existsSync(join(env.dir, "running"));
+    }, 60_000, "job running");
+    cli.child.kill("SIGTERM");
+    await new Promise((r) => setTimeout(r, 500));
+    const late = env.emu.enqueue({ workflow: workflow("      - run: echo late\n") });
+    await new Promise((r) => setTimeout(r, 500));
+    assert.equal(cli.child.exitCode, null, "still waiting for the job");
+    const { writeFileSync } = await import("node:fs");
+    writeFileSync(join(env.dir, "go"), "");
+    const exit = await cli.exited;
+    assert.equal(exit.code, 0, cli.output());
+    const job = env.emu.job(jobId)!;
+    assert.equal(job.result, "success");
+    assert.ok(job.logRows.includes("finished"));
+    assert.equal(job.logArchived, true);
+    assert.equal(env.emu.job(late.jobId)!.status, "waiting", "no job fetched after SIGTERM");
+  } finally {
+    cli.child.kill("SIGKILL");
+    await env.close();
+  }
+});
+
+test("SIGTERM with shutdown_timeout: a job still running when it expires is cancelled", async () => {
+  const env = await setupEnv();
+  const cli = await startCli(env, ["daemon"], { shutdownTimeout: "1s" });
+  try {
+    const { jobId } = env.emu.enqueue({ workflow: workflow(`      - run: touch ${env.dir}/running; sleep 60\n`) });
+    await waitUntil(() => {
+      if (cli.child.exitCode !== null) throw new Error(`daemon exited early:\n${cli.output()}`);
+      return existsSync(join(env.dir, "running"));
+    }, 60_000, "job running");
+    cli.child.kill("SIGTERM");
+    const exit = await cli.exited;
+    assert.equal(exit.code, 0, cli.output());
+    const job = env.emu.job(jobId)!;
+    assert.equal(job.result, "cancelled");
+    assert.equal(job.logArchived, true);
+  } finally {
+    cli.child.kill("SIGKILL");
+    await env.close();
+  }
+});
+
+test("one-job: exit code 2 without a task; runs one task and exits 0", async () => {
+  const env = await setupEnv();
+  try {
+    const none = await startCli(env, ["one-job"]);
+    assert.equal((await none.exited).code, 2, none.output());
+
+    // --wait keeps polling until a job arrives, then runs exactly one
+    const waiting = await startCli(env, ["one-job", "--wait"]);
+    await new Promise((r) => setTimeout(r, 1500));
+    assert.equal(waiting.child.exitCode, null, waiting.output());
+    const a = env.emu.enqueue({ workflow: workflow("      - run: echo one-job ran\n") });
+    const b = env.emu.enqueue({ workflow: workflow("      - run: echo second\n") });
+    assert.equal((await waiting.exited).code, 0, waiting.output());
+    const jobs = [env.emu.job(a.jobId)!, env.emu.job(b.jobId)!];
+    assert.equal(jobs.filter((j) => j.result === "success").length, 1, "exactly one job ran");
+    assert.equal(jobs.filter((j) => j.status === "waiting").length, 1, "the other is left for another runner");
+  } finally {
+    await env.close();
+  }
+});
+
+test("daemon --url/--uuid/--token-url/--label without a .runner file", async () => {
+  const env = await setupEnv();
+  const { writeFileSync } = await import("node:fs");
+  writeFileSync(join(env.dir, "token"), `${env.token}\n`);
+  const cli = await startCli(env, [
+    "one-job", "--url", env.emu.url, "--uuid", env.uuid, "--token-url", `file:${join(env.dir, "token")}`,
+    "--label", "native:host", "--label", "extra:host", "--fetch-interval", "100ms",
+  ], { extra: "" });
+  try {
+    assert.equal((await cli.exited).code, 2, cli.output());
+    const runner = env.emu.runners().find((r) => r.uuid === env.uuid)!;
+    assert.deepEqual(runner.labels, ["native", "extra"]);
+  } finally {
+    cli.child.kill("SIGKILL");
+    await env.close();
+  }
+});

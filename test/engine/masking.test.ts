@@ -1,0 +1,127 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { Masker } from "../../src/engine/masker.js";
+import { JobLog } from "../../src/engine/job-log.js";
+import { StepOutput } from "../../src/engine/step-output.js";
+import type { JobEvent } from "../../src/engine/events.js";
+import { job, runYaml } from "./helpers.js";
+
+test("masker: raw value, overlaps, longest, multi-line, encoded variants", () => {
+  const m = new Masker();
+  m.add("abc");
+  m.add("bcdef");
+  assert.equal(m.mask("xabcdefx"), "x***x");
+  m.add("line-one\nline-two");
+  assert.equal(m.mask("pre line-two post"), "pre *** post");
+  assert.equal(m.mask("line-one\nline-two"), "***");
+  const s = "p@ss:w0rd/é&\"'<x>";
+  m.add(s);
+  assert.equal(m.mask(`b64 ${Buffer.from(s).toString("base64")}`), "b64 ***");
+  // secret embedded after a prefix of 1 or 2 bytes in a base64 stream (user:password style)
+  for (const prefix of ["u:", "us:", "use:", "user:"]) {
+    const enc = Buffer.from(prefix + s + "tail").toString("base64");
+    assert.ok(m.mask(enc).includes("***"), `prefix ${prefix}: ${enc}`);
+    assert.ok(!m.mask(enc).includes(Buffer.from(s).toString("base64").slice(4, 12)));
+  }
+  assert.equal(m.mask(`json ${JSON.stringify(s)}`), 'json "***"');
+  assert.equal(m.mask(`uri ${encodeURIComponent(s)}`), "uri ***");
+  assert.equal(m.mask(`cmd ${s.replace(/"/g, '\\"')}`), "cmd ***");
+  assert.equal(m.mask("nothing here"), "nothing here");
+  assert.equal(m.mask(""), "");
+  // whitespace-only values are never masks
+  m.add("   ");
+  assert.equal(m.mask("a   b"), "a   b");
+});
+
+test("step output: a secret split across chunks and over-long lines are still masked", () => {
+  const events: JobEvent[] = [];
+  const masker = new Masker();
+  masker.add("SECRET-VALUE-123");
+  const out = new StepOutput(new JobLog((e) => events.push(e), masker), { debug: false, unsecureAllowed: false });
+  out.onStdout(Buffer.from("first SECRET-VA"));
+  out.onStdout(Buffer.from("LUE-123 second\nno newline SECR"));
+  out.onStderr(Buffer.from("stderr line\n"));
+  out.onStdout(Buffer.from("ET-VALUE-123"));
+  // a 200 KiB line with the secret placed across the 64 KiB cut
+  const big = "x".repeat(64 * 1024 - 5) + "SECRET-VALUE-123" + "y".repeat(140 * 1024);
+  out.onStdout(Buffer.from("\n" + big.slice(0, 100_000)));
+  out.onStdout(Buffer.from(big.slice(100_000) + "\n"));
+  out.finish();
+  const lines = events.filter((e) => e.type === "log").map((e) => (e as { line: string }).line);
+  assert.equal(lines[0], "first *** second");
+  assert.equal(lines[1], "stderr line");
+  assert.equal(lines[2], "no newline ***");
+  const rest = lines.slice(3);
+  assert.ok(rest.length >= 3);
+  assert.ok(rest.every((l) => l.length <= 64 * 1024 + 64));
+  const joined = rest.join("");
+  assert.ok(!joined.includes("SECRET"));
+  assert.equal(joined, big.replace("SECRET-VALUE-123", "***"));
+});
+
+test("secrets, tokens, extra masks and add-mask values never reach the log; outputs with secrets are dropped", async () => {
+  const r = await runYaml(
+    job(
+      `      - id: s
+        run: |
+          echo "interpolated: \${{ secrets.MULTI }}"
+          printf 'pre-%s' "$(echo -n "$TOK" | head -c 6)"; sleep 0.1; printf '%s-post\\n' "$(echo -n "$TOK" | tail -c +7)"
+          echo "b64=$(echo -n "$TOK" | base64)"
+          echo "token=\${{ github.token }} extra=very-extra-mask"
+          echo "$MULTI"
+          echo "::add-mask::dynamic-999"
+          echo "dynamic-999"
+          echo "leak=$TOK" >> "$GITHUB_OUTPUT"
+          echo "fine=ok" >> "$GITHUB_OUTPUT"
+        env:
+          TOK: \${{ secrets.TOK }}
+          MULTI: \${{ secrets.MULTI }}
+      - run: test "\${{ steps.s.outputs.leak }}" = "tok-abcdef-123456" && echo same=yes
+`,
+      "    outputs:\n      leak: ${{ steps.s.outputs.leak }}\n      fine: ${{ steps.s.outputs.fine }}\n",
+    ),
+    { secrets: { TOK: "tok-abcdef-123456", MULTI: "first-line-x\nsecond-line-y" }, extraMasks: ["very-extra-mask"] },
+  );
+  assert.equal(r.outcome.result, "success", r.lines.join("\n"));
+  // The script header shows the script as written (as GitHub does); check everything the step printed and the rest of the log.
+  const header = r.lines.indexOf("##[endgroup]");
+  const text = r.lines.slice(header + 1).join("\n");
+  for (const bad of ["tok-abcdef-123456", "first-line-x", "second-line-y", "very-extra-mask", "dynamic-999", "e4c713ef7e847ee264372ec2872d8072ce05fee0", Buffer.from("tok-abcdef-123456").toString("base64")]) {
+    assert.ok(!text.includes(bad), `${bad} leaked:\n${text}`);
+  }
+  assert.ok(r.stepLines(0).includes("pre-***-post"), r.stepLines(0).join("\n"));
+  assert.deepEqual(r.outcome.outputs, { fine: "ok" });
+  assert.ok(r.lines.some((l) => l.includes("Skip output 'leak' since it may contain secret.")));
+  // events are masked; the value itself is unchanged for later steps (see below)
+  assert.equal(r.step(0).outputs["leak"], "***");
+  assert.ok(r.stepLines(1).includes("same=yes"), r.stepLines(1).join("\n"));
+});
+
+test("masker finds exactly what a naive search finds (random texts and values)", async () => {
+  const fc = await import("fast-check");
+  const alphabet = fc.constantFrom("a", "b", "c", "ab", "=", "\n", "x");
+  const word = fc.array(alphabet, { minLength: 1, maxLength: 10 }).map((a) => a.join(""));
+  fc.assert(
+    fc.property(fc.array(word, { minLength: 1, maxLength: 6 }), fc.array(alphabet, { maxLength: 200 }), (values, textParts) => {
+      const text = textParts.join("");
+      const m = new Masker();
+      const registered: string[] = [];
+      for (const v of values) {
+        if (v.trim() === "") continue;
+        m.add(v);
+        registered.push(v, ...v.split(/\r?\n|\r/).filter((l) => l.trim() !== ""));
+      }
+      // naive: mark every character covered by an occurrence of a raw value
+      const covered = new Array<boolean>(text.length).fill(false);
+      for (const v of registered) {
+        for (let i = text.indexOf(v); i >= 0; i = text.indexOf(v, i + 1)) for (let j = i; j < i + v.length; j++) covered[j] = true;
+      }
+      const ranges = m.ranges(text);
+      const got = new Array<boolean>(text.length).fill(false);
+      for (const [s, e] of ranges) for (let j = s; j < e; j++) got[j] = true;
+      // every raw occurrence is covered (encoded variants may cover more)
+      for (let j = 0; j < text.length; j++) if (covered[j]) assert.ok(got[j], `char ${j} of ${JSON.stringify(text)} not masked for ${JSON.stringify(values)}`);
+    }),
+    { numRuns: 300 },
+  );
+});

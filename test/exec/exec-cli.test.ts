@@ -1,0 +1,459 @@
+import { describe, test } from "node:test";
+import assert from "node:assert/strict";
+import { execFileSync, spawn } from "node:child_process";
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
+const ENTRY = path.join(ROOT, "src/cli/entry.ts");
+
+interface CliResult {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+function cli(args: string[], home: string): Promise<CliResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ["--import", "tsx", ENTRY, ...args], {
+      cwd: ROOT,
+      env: { ...process.env, HOME: home, XDG_STATE_HOME: path.join(home, "state"), XDG_CACHE_HOME: path.join(home, "cache"), NO_COLOR: "1" },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
+    child.on("error", reject);
+    child.on("close", (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+/** Starts the CLI, sends SIGINT once `trigger` appears on stdout. */
+function cliInterrupted(args: string[], home: string, trigger: string): Promise<CliResult & { interruptedAt: number; endedAt: number }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ["--import", "tsx", ENTRY, ...args], {
+      cwd: ROOT,
+      env: { ...process.env, HOME: home, XDG_STATE_HOME: path.join(home, "state"), XDG_CACHE_HOME: path.join(home, "cache"), NO_COLOR: "1" },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let stdout = "";
+    let stderr = "";
+    let interruptedAt = 0;
+    child.stdout.on("data", (d: Buffer) => {
+      stdout += d.toString();
+      if (!interruptedAt && stdout.includes(trigger)) {
+        interruptedAt = Date.now();
+        child.kill("SIGINT");
+      }
+    });
+    child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
+    child.on("error", reject);
+    child.on("close", (code) => resolve({ code, stdout, stderr, interruptedAt, endedAt: Date.now() }));
+  });
+}
+
+function gitRepo(files: Record<string, string>): { root: string; home: string; cleanup: () => void } {
+  const base = mkdtempSync(path.join(tmpdir(), "nr-exec-"));
+  const root = path.join(base, "repo");
+  const home = path.join(base, "home");
+  mkdirSync(home);
+  for (const [rel, text] of Object.entries(files)) {
+    mkdirSync(path.dirname(path.join(root, rel)), { recursive: true });
+    writeFileSync(path.join(root, rel), text);
+  }
+  const git = (...a: string[]) => execFileSync("git", a, { cwd: root, stdio: "ignore" });
+  git("init", "-q", "-b", "main");
+  git("-c", "user.name=Tester", "-c", "user.email=t@example.com", "add", "-A");
+  git("-c", "user.name=Tester", "-c", "user.email=t@example.com", "commit", "-qm", "init");
+  git("remote", "add", "origin", "https://forge.example/alice/webapp.git");
+  return { root, home, cleanup: () => rmSync(base, { recursive: true, force: true }) };
+}
+
+type Ev = Record<string, unknown> & { type: string };
+const events = (out: string): Ev[] => out.split("\n").filter(Boolean).map((l) => JSON.parse(l) as Ev);
+const finishOf = (evs: Ev[], job: string) => evs.find((e) => e.type === "job-finish" && e.job === job);
+const logsOf = (evs: Ev[], job: string) => evs.filter((e) => e.type === "log" && e.job === job).map((e) => String(e.line));
+
+const MAIN = `name: main
+on: [push]
+jobs:
+  build:
+    runs-on: native
+    strategy:
+      matrix:
+        node: [18, 20]
+    outputs:
+      version: \${{ steps.v.outputs.version }}
+    steps:
+      - id: v
+        name: Compute version
+        run: |
+          echo "::group::details"
+          echo "node \${{ matrix.node }}"
+          echo "::endgroup::"
+          echo "version=1.\${{ matrix.node }}" >> "$GITHUB_OUTPUT"
+          echo "::warning file=src/a.ts,line=3::look here"
+          echo "### built \${{ matrix.node }}" >> "$GITHUB_STEP_SUMMARY"
+  list:
+    runs-on: native
+    outputs:
+      items: \${{ steps.l.outputs.items }}
+    steps:
+      - id: l
+        run: echo 'items=["x","y"]' >> "$GITHUB_OUTPUT"
+  fan:
+    needs: list
+    runs-on: native
+    strategy:
+      fail-fast: false
+      matrix:
+        item: \${{ fromJSON(needs.list.outputs.items) }}
+    steps:
+      - run: test "\${{ matrix.item }}" != y
+  report:
+    needs: [build, fan]
+    if: \${{ always() && needs.fan.result == 'failure' }}
+    runs-on: native
+    steps:
+      - run: echo "build=\${{ needs.build.result }} version=\${{ needs.build.outputs.version }} fan=\${{ needs.fan.result }}"
+  skipped:
+    needs: fan
+    runs-on: native
+    steps:
+      - run: echo should not run
+  on-failure:
+    needs: fan
+    if: failure()
+    runs-on: native
+    steps:
+      - run: echo "repo=\${{ github.repository }} event=\${{ github.event_name }} ref=\${{ github.ref }}"
+`;
+
+describe("exec end to end", { concurrency: 3 }, () => {
+  test("matrix, needs and outputs, if with needs results, failure exit code (--json)", async () => {
+    const r = gitRepo({ ".forgejo/workflows/main.yml": MAIN });
+    try {
+      const res = await cli(["exec", "-C", r.root, "--json"], r.home);
+      assert.equal(res.code, 1, res.stderr);
+      const evs = events(res.stdout);
+
+      for (const key of ["build-1", "build-2"]) assert.equal(finishOf(evs, key)?.result, "success");
+      assert.deepEqual(finishOf(evs, "build-1")?.matrix, { node: 18 });
+      assert.equal(finishOf(evs, "build-2")?.name, "build (20)");
+      assert.match(String((finishOf(evs, "build-1")?.outputs as Record<string, string>).version), /^1\.(18|20)$/);
+
+      assert.equal(finishOf(evs, "fan-1")?.result, "success");
+      assert.equal(finishOf(evs, "fan-2")?.result, "failure");
+      assert.equal(finishOf(evs, "skipped")?.result, "skipped");
+      assert.ok(!evs.some((e) => e.type === "job-start" && e.job === "skipped"));
+
+      assert.equal(finishOf(evs, "report")?.result, "success");
+      assert.ok(logsOf(evs, "report").some((l) => /^build=success version=1\.(18|20) fan=failure$/.test(l)), logsOf(evs, "report").join("\n"));
+      assert.ok(logsOf(evs, "on-failure").includes("repo=alice/webapp event=push ref=refs/heads/main"), logsOf(evs, "on-failure").join("\n"));
+
+      const stepFinish = evs.find((e) => e.type === "step-finish" && e.job === "build-1")!;
+      assert.equal(stepFinish.name, "Compute version");
+      assert.equal(stepFinish.id, "v");
+      assert.equal(stepFinish.outcome, "success");
+      assert.deepEqual(stepFinish.outputs, { version: "1.18" });
+      const stepStart = evs.find((e) => e.type === "step-start" && e.job === "build-1")!;
+      assert.equal(stepStart.index, 0);
+      assert.ok(evs.some((e) => e.type === "log" && e.job === "build-1" && e.step === 0 && e.line === "node 18"));
+
+      const ann = evs.find((e) => e.type === "annotation" && e.job === "build-1" && e.level === "warning")!;
+      assert.deepEqual([ann.file, ann.line, ann.message], ["src/a.ts", 3, "look here"]);
+      const summary = evs.find((e) => e.type === "summary" && e.job === "build-2")!;
+      assert.match(String(summary.markdown), /### built 20/);
+
+      const runFinish = evs.at(-1)!;
+      assert.equal(runFinish.type, "run-finish");
+      assert.equal(runFinish.result, "failure");
+    } finally {
+      r.cleanup();
+    }
+  });
+
+  test("human output: prefixes, groups, step results, annotations, summary, final table", async () => {
+    const r = gitRepo({
+      ".forgejo/workflows/ok.yml": `on: push
+jobs:
+  build:
+    runs-on: native
+    strategy:
+      matrix:
+        node: [20]
+    steps:
+      - name: Greet
+        run: |
+          echo "::group::inner"
+          echo hello
+          echo "::endgroup::"
+          echo "::warning file=a.ts,line=3::careful"
+          echo "# Done" >> "$GITHUB_STEP_SUMMARY"
+`,
+    });
+    try {
+      const res = await cli(["exec", "-C", r.root], r.home);
+      assert.equal(res.code, 0, res.stderr + res.stdout);
+      const out = res.stdout;
+      assert.doesNotMatch(out, /\x1b\[/, "no colors without a TTY");
+      assert.match(out, /^\[build \(20\)\] ▶ Job build \(20\)$/m);
+      assert.match(out, /^\[build \(20\)\] +▸ inner$/m);
+      assert.match(out, /^\[build \(20\)\] +│ hello$/m);
+      assert.match(out, /^\[build \(20\)\] warning a\.ts:3 careful$/m);
+      assert.match(out, /^\[build \(20\)\] ✓ Greet \d+(ms|\.\ds)$/m);
+      assert.match(out, /^\[build \(20\)\] ☰ Job summary$/m);
+      assert.match(out, /^\[build \(20\)\] +│ # Done$/m);
+      assert.match(out, /^JOB +RESULT +DURATION$/m);
+      assert.match(out, /^build \(20\) +success +\d/m);
+      assert.equal(out.match(/│ # Done$/gm)?.length, 1, "the summary is shown once");
+    } finally {
+      r.cleanup();
+    }
+  });
+
+  test("reusable local workflow with inputs, secrets and outputs", async () => {
+    const r = gitRepo({
+      ".forgejo/workflows/main.yml": `on: push
+jobs:
+  call:
+    uses: ./.forgejo/workflows/greet.yml
+    with:
+      who: world
+    secrets:
+      PASS: \${{ secrets.MY_PASS }}
+  use:
+    needs: call
+    runs-on: native
+    steps:
+      - run: echo "got=\${{ needs.call.outputs.greeting }} result=\${{ needs.call.result }}"
+`,
+      ".forgejo/workflows/greet.yml": `on:
+  workflow_call:
+    inputs:
+      who: { type: string, required: true }
+    secrets:
+      PASS: { required: true }
+    outputs:
+      greeting:
+        value: \${{ jobs.hello.outputs.g }}
+jobs:
+  hello:
+    runs-on: native
+    outputs:
+      g: \${{ steps.s.outputs.g }}
+    steps:
+      - id: s
+        run: |
+          echo "g=hi \${{ inputs.who }}" >> "$GITHUB_OUTPUT"
+          test "\${{ secrets.PASS }}" = s3cret && echo "secret ok \${{ secrets.PASS }}"
+`,
+    });
+    try {
+      const res = await cli(["exec", "-C", r.root, "--json", "-s", "MY_PASS=s3cret"], r.home);
+      assert.equal(res.code, 0, res.stderr + res.stdout);
+      const evs = events(res.stdout);
+      assert.equal(finishOf(evs, "call.hello")?.result, "success");
+      assert.equal(finishOf(evs, "call.hello")?.name, "call / hello");
+      assert.equal(finishOf(evs, "call.hello")?.parent, "call");
+      assert.deepEqual(finishOf(evs, "call")?.outputs, { greeting: "hi world" });
+      assert.ok(logsOf(evs, "use").includes("got=hi world result=success"), logsOf(evs, "use").join("\n"));
+      assert.ok(logsOf(evs, "call.hello").includes("secret ok ***"), "secrets are masked in logs");
+      assert.ok(!res.stdout.includes("s3cret"));
+    } finally {
+      r.cleanup();
+    }
+  });
+
+  test("an invalid workflow is refused before any job runs", async () => {
+    const r = gitRepo({
+      ".forgejo/workflows/good.yml": `on: push
+jobs:
+  marker:
+    runs-on: native
+    steps:
+      - run: touch "$GITHUB_WORKSPACE/ran"
+`,
+      ".forgejo/workflows/bad.yml": `on: push
+jobs:
+  a:
+    runs-on: native
+    stepz:
+      - run: echo
+`,
+    });
+    try {
+      const res = await cli(["exec", "-C", r.root, "--json"], r.home);
+      assert.equal(res.code, 1);
+      assert.match(res.stderr, /\.forgejo\/workflows\/bad\.yml \(Line: 5, Col: 5\): Unexpected value 'stepz'/);
+      assert.equal(res.stdout, "");
+      assert.ok(!existsSync(path.join(r.root, "ran")));
+
+      const v = await cli(["validate", "-C", r.root], r.home);
+      assert.equal(v.code, 1);
+      assert.match(v.stderr, /\.forgejo\/workflows\/bad\.yml \(Line: 5, Col: 5\): Unexpected value 'stepz'/);
+      assert.match(v.stdout, /good\.yml: valid workflow/);
+
+      const one = await cli(["validate", "-C", r.root, "-W", ".forgejo/workflows/good.yml"], r.home);
+      assert.equal(one.code, 0, one.stderr);
+    } finally {
+      r.cleanup();
+    }
+  });
+
+  test("workflow_dispatch inputs are typed; -s, --var, --env, -j reach the job", async () => {
+    const r = gitRepo({
+      ".forgejo/workflows/d.yml": `on:
+  workflow_dispatch:
+    inputs:
+      flag: { type: boolean, default: false }
+      count: { type: number, default: 2 }
+      level: { type: choice, options: [low, high], default: low }
+jobs:
+  show:
+    runs-on: native
+    steps:
+      - run: |
+          echo "flag=\${{ inputs.flag == true }} count=\${{ inputs.count == 5 }} level=\${{ inputs.level }}"
+          echo "event=\${{ github.event.inputs.flag }} var=\${{ vars.COLOR }} env=$EXTRA"
+  other:
+    runs-on: native
+    steps:
+      - run: exit 1
+`,
+    });
+    try {
+      const res = await cli(
+        ["exec", "-C", r.root, "--json", "-E", "workflow_dispatch", "--input", "flag=true", "--input", "count=5", "--var", "COLOR=blue", "--env", "EXTRA=x1", "-j", "show"],
+        r.home,
+      );
+      assert.equal(res.code, 0, res.stderr + res.stdout);
+      const evs = events(res.stdout);
+      const logs = logsOf(evs, "show");
+      assert.ok(logs.includes("flag=true count=true level=low"), logs.join("\n"));
+      assert.ok(logs.includes("event=true var=blue env=x1"), logs.join("\n"));
+      assert.ok(!evs.some((e) => e.job === "other"), "-j runs only that job");
+
+      const bad = await cli(["exec", "-C", r.root, "-E", "workflow_dispatch", "--input", "level=medium"], r.home);
+      assert.equal(bad.code, 1);
+      assert.match(bad.stderr, /'level' must be one of 'low', 'high'/);
+    } finally {
+      r.cleanup();
+    }
+  });
+
+  test("--list", async () => {
+    const r = gitRepo({ ".forgejo/workflows/main.yml": MAIN });
+    try {
+      const list = await cli(["exec", "-C", r.root, "-l"], r.home);
+      assert.equal(list.code, 0, list.stderr);
+      assert.match(list.stdout, /^WORKFLOW +JOB +NAME +NEEDS +EVENTS$/m);
+      assert.match(list.stdout, /^main\.yml +report +report +build,fan +push$/m);
+
+    } finally {
+      r.cleanup();
+    }
+  });
+
+  test("--dryrun runs nothing", async () => {
+    const r = gitRepo({
+      ".forgejo/workflows/w.yml": `on: push
+jobs:
+  a:
+    runs-on: native
+    strategy:
+      matrix:
+        n: [1, 2]
+    steps:
+      - name: touch
+        run: touch "$GITHUB_WORKSPACE/ran-\${{ matrix.n }}"
+  b:
+    needs: a
+    runs-on: native
+    steps:
+      - run: exit 1
+`,
+    });
+    try {
+      const dry = await cli(["exec", "-C", r.root, "-n", "--json"], r.home);
+      assert.equal(dry.code, 0, dry.stderr);
+      const evs = events(dry.stdout);
+      assert.deepEqual(
+        evs.filter((e) => e.type === "job-finish").map((e) => [e.name, e.result]).sort(),
+        [["a (1)", "success"], ["a (2)", "success"], ["b", "success"]],
+      );
+      assert.ok(evs.some((e) => e.type === "step-finish" && e.job === "a-1" && e.name === "touch"));
+      assert.ok(!existsSync(path.join(r.root, "ran-1")));
+    } finally {
+      r.cleanup();
+    }
+  });
+
+  test("Ctrl-C cancels the run: the step is killed, dependents cancelled, always() still runs", async () => {
+    const r = gitRepo({
+      ".forgejo/workflows/slow.yml": `on: push
+jobs:
+  slow:
+    runs-on: native
+    steps:
+      - run: echo started-slow; sleep 60; echo never-here
+  next:
+    needs: slow
+    runs-on: native
+    steps:
+      - run: echo should not run
+  cleanup:
+    needs: slow
+    if: always()
+    runs-on: native
+    steps:
+      - run: echo cleanup-ran
+`,
+    });
+    try {
+      const res = await cliInterrupted(["exec", "-C", r.root, "--json"], r.home, '"line":"started-slow"');
+      assert.ok(res.interruptedAt > 0, res.stdout + res.stderr);
+      assert.equal(res.code, 130, res.stderr);
+      const evs = events(res.stdout);
+      assert.equal(finishOf(evs, "slow")?.result, "cancelled");
+      assert.equal(finishOf(evs, "next")?.result, "cancelled");
+      assert.equal(finishOf(evs, "cleanup")?.result, "success");
+      assert.ok(logsOf(evs, "cleanup").includes("cleanup-ran"));
+      assert.ok(!logsOf(evs, "slow").includes("never-here"));
+      assert.equal(evs.at(-1)?.result, "cancelled");
+    } finally {
+      r.cleanup();
+    }
+  });
+
+  test("validate --action checks action.yml files", async () => {
+    const r = gitRepo({
+      "actions/good/action.yml": `name: good
+description: ok
+runs:
+  using: composite
+  steps:
+    - run: echo hi
+      shell: bash
+`,
+      "actions/bad/action.yml": `name: bad
+runs:
+  using: node99
+  main: index.js
+`,
+    });
+    try {
+      const res = await cli(["validate", "--action", "-C", r.root, "-W", "actions"], r.home);
+      assert.equal(res.code, 1);
+      assert.match(res.stderr, /^actions\/bad\/action\.yml \(Line: \d+, Col: \d+\): .*node99/m);
+      assert.match(res.stdout, /actions\/good\/action\.yml: valid action/);
+      const good = await cli(["validate", "-C", r.root, "-W", "actions/good/action.yml"], r.home);
+      assert.equal(good.code, 0, good.stderr);
+    } finally {
+      r.cleanup();
+    }
+  });
+});
