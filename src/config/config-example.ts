@@ -1,5 +1,5 @@
 // The text of config.example.yaml, embedded so the bundled CLI needs no data files.
-// Keep both in step: test/config/generate-config.test.ts checks they are equal.
+// Keep both in step (node test/config/regen-config-example.mjs); a test checks they are equal.
 export const CONFIG_EXAMPLE = `# native-runner configuration.
 #
 # Every key is optional; the values below are the defaults, so this file can
@@ -108,7 +108,7 @@ cache:
   # (native-runner) Total size of the cache; the least recently used
   # entries are evicted beyond it.
   max_size: 10GiB
-  # (native-runner) Maximum age of a signed proxy request.
+  # (native-runner) Maximum age of a signed proxy request; 0 = no limit.
   mac_max_age: 10m
 
 container:

@@ -99,7 +99,12 @@ function parseYaml(text: string | undefined, file: string | undefined): { root: 
   if (doc.errors.length > 0) throw new ConfigError(doc.errors.map((e) => `YAML syntax error: ${e.message}`), file);
   let root: unknown;
   try {
-    root = doc.toJS({ maxAliasCount: 1000 }) ?? {};
+    try {
+      root = doc.toJS({ maxAliasCount: 1000 }) ?? {};
+    } catch (err) {
+      // e.g. an alias without its anchor, or an alias bomb
+      throw new ConfigError([`YAML error: ${(err as Error).message}`], file);
+    }
   } catch (err) {
     throw new ConfigError([`YAML error: ${(err as Error).message}`], file);
   }

@@ -117,7 +117,11 @@ export function readCache(s: Section, { cfg, env, cwd }: Scope): void {
   }
   cfg.cache.actions_cache_url_override = s.str("actions_cache_url_override") ?? "";
   cfg.cache.max_size = s.size("max_size") ?? cfg.cache.max_size;
-  cfg.cache.mac_max_age = positiveOr(s, "mac_max_age", cfg.cache.mac_max_age);
+  const macMaxAge = s.duration("mac_max_age");
+  if (macMaxAge !== undefined) {
+    if (macMaxAge < 0) s.problem("mac_max_age", s.raw("mac_max_age"), "is negative", "a duration \u2265 0 (0 = no limit)");
+    else cfg.cache.mac_max_age = macMaxAge;
+  }
   s.ignore(["external_secret_file"], "a NixOS module option, not a runner key (the module rewrites it); ignored");
 }
 

@@ -13,7 +13,10 @@ const root = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
 const run = promisify(execFile);
 
 test("the embedded example is config.example.yaml", () => {
-  assert.equal(CONFIG_EXAMPLE, readFileSync(join(root, "src/config/config.example.yaml"), "utf8"));
+  assert.equal(
+    CONFIG_EXAMPLE, readFileSync(join(root, "src/config/config.example.yaml"), "utf8"),
+    "regenerate src/config/config-example.ts with: node test/config/regen-config-example.mjs",
+  );
 });
 
 test("loading the example gives exactly the defaults, with no warnings", () => {

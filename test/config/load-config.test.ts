@@ -107,6 +107,8 @@ test("durations take Go syntax or seconds; sizes take units", () => {
   assert.deepEqual(cfg.host.resources, { memory_max: 4 * 1024 ** 3, cpu_quota: 150, pids_max: 512 });
   assert.equal(load("host:\n  resources:\n    cpu_quota: 50\n").host.resources.cpu_quota, 50);
   assert.equal(load("cache:\n  max_size: 1048576\n").cache.max_size, 1048576);
+  assert.equal(load("cache:\n  mac_max_age: 0\n").cache.mac_max_age, 0);
+  assert.match(problems("cache:\n  mac_max_age: -1s\n")[0]!, /cache\.mac_max_age: "-1s" is negative/);
 });
 
 test("bad values fail with the key, the position, the value and what is expected", () => {

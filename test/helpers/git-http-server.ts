@@ -28,8 +28,11 @@ export interface GitHttpServer {
 
 export interface GitHttpServerOptions {
   root: string;
-  /** When set, every request must carry it: as the basic-auth password (any user), or `Bearer`/`token` header. */
-  token?: string;
+  /**
+   * When set, every request must carry it: as the basic-auth password (any user), or `Bearer`/`token` header.
+   * A function decides per presented credential (e.g. "a task token of a running task").
+   */
+  token?: string | ((presented: string) => boolean);
   /** Speak only protocol v0 (ignore `Git-Protocol`), like old servers: unadvertised commits cannot be fetched. */
   protocolV0?: boolean;
   /** Wait this long before answering each request (to test cancellation and timeouts). */
@@ -47,8 +50,9 @@ function hermeticGitEnv(): NodeJS.ProcessEnv {
   return env;
 }
 
-function authorized(header: string | undefined, token: string): boolean {
+function authorized(header: string | undefined, token: string | ((presented: string) => boolean)): boolean {
   if (!header) return false;
+  const ok = (presented: string) => (typeof token === "function" ? presented !== "" && token(presented) : presented === token);
   const [scheme, value = ""] = header.split(/\s+/, 2) as [string, string?];
   switch (scheme.toLowerCase()) {
     case "basic": {
@@ -56,11 +60,11 @@ function authorized(header: string | undefined, token: string): boolean {
       const colon = decoded.indexOf(":");
       const user = colon < 0 ? decoded : decoded.slice(0, colon);
       const pass = colon < 0 ? "" : decoded.slice(colon + 1);
-      return pass === token || (pass === "" && user === token);
+      return ok(pass) || (pass === "" && ok(user));
     }
     case "bearer":
     case "token":
-      return value === token;
+      return ok(value);
     default:
       return false;
   }
