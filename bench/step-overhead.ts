@@ -71,12 +71,20 @@ async function main(): Promise<void> {
     const raw: number[] = [];
     const viaSandbox: number[] = [];
     const eng: number[] = [];
+    // Runner-process CPU time (user+system) is far less sensitive to other load on the machine than wall time.
+    const rawCpu: number[] = [];
+    const engCpu: number[] = [];
+    const cpuMs = (u: NodeJS.CpuUsage) => (u.user + u.system) / 1000;
     for (let r = 0; r < rounds; r++) {
+      let c = process.cpuUsage();
       const t0 = performance.now();
       for (let i = 0; i < N; i++) await rawSpawn();
       raw.push(performance.now() - t0);
+      rawCpu.push(cpuMs(process.cpuUsage(c)));
       viaSandbox.push(await sandboxSpawns(dir));
+      c = process.cpuUsage();
       eng.push(await engineRun(dir));
+      engCpu.push(cpuMs(process.cpuUsage(c)));
     }
     const rawMs = Math.min(...raw) / N;
     const engMs = Math.min(...eng) / N;
@@ -87,6 +95,9 @@ async function main(): Promise<void> {
     console.log(`bash -c true via sandbox: ${sbMs.toFixed(2)} ms/spawn (host backend "${new PlainBackend(dir).name}")`);
     console.log(`overhead per step:        ${(engMs - rawMs).toFixed(2)} ms above raw spawn (goal <= 2 ms)`);
     console.log(`engine-only overhead:     ${(engMs - sbMs).toFixed(2)} ms above the sandbox spawn`);
+    const rc = Math.min(...rawCpu) / N;
+    const ec = Math.min(...engCpu) / N;
+    console.log(`runner CPU per raw spawn: ${rc.toFixed(2)} ms; per engine step (whole job / steps): ${ec.toFixed(2)} ms; difference ${(ec - rc).toFixed(2)} ms`);
   } finally {
     await rm(dir, { recursive: true, force: true });
   }

@@ -64,6 +64,8 @@ export interface CacheService {
   /** Internal server URL when `port` > 0. */
   readonly serverUrl: string | undefined;
   registerJob(job: CacheJob): CacheJobHandle;
+  /** For status and metrics; store figures only with the internal store. */
+  stats(): { activeJobs: number; entries?: number; bytes?: number; uploads?: number };
   close(): Promise<void>;
   [Symbol.asyncDispose](): Promise<void>;
 }
@@ -144,6 +146,9 @@ export async function startCacheService(opts: CacheServiceOptions): Promise<Cach
         release,
         [Symbol.dispose]: release,
       };
+    },
+    stats() {
+      return { activeJobs: proxy.activeRuns, ...(store ? store.stats() : {}) };
     },
     close,
     [Symbol.asyncDispose]: close,

@@ -49,6 +49,9 @@ interface Upload {
   inflight: Array<{ start: number; end: number }>;
   committing: boolean;
   lastActivity: number;
+  /** Background flush of written chunks, so that the fsync at commit has little left to do. */
+  syncing?: Promise<void>;
+  syncAgain?: boolean;
 }
 
 const MAX_KEY = 512;
@@ -275,7 +278,8 @@ export class CacheStore {
         if (failed) throw failed;
       };
       try {
-        for await (const chunk of body) {
+        // On a bad body the request is left readable, so that the error response still reaches the client.
+        for await (const chunk of body.iterator({ destroyOnReturn: false })) {
           const buf = chunk as Buffer;
           got += buf.length;
           if (got > expected) throw new CacheHttpError(400, `body is longer than Content-Range ${start}-${end} (${expected} bytes)`);
@@ -293,10 +297,25 @@ export class CacheStore {
       if (failed) throw failed;
       if (got !== expected) throw new CacheHttpError(400, `body has ${got} bytes, Content-Range ${start}-${end} says ${expected}`);
       up.received.push(slot);
+      this.flushInBackground(up);
     } finally {
       up.inflight.splice(up.inflight.indexOf(slot), 1);
       up.lastActivity = this.now();
     }
+  }
+
+  private flushInBackground(up: Upload): void {
+    if (up.syncing) {
+      up.syncAgain = true;
+      return;
+    }
+    up.syncing = (async () => {
+      do {
+        up.syncAgain = false;
+        await up.fh.datasync().catch(() => {});
+      } while (up.syncAgain && !up.committing);
+      up.syncing = undefined;
+    })();
   }
 
   async commit(entry: Entry, clientSize: unknown): Promise<Entry> {
@@ -309,6 +328,9 @@ export class CacheStore {
     for (const r of ranges) {
       if (r.start !== total) throw new CacheHttpError(400, `cache ${entry.id}: missing bytes ${total}-${r.start - 1}`);
       total = r.end + 1;
+    }
+    if (entry.size >= 0 && total < entry.size) {
+      throw new CacheHttpError(400, `cache ${entry.id}: missing bytes ${total}-${entry.size - 1} of ${entry.size} reserved`);
     }
     if (entry.size >= 0 && total !== entry.size) {
       throw new CacheHttpError(400, `cache ${entry.id}: broken file: received ${total} of ${entry.size} reserved bytes`);
@@ -323,6 +345,7 @@ export class CacheStore {
     up.committing = true;
     const dest = this.blobPath(entry.id);
     try {
+      if (up.syncing) await up.syncing;
       await up.fh.truncate(total);
       await up.fh.sync();
       await up.fh.close();

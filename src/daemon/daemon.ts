@@ -7,6 +7,7 @@ import type { Logger } from "../observability/logger.js";
 import { createForgejoClient, type DeclareResponse, type ForgejoClient, type Task } from "../protocol/index.js";
 import type { TrustPolicy } from "../policy/trust.js";
 import { Poller } from "./poller.js";
+import type { DaemonObserver } from "./observer.js";
 import { Supervisor } from "./supervisor.js";
 import { runTask, type RunJobFn, type TaskResult, type TaskRunnerContext } from "./task-runner.js";
 
@@ -24,6 +25,7 @@ export interface DaemonOptions {
   onDeclared?: (conn: ConnectionConfig, res: DeclareResponse) => void | Promise<void>;
   prepareJobEnv?: TaskRunnerContext["prepareJobEnv"];
   onTaskDone?: (result: TaskResult) => void;
+  observer?: DaemonObserver;
 }
 
 export interface Daemon {
@@ -70,6 +72,7 @@ export function startDaemon(opts: DaemonOptions): Daemon {
       prepareJobEnv: opts.prepareJobEnv,
       trust: trustFor(conn, config),
       cacheReadOnly: conn.cache_mode === "read",
+      observer: opts.observer,
     };
     return new Poller({
       name: conn.name,
@@ -81,6 +84,7 @@ export function startDaemon(opts: DaemonOptions): Daemon {
       version: opts.version,
       log: clog,
       multiTask: config.runner.protocol === "json",
+      observer: opts.observer,
       onDeclared: (res) => opts.onDeclared?.(conn, res),
       onUnregistered: () => {
         unregistered++;
@@ -100,6 +104,14 @@ export function startDaemon(opts: DaemonOptions): Daemon {
     );
   }
 
+  log.info(
+    {
+      capacity: supervisor.capacity,
+      connections: opts.connections.map((c) => ({ name: c.name, url: c.url, labels: c.labels })),
+      protocol: config.runner.protocol,
+    },
+    "daemon started",
+  );
   const done = (async () => {
     await Promise.all(pollers.map((p) => p.run()));
     // Pollers end on shutdown or when every connection is unregistered.
@@ -125,10 +137,14 @@ export function startDaemon(opts: DaemonOptions): Daemon {
 }
 
 export function trustFor(conn: ConnectionConfig, config: RunnerConfig): TrustPolicy {
-  const own = (conn.trusted_repos?.length ?? 0) > 0 || (conn.trusted_events?.length ?? 0) > 0;
+  const repos = conn.trusted_repos ?? config.runner.trusted_repos;
+  const events = conn.trusted_events ?? config.runner.trusted_events;
+  const own =
+    JSON.stringify(repos) !== JSON.stringify(config.runner.trusted_repos) ||
+    JSON.stringify(events) !== JSON.stringify(config.runner.trusted_events);
   return {
-    trusted_repos: conn.trusted_repos ?? config.runner.trusted_repos,
-    trusted_events: conn.trusted_events ?? config.runner.trusted_events,
+    trusted_repos: repos,
+    trusted_events: events,
     source: own ? `server.connections.${conn.name}` : "runner",
   };
 }

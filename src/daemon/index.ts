@@ -6,3 +6,4 @@ export { TaskReporter, type ReporterOptions, type FinalReport } from "./reporter
 export { Poller, effectiveFetchInterval, type PollerOptions } from "./poller.js";
 export { Supervisor, TaskAbort, TIMEOUT_MESSAGE, type TaskHandle, type AbortKind } from "./supervisor.js";
 export { sanitizeRows, MAX_ROW_BYTES } from "./log-rows.js";
+export type { DaemonObserver, TaskInfo } from "./observer.js";

@@ -40,7 +40,7 @@ export function startOneJob(opts: OneJobOptions): OneJob {
   const ctx: TaskRunnerContext = {
     client, instanceUrl: conn.url, connectionName: conn.name, config, host: opts.host, log,
     runJob: opts.runJob, runnerName: opts.runnerName, prepareJobEnv: opts.prepareJobEnv,
-    trust: trustFor(conn, config), cacheReadOnly: conn.cache_mode === "read",
+    trust: trustFor(conn, config), cacheReadOnly: conn.cache_mode === "read", observer: opts.observer,
   };
   let running: Promise<TaskResult> | undefined;
   const poller = new Poller({
@@ -52,6 +52,7 @@ export function startOneJob(opts: OneJobOptions): OneJob {
     labels: opts.labelNames(conn),
     version: opts.version,
     log,
+    observer: opts.observer,
     onDeclared: (res) => opts.onDeclared?.(conn, res),
     onTask: (task) => {
       if (running) {

@@ -8,19 +8,19 @@
 // - x-runner-request-key: the same key after an error (the server then
 //   returns what it assigned to the lost answer), a new one after a success.
 // - When all slots are busy and nothing else talks to this server, a
-//   Declare every ~25 s keeps the runner from showing as offline.
+//   Declare every ~30 s keeps the runner from showing as offline.
 
 import { randomUUID } from "node:crypto";
 import type { Logger } from "../observability/logger.js";
 import {
-  isUnimplemented, isUnregisteredRunner, type DeclareResponse, type ForgejoClient, type Task,
+  Code, ConnectError, isUnimplemented, isUnregisteredRunner, type DeclareResponse, type ForgejoClient, type Task,
 } from "../protocol/index.js";
 import { describe } from "./reporter.js";
-import { sleep } from "./retry.js";
 import type { Supervisor } from "./supervisor.js";
+import { notify, type DaemonObserver } from "./observer.js";
 
-/** The server marks a runner offline after 60 s; stay well below. */
-export const MAX_SILENCE_MS = 25_000;
+/** The server marks a runner offline after 60 s without a call; stay well below. */
+export const MAX_SILENCE_MS = 30_000;
 const CODEBERG_MIN_INTERVAL_MS = 30_000;
 
 export interface PollerOptions {
@@ -40,6 +40,9 @@ export interface PollerOptions {
   onDeclared?: (res: DeclareResponse) => void | Promise<void>;
   /** The server does not know this runner: the poller has stopped. */
   onUnregistered?: (err: unknown) => void;
+  observer?: DaemonObserver;
+  /** Longest time without any call to this server while all slots are busy (default MAX_SILENCE_MS). */
+  maxSilenceMs?: number;
 }
 
 export function effectiveFetchInterval(url: string, intervalMs: number): number {
@@ -81,6 +84,10 @@ export class Poller {
     }
   }
 
+  private get maxSilence(): number {
+    return this.opts.maxSilenceMs ?? MAX_SILENCE_MS;
+  }
+
   get isStopped(): boolean {
     return this.stopped;
   }
@@ -107,7 +114,7 @@ export class Poller {
       while (!this.stopped) {
         if (this.opts.supervisor.free() <= 0) {
           this.woken = false;
-          await this.waitForWake(MAX_SILENCE_MS);
+          await this.waitForWake(Math.max(10, this.maxSilence - (Date.now() - this.opts.client.lastContactAt)));
           if (!this.stopped && this.opts.supervisor.free() <= 0) await this.keepAlive();
           continue;
         }
@@ -184,6 +191,7 @@ export class Poller {
         capacity: reserved,
       });
       this.requestKey = randomUUID();
+      notify(this.opts.observer, "contact", this.name, this.opts.client.baseUrl);
       if (this.consecutiveErrors > 0) this.log.info({ errors: this.consecutiveErrors }, "fetching tasks works again");
       this.consecutiveErrors = 0;
       if (res.tasksVersion > this.tasksVersion) this.tasksVersion = res.tasksVersion;
@@ -207,6 +215,8 @@ export class Poller {
 
   private onFetchError(err: unknown): void {
     this.consecutiveErrors++;
+    const e = ConnectError.from(err);
+    notify(this.opts.observer, "fetchError", this.name, this.opts.client.baseUrl, Code[e.code] ?? String(e.code), e.rawMessage);
     if (isUnregisteredRunner(err)) {
       this.log.error({ err: describe(err) }, "the server does not know this runner (deleted or wrong token); stopping this connection");
       this.stopped = true;
@@ -243,7 +253,7 @@ export class Poller {
           return false;
         }
         this.log.warn({ err: describe(err), attempt }, "declare failed; retrying");
-        await sleep(delay);
+        await this.waitForWake(delay);
         delay = Math.min(delay * 2, MAX_SILENCE_MS);
       }
     }
@@ -252,7 +262,7 @@ export class Poller {
 
   /** All slots busy: make sure the server still hears from us. */
   private async keepAlive(): Promise<void> {
-    if (Date.now() - this.opts.client.lastContactAt < MAX_SILENCE_MS) return;
+    if (Date.now() - this.opts.client.lastContactAt < this.maxSilence) return;
     try {
       this.requests++;
       await this.opts.client.declare(this.opts.version, this.opts.labels, { timeoutMs: this.opts.fetchTimeoutMs });

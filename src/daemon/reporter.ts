@@ -19,6 +19,8 @@ import { retryWithBackoff } from "./retry.js";
 
 export const MAX_OUTPUT_KEY_BYTES = 255;
 export const MAX_OUTPUT_VALUE_BYTES = 1024 * 1024;
+/** Rough cap on the content of one UpdateLog call (UTF-16 length × 3 bounds the UTF-8 size). */
+const MAX_BATCH_BYTES = 4 * 1024 * 1024;
 
 export interface ReporterOptions {
   client: Pick<ForgejoClient, "updateTask" | "updateLog">;
@@ -35,6 +37,9 @@ export interface ReporterOptions {
   maxBatchRows?: number;
   /** Per-call timeout of periodic reports. */
   callTimeoutMs?: number;
+  onStepStarted?: (index: number, time: Date) => void;
+  onStepFinished?: (index: number, durationMs: number) => void;
+  onCallError?: (rpc: "UpdateLog" | "UpdateTask", err: unknown) => void;
 }
 
 interface Row {
@@ -105,6 +110,7 @@ export class TaskReporter {
         s.running = true;
         s.startedAt ??= ev.time;
         if (!s.hasRows) s.logIndex = this.rowCount;
+        this.opts.onStepStarted?.(ev.index, ev.time);
         break;
       }
       case "step-finished": {
@@ -115,6 +121,7 @@ export class TaskReporter {
         // Steps the engine skips because the job was cancelled were "still to run": Forgejo shows them cancelled.
         s.result = this.jobCancelled && ev.conclusion === "skipped" ? Result.CANCELLED : toResult(ev.conclusion);
         s.stoppedAt = ev.time;
+        this.opts.onStepFinished?.(ev.index, ev.time.getTime() - s.startedAt.getTime());
         break;
       }
       case "job-finished":
@@ -242,12 +249,12 @@ export class TaskReporter {
     const max = this.opts.maxBatchRows ?? 2000;
     for (;;) {
       if (this.pending.length === 0 && !noMore) return;
-      const batch = this.pending.slice(0, max);
+      const batch = this.nextBatch(max);
       const last = batch.length === this.pending.length;
       if (batch.length === 0) return; // nothing left: the no_more batch was acknowledged
       let ack: number;
       try {
-        const res = await this.opts.client.updateLog(
+        const res = await this.call("UpdateLog", () => this.opts.client.updateLog(
           {
             taskId: this.opts.taskId,
             index: BigInt(this.offset),
@@ -255,7 +262,7 @@ export class TaskReporter {
             noMore: noMore && last,
           },
           { timeoutMs: this.opts.callTimeoutMs },
-        );
+        ));
         ack = Number(res.ackIndex);
       } catch (err) {
         // A lost answer to the no_more call: the server archived everything we sent.
@@ -278,10 +285,22 @@ export class TaskReporter {
     }
   }
 
+  /** Up to `max` rows and about MAX_BATCH_BYTES of content (always at least one row). */
+  private nextBatch(max: number): Row[] {
+    let bytes = 0;
+    let n = 0;
+    while (n < this.pending.length && n < max) {
+      bytes += this.pending[n]!.content.length * 3;
+      if (n > 0 && bytes > MAX_BATCH_BYTES) break;
+      n++;
+    }
+    return this.pending.slice(0, n);
+  }
+
   private async reportState(final: { result: Result; stoppedAt: Date } | undefined): Promise<void> {
     const outputs: Record<string, string> = {};
     for (const [k, v] of this.outputs) if (!this.sentOutputs.has(k)) outputs[k] = v;
-    const res = await this.opts.client.updateTask(
+    const res = await this.call("UpdateTask", () => this.opts.client.updateTask(
       {
         state: {
           id: this.opts.taskId,
@@ -300,13 +319,22 @@ export class TaskReporter {
         outputs,
       },
       { timeoutMs: final ? undefined : this.opts.callTimeoutMs },
-    );
+    ));
     for (const k of res.sentOutputs) this.sentOutputs.add(k);
     const remote = res.state?.result ?? Result.UNSPECIFIED;
     if (!final && !this.closing && !this.cancelSignalled && (remote === Result.CANCELLED || remote === Result.FAILURE)) {
       this.cancelSignalled = true;
       this.log.info({ result: Result[remote] }, "the server stopped the task; cancelling the job");
       this.opts.onCancelRequested?.(remote === Result.CANCELLED ? "cancelled" : "failure");
+    }
+  }
+
+  private async call<T>(rpc: "UpdateLog" | "UpdateTask", fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn();
+    } catch (err) {
+      this.opts.onCallError?.(rpc, err);
+      throw err;
     }
   }
 

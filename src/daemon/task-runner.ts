@@ -13,6 +13,8 @@ import { TaskReporter, describe } from "./reporter.js";
 import { fromResult } from "./results.js";
 import { TaskAbort, type TaskHandle } from "./supervisor.js";
 import { checkTrust, type TrustPolicy } from "../policy/trust.js";
+import { ConnectError, Code } from "../protocol/index.js";
+import { notify, type DaemonObserver, type TaskInfo } from "./observer.js";
 
 export type RunJobFn = (req: JobRequest, opts: RunJobOptions) => Promise<JobOutcome>;
 
@@ -30,6 +32,7 @@ export interface TaskRunnerContext {
   trust?: TrustPolicy;
   /** The connection's cache is read-only (server.connections.<name>.cache_mode: read). */
   cacheReadOnly?: boolean;
+  observer?: DaemonObserver;
   /** Extra per-job env (e.g. from the cache service); released when the task ends. */
   prepareJobEnv?: (info: JobEnvInfo) => Promise<{ env: Record<string, string>; release(): void }>;
 }
@@ -64,13 +67,30 @@ export async function runTask(task: Task, ctx: TaskRunnerContext, handle: TaskHa
     connection: ctx.connectionName,
   });
   const payload = task.workflowPayload ? new TextDecoder().decode(task.workflowPayload) : "";
+  const receivedAt = Date.now();
+  const info: TaskInfo = {
+    taskId: String(task.id),
+    connection: ctx.connectionName,
+    repository: str(context.repository) ?? "",
+    job: str(context.job) ?? "",
+  };
+  let firstStep = true;
+  notify(ctx.observer, "taskStarted", info);
   const reporter = new TaskReporter({
     client: ctx.client,
     taskId: task.id,
     stepCount: countSteps(payload),
     reportIntervalMs: ctx.config.runner.report_interval,
+    // A hung call must not hold back cancel detection for the whole HTTP timeout.
+    callTimeoutMs: Math.max(10_000, 5 * ctx.config.runner.report_interval),
     retry: ctx.config.runner.report_retry,
     log,
+    onStepStarted: (_i, time) => {
+      if (firstStep) notify(ctx.observer, "firstStepStarted", info, time.getTime() - receivedAt);
+      firstStep = false;
+    },
+    onStepFinished: (_i, ms) => notify(ctx.observer, "stepFinished", info, ms),
+    onCallError: (rpc, err) => notify(ctx.observer, "reportError", rpc, Code[ConnectError.from(err).code] ?? "unknown"),
     onCancelRequested: (r) =>
       handle.cancel("server", r === "cancelled" ? "The job was cancelled on the server" : "The server stopped the job"),
   });
@@ -131,6 +151,7 @@ export async function runTask(task: Task, ctx: TaskRunnerContext, handle: TaskHa
   }
   const reported = await reporter.close({ result: outcome.result, outputs: outcome.outputs });
   log.info({ result: outcome.result, reported }, "job finished");
+  notify(ctx.observer, "taskFinished", { ...info, result: outcome.result, durationMs: Date.now() - receivedAt, reported });
   return { taskId: task.id, result: outcome.result, reported };
 }
 

@@ -1,7 +1,7 @@
 // The expression contexts of a job, built once, plus the per-step parts
 // (env, steps, job status, action fields of github).
 
-import type { JobModel, WorkflowModel } from "../workflow/model.js";
+import type { JobModel } from "../workflow/model.js";
 import type { JobDirs } from "../host/sandbox.js";
 import type { JobRequest } from "./job-request.js";
 import { runnerArch } from "./job-env.js";
@@ -36,7 +36,6 @@ export function buildBaseContexts(
   req: JobRequest,
   dirs: JobDirs,
   github: Record<string, unknown>,
-  workflow: WorkflowModel,
   job: JobModel,
   matrix: Record<string, unknown> | undefined,
   debug: boolean,
@@ -65,7 +64,6 @@ export function buildBaseContexts(
         "job-total": 1,
         "max-parallel": job.strategy?.maxParallel ?? 1,
       };
-  void workflow;
   return {
     github,
     vars: { ...req.vars },

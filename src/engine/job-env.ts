@@ -88,7 +88,8 @@ export function runnerVariables({ req, github, dirs, eventPath, debug }: JobEnvI
   env.RUNNER_ARCH = runnerArch();
   env.RUNNER_NAME = req.runnerName ?? "native-runner";
   env.RUNNER_TEMP = dirs.temp;
-  env.RUNNER_TOOL_CACHE = dirs.toolCache;
+  // runner.envs may point the tool cache elsewhere (forgejo-runner honours it).
+  env.RUNNER_TOOL_CACHE = req.runnerEnv?.["RUNNER_TOOL_CACHE"] ?? dirs.toolCache;
   env.RUNNER_ENVIRONMENT = "self-hosted";
   env.RUNNER_WORKSPACE = dirs.root;
   if (debug) env.RUNNER_DEBUG = "1";

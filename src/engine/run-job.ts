@@ -63,6 +63,13 @@ async function runInSandbox(
   }
   const { workflow, job } = parsed.value;
   const dirs = sandbox.dirs;
+  log.write(`Workspace: ${dirs.workspace}`);
+  if (job.container !== undefined && job.container !== null) {
+    log.warning("This job runs on the host: `container:` is ignored (it needs the container executor).");
+  }
+  if (job.services !== undefined && job.services !== null) {
+    log.warning("This job runs on the host: `services:` are not started (they need the container executor).");
+  }
 
   const eventDir = join(dirs.temp, "_github_workflow");
   await mkdir(eventDir, { recursive: true });
@@ -74,7 +81,7 @@ async function runInSandbox(
 
   const debug = req.secrets["ACTIONS_STEP_DEBUG"] === "true" || req.vars["ACTIONS_STEP_DEBUG"] === "true";
   const github = buildGithubContext(req, dirs, eventPath, job);
-  const base = buildBaseContexts(req, dirs, github, workflow, job, payloadMatrix(job), debug);
+  const base = buildBaseContexts(req, dirs, github, job, payloadMatrix(job), debug);
 
   // Job timeout and cancellation share one signal; post steps get their own.
   const jobAbort = new AbortController();

@@ -28,16 +28,15 @@ export class StepOutput implements CommandTarget {
   private echo = false;
   private readonly stdout: LineSplitter;
   private readonly stderr: LineSplitter;
-  /** Tail of an over-long line kept back so a secret across the cut is still masked. */
-  private carry = "";
+  /** Per stream: the tail of an over-long line kept back so a secret across the cut is still masked. */
+  private readonly carries = { out: { text: "" }, err: { text: "" } };
 
   constructor(
     private readonly jobLog: JobLog,
     private readonly opts: StepOutputOptions,
   ) {
-    const onLine = (line: string, complete: boolean) => this.onLine(line, complete);
-    this.stdout = new LineSplitter(onLine);
-    this.stderr = new LineSplitter(onLine);
+    this.stdout = new LineSplitter((line, complete) => this.onLine(line, complete, this.carries.out));
+    this.stderr = new LineSplitter((line, complete) => this.onLine(line, complete, this.carries.err));
   }
 
   onStdout = (chunk: Buffer): void => this.stdout.push(chunk);
@@ -47,33 +46,35 @@ export class StepOutput implements CommandTarget {
   finish(): void {
     this.stdout.flush();
     this.stderr.flush();
-    if (this.carry !== "") {
-      this.jobLog.writeMasked(this.jobLog.masker.mask(this.carry));
-      this.carry = "";
+    for (const carry of [this.carries.out, this.carries.err]) {
+      if (carry.text !== "") {
+        this.jobLog.writeMasked(this.jobLog.masker.mask(carry.text));
+        carry.text = "";
+      }
     }
   }
 
-  private onLine(line: string, complete: boolean): void {
+  private onLine(line: string, complete: boolean, carry: { text: string }): void {
     if (!complete) {
-      this.emitPiece(this.carry + line);
+      this.emitPiece(carry.text + line, carry);
       return;
     }
-    if (this.carry !== "") {
-      line = this.carry + line;
-      this.carry = "";
+    if (carry.text !== "") {
+      line = carry.text + line;
+      carry.text = "";
     } else if (this.handleCommand(line)) {
       return;
     }
     this.jobLog.writeMasked(this.jobLog.masker.mask(line));
   }
 
-  private emitPiece(text: string): void {
+  private emitPiece(text: string, carry: { text: string }): void {
     const masker = this.jobLog.masker;
     const ranges = masker.ranges(text);
     let cut = Math.max(0, text.length - Math.max(0, masker.maxLength - 1));
     for (const [s, e] of ranges) if (s < cut && e > cut) cut = s;
     const head = text.slice(0, cut);
-    this.carry = text.slice(cut);
+    carry.text = text.slice(cut);
     if (head === "") return;
     this.jobLog.writeMasked(applyRanges(head, ranges.filter(([, e]) => e <= cut)));
   }

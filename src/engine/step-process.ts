@@ -25,19 +25,27 @@ export interface StepProcessResult {
 }
 
 // The runner-set part of every step's environment, built once per job.
-const staticEnvs = new WeakMap<JobRuntime, Record<string, string>>();
+const staticEnvs = new WeakMap<JobRuntime, { base: Record<string, string>; fixed: Record<string, string> }>();
 
 function staticEnv(rt: JobRuntime): Record<string, string> {
-  let env = staticEnvs.get(rt);
-  if (!env) {
-    env = { ...rt.sandbox.baseEnv, ...(rt.req.runnerEnv ?? {}), ...rt.runnerVars };
-    staticEnvs.set(rt, env);
+  return staticParts(rt).base;
+}
+
+function staticParts(rt: JobRuntime): { base: Record<string, string>; fixed: Record<string, string> } {
+  let parts = staticEnvs.get(rt);
+  if (!parts) {
+    // GitHub: the default GITHUB_* and RUNNER_* variables cannot be overwritten
+    // by a workflow (CI can); Forgejo does the same for FORGEJO_*.
+    const fixed: Record<string, string> = {};
+    for (const [k, v] of Object.entries(rt.runnerVars)) if (/^(GITHUB|RUNNER|FORGEJO)_/.test(k)) fixed[k] = v;
+    parts = { base: { ...rt.sandbox.baseEnv, ...(rt.req.runnerEnv ?? {}), ...rt.runnerVars }, fixed };
+    staticEnvs.set(rt, parts);
   }
-  return env;
+  return parts;
 }
 
 export function processEnv(rt: JobRuntime, env: Record<string, string>, extra: Record<string, string>): Record<string, string> {
-  const out: Record<string, string> = { ...staticEnv(rt), ...env, ...extra };
+  const out: Record<string, string> = { ...staticEnv(rt), ...env, ...staticParts(rt).fixed, ...extra };
   out["PATH"] = withAddedPath(rt, out["PATH"]);
   return out;
 }

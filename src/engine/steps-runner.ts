@@ -13,6 +13,7 @@ import { runActionProcess, runPostStep, runScriptAction } from "./handlers/node.
 import { runScriptStep } from "./handlers/run.js";
 import type { HandlerResult, StepInvocation } from "./handlers/types.js";
 import { inputEnv, resolveInputs } from "./action-inputs.js";
+import { JobLog } from "./job-log.js";
 
 export interface ActionSource {
   prepare(uses: string, signal: AbortSignal): Promise<PreparedAction>;
@@ -45,7 +46,8 @@ export async function runPreSteps(rt: JobRuntime, steps: StepModel[], scope: Sco
     const contexts = contextsFor(rt, scope, env, undefined);
     const ctx = { contexts, status: { failed: scope.failed, cancelled: rt.cancelled() }, workspace: rt.sandbox.dirs.workspace };
     try {
-      const values = resolveInputs(prepared.metadata, step.with ?? {}, ctx, rt.log);
+      // Input warnings are reported once, by the main step.
+      const values = resolveInputs(prepared.metadata, step.with ?? {}, ctx, new JobLog(() => {}, rt.log.masker));
       if (!evaluateCondition(runs.preIf ?? "always()", { ...ctx, contexts: { ...contexts, inputs: values } })) continue;
       rt.log.write(`Pre ${step.name ?? uses}`);
       const inputs = inputEnv(values);
@@ -67,8 +69,12 @@ export async function runPostSteps(rt: JobRuntime, scope: Scope): Promise<void> 
     try {
       if (!evaluateCondition(post.condition, ctx)) continue;
       rt.log.write(`##[group]${post.name}`);
-      rt.log.write("##[endgroup]");
-      const res = await runPostStep(rt, post, rt.cleanupSignal());
+      let res;
+      try {
+        res = await runPostStep(rt, post, rt.cleanupSignal());
+      } finally {
+        rt.log.write("##[endgroup]");
+      }
       if (res.outcome !== "success") scope.failed = true;
     } catch (e) {
       rt.log.error((e as Error).message);
@@ -140,6 +146,11 @@ async function runStep(rt: JobRuntime, step: StepModel, scope: Scope, actions: A
     const status = { failed: scope.failed, cancelled: rt.cancelled() };
     try {
       run = evaluateCondition(step.if, { contexts: baseContexts, status, workspace: rt.sandbox.dirs.workspace });
+      if (rt.debug) {
+        rt.log.write(`##[debug]Evaluating condition for step: '${name}'`);
+        rt.log.write(`##[debug]Evaluating: ${step.if ?? "success()"}`);
+        rt.log.write(`##[debug]Result: ${run}`);
+      }
     } catch (e) {
       rt.log.error(`The step failed and an error occurred when attempting to determine whether to continue: ${(e as Error).message}`);
       outcome = "failure";
@@ -169,6 +180,7 @@ async function runStep(rt: JobRuntime, step: StepModel, scope: Scope, actions: A
       outcome = "failure";
     } else if (parent.aborted && parent === rt.jobSignal && rt.cancelled()) {
       outcome = rt.timedOut() ? "failure" : "cancelled";
+      rt.log.error("The operation was canceled.");
     } else {
       outcome = result.outcome;
     }
@@ -195,7 +207,8 @@ async function dispatch(inv: StepInvocation, actions: ActionSource, preInstance:
     return { outcome: "failure", outputs: {} };
   }
   let instance = preInstance;
-  if (!instance) {
+  if (instance) instance.stepId = inv.id;
+  else {
     let prepared: PreparedAction;
     try {
       prepared = await actions.prepare(step.uses, inv.signal);

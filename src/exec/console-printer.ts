@@ -150,9 +150,9 @@ export class ConsolePrinter implements ExecObserver {
 
   jobFinished(job: JobRef, f: JobFinish): void {
     this.rows.push({ job: job.key, name: job.name, result: f.result, durationMs: f.durationMs });
-    const note = f.outcome !== f.result ? ` (${f.outcome}, continue-on-error)` : "";
+    const note = f.outcome !== f.result ? " (continue-on-error)" : "";
     const what = job.isCall ? "Call" : "Job";
-    this.line(job, `${this.symbol(f.outcome === "failure" ? "failure" : f.result)} ${what} ${resultWord(f.result)}${note} ${this.c(2, formatDuration(f.durationMs))}`);
+    this.line(job, `${this.symbol(f.outcome)} ${what} ${resultWord(f.outcome)}${note} ${this.c(2, formatDuration(f.durationMs))}`);
   }
 
   runFinished(result: string): void {

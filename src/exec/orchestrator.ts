@@ -7,13 +7,14 @@ import type { Conclusion, JobEvent } from "../engine/events.js";
 import type { JobOutcome, JobRequest, NeedResult, RunJobOptions } from "../engine/job-request.js";
 import { evaluateCondition, evaluateValue, toExpressionString, type StatusScope } from "../expressions/index.js";
 import type { HostBackend } from "../host/sandbox.js";
-import type { JobModel } from "../workflow/model.js";
+import { formatWorkflowError, type JobModel } from "../workflow/model.js";
+import { pathPosition } from "../workflow/parse-workflow.js";
 import { typeCallInputs } from "./inputs.js";
 import { expandMatrix, matrixJobName, type MatrixCombo } from "./matrix.js";
 import { Semaphore } from "./semaphore.js";
 import { singleJobYaml } from "./single-job-yaml.js";
 import { buildTaskContext, type RunInfo } from "./task-context.js";
-import { resolveCalledWorkflow, type LoadedWorkflow } from "./workflow-files.js";
+import { displayPath, resolveCalledWorkflow, type LoadedWorkflow } from "./workflow-files.js";
 
 export type RunJobFn = (req: JobRequest, opts: RunJobOptions) => Promise<JobOutcome>;
 
@@ -164,7 +165,7 @@ export class Orchestrator {
     try {
       shouldRun = evaluateCondition(job.if, { contexts, status });
     } catch (err) {
-      return this.failUnstarted(baseRef, `Error when evaluating 'if' for job '${job.id}': ${(err as Error).message}`);
+      return this.failUnstarted(baseRef, positioned(this.opts.workspaceDir, scope.wf, ["jobs", job.id, "if"], `Error when evaluating 'if' for job '${job.id}': ${(err as Error).message}`));
     }
     if (!shouldRun) {
       const result: Conclusion = status.cancelled ? "cancelled" : "skipped";
@@ -188,7 +189,7 @@ export class Orchestrator {
           if (Number.isFinite(n) && n >= 1) maxParallel = Math.floor(n);
         }
       } catch (err) {
-        return this.failUnstarted(baseRef, `Error when evaluating 'strategy' for job '${job.id}': ${(err as Error).message}`);
+        return this.failUnstarted(baseRef, positioned(this.opts.workspaceDir, scope.wf, ["jobs", job.id, "strategy"], `Error when evaluating 'strategy' for job '${job.id}': ${(err as Error).message}`));
       }
     }
 
@@ -430,6 +431,11 @@ export function aggregate(instances: NodeResult[]): NodeResult {
     for (const [k, v] of Object.entries(r.outputs)) if (v !== "" || !(k in outputs)) outputs[k] = v;
   }
   return { result, outputs };
+}
+
+/** `file (Line: n, Col: m): message`, pointing at a key of the workflow file. */
+function positioned(root: string, wf: LoadedWorkflow, keys: string[], message: string): string {
+  return formatWorkflowError({ file: displayPath(root, wf.path), ...pathPosition(wf.text, keys), message });
 }
 
 function withNeeds(jobs: Map<string, JobModel>, only: string[]): string[] {

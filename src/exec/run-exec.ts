@@ -24,7 +24,8 @@ import { findWorkflowFiles, loadWorkflowSet, type LoadedWorkflow } from "./workf
 export interface ExecOptions {
   workflows?: string;
   job?: string;
-  eventName: string;
+  /** Event name; default `push` (or, for a single `-W` file without `push`, its first event). */
+  eventName?: string;
   eventFile?: string;
   secrets: string[];
   secretFile?: string;
@@ -67,6 +68,16 @@ export async function runExec(o: ExecOptions, io: ExecIo): Promise<number> {
     return 1;
   }
 
+  let eventName = o.eventName ?? "push";
+  const single = set.workflows.length === 1 ? set.workflows[0]! : undefined;
+  if (o.eventName === undefined && o.workflows !== undefined && single && !single.model.events.includes(eventName)) {
+    const picked = single.model.events.find((e) => e !== "workflow_call") ?? single.model.events[0];
+    if (picked) {
+      eventName = picked;
+      io.stderr(`exec: ${single.name} is not triggered by push; running it as '${picked}' (use -E to choose)\n`);
+    }
+  }
+
   let selected: LoadedWorkflow[];
   if (o.job) {
     selected = set.workflows.filter((w) => w.model.jobs.some((j) => j.id === o.job));
@@ -75,7 +86,7 @@ export async function runExec(o: ExecOptions, io: ExecIo): Promise<number> {
       return 1;
     }
   } else {
-    selected = set.workflows.filter((w) => w.model.events.includes(o.eventName));
+    selected = set.workflows.filter((w) => w.model.events.includes(eventName));
   }
 
   if (o.list) {
@@ -83,7 +94,7 @@ export async function runExec(o: ExecOptions, io: ExecIo): Promise<number> {
     return 0;
   }
   if (selected.length === 0) {
-    io.stderr(`exec: no workflow is triggered by '${o.eventName}' (use -E to pick another event, or -j to run one job)\n`);
+    io.stderr(`exec: no workflow is triggered by '${eventName}' (use -E to pick another event, or -j to run one job)\n`);
     return 0;
   }
 
@@ -120,14 +131,14 @@ export async function runExec(o: ExecOptions, io: ExecIo): Promise<number> {
   const eventFor = new Map<LoadedWorkflow, Record<string, unknown>>();
   try {
     for (const w of selected) {
-      if (o.eventName === "workflow_dispatch") {
+      if (eventName === "workflow_dispatch") {
         const { typed, strings } = typeDispatchInputs(w.model.dispatchInputs, mergedInputs);
         inputsFor.set(w, typed);
-        eventFor.set(w, event ? { ...event, inputs: { ...stringValues(eventInputs), ...strings } } : defaultEvent(o.eventName, repo, strings));
+        eventFor.set(w, event ? { ...event, inputs: { ...stringValues(eventInputs), ...strings } } : defaultEvent(eventName, repo, strings));
       } else {
         if (Object.keys(givenInputs).length > 0) throw new InputError("--input only applies to workflow_dispatch runs (-E workflow_dispatch)");
         inputsFor.set(w, {});
-        eventFor.set(w, event ?? defaultEvent(o.eventName, repo, {}));
+        eventFor.set(w, event ?? defaultEvent(eventName, repo, {}));
       }
     }
   } catch (err) {
@@ -150,7 +161,7 @@ export async function runExec(o: ExecOptions, io: ExecIo): Promise<number> {
       selected.map(async (w) => {
         const run: RunInfo = {
           repo,
-          eventName: o.eventName,
+          eventName,
           event: eventFor.get(w)!,
           runId: counter,
           runNumber: counter,

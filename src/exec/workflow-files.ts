@@ -1,7 +1,7 @@
 import { existsSync, readFileSync, readdirSync, statSync } from "node:fs";
 import path from "node:path";
 import type { JobModel, WorkflowError, WorkflowModel } from "../workflow/model.js";
-import { loadYaml, parseWorkflow } from "../workflow/parse-workflow.js";
+import { loadYaml, parseWorkflow, pathPosition } from "../workflow/parse-workflow.js";
 
 export interface LoadedWorkflow {
   /** Absolute path. */
@@ -13,6 +13,8 @@ export interface LoadedWorkflow {
   model: WorkflowModel;
   /** The file as plain YAML data (used to write each job's payload). */
   raw: Record<string, unknown>;
+  /** The file's text, for error positions. */
+  text: string;
 }
 
 export const DEFAULT_WORKFLOW_DIRS = [".forgejo/workflows", ".github/workflows"];
@@ -63,6 +65,7 @@ export function loadWorkflowFile(root: string, file: string): { value?: LoadedWo
       dir: rel.startsWith("..") ? path.dirname(file) : rel || ".",
       model: parsed.value,
       raw,
+      text,
     },
     errors: [],
   };
@@ -109,20 +112,23 @@ export function loadWorkflowSet(root: string, files: string[]): { workflows: Loa
     if (!r.value) return;
     if (top) workflows.push(r.value);
     called.set(file, r.value);
-    for (const job of r.value.model.jobs) {
+    const wf = r.value;
+    const display = displayPath(root, file);
+    for (const job of wf.model.jobs) {
       if (!job.uses) continue;
+      const at = { file: display, ...pathPosition(wf.text, ["jobs", job.id, "uses"]) };
       const res = resolveCalledWorkflow(root, job.uses);
       if (res.error) {
-        errors.push({ file: displayPath(root, file), message: `job '${job.id}': ${res.error}` });
+        errors.push({ ...at, message: `job '${job.id}': ${res.error}` });
         continue;
       }
       if (depth >= 10) {
-        errors.push({ file: displayPath(root, file), message: `job '${job.id}': reusable workflows nest too deep` });
+        errors.push({ ...at, message: `job '${job.id}': reusable workflows nest too deep` });
         continue;
       }
       visit(res.path!, false, depth + 1);
       const callee = called.get(res.path!);
-      if (callee) errors.push(...checkCall(displayPath(root, file), job, callee));
+      if (callee) errors.push(...checkCall(display, wf, job, callee));
     }
   };
   for (const f of files) visit(f, true, 0);
@@ -130,26 +136,27 @@ export function loadWorkflowSet(root: string, files: string[]): { workflows: Loa
 }
 
 /** What GitHub checks before a run: the call's `with:` names, required inputs and required secrets. */
-function checkCall(file: string, job: JobModel, callee: LoadedWorkflow): WorkflowError[] {
+function checkCall(file: string, caller: LoadedWorkflow, job: JobModel, callee: LoadedWorkflow): WorkflowError[] {
   const errors: WorkflowError[] = [];
+  const at = (...keys: string[]) => ({ file, ...pathPosition(caller.text, ["jobs", job.id, ...keys]) });
   const where = `job '${job.id}' calling ${job.uses}`;
   if (!callee.model.events.includes("workflow_call")) {
-    errors.push({ file, message: `${where}: the called workflow has no 'on: workflow_call' trigger` });
+    errors.push({ ...at("uses"), message: `${where}: the called workflow has no 'on: workflow_call' trigger` });
     return errors;
   }
   const given = job.with ?? {};
   for (const name of Object.keys(given)) {
-    if (!(name in callee.model.callInputs)) errors.push({ file, message: `${where}: input '${name}' is not defined in the called workflow` });
+    if (!(name in callee.model.callInputs)) errors.push({ ...at("with", name), message: `${where}: input '${name}' is not defined in the called workflow` });
   }
   for (const [name, spec] of Object.entries(callee.model.callInputs)) {
     if (spec.required && spec.default === undefined && !(name in given)) {
-      errors.push({ file, message: `${where}: input '${name}' is required but not provided` });
+      errors.push({ ...at("uses"), message: `${where}: input '${name}' is required but not provided` });
     }
   }
   if (job.secrets !== "inherit") {
     const secrets = job.secrets ?? {};
     for (const [name, spec] of Object.entries(callee.model.callSecrets ?? {})) {
-      if (spec.required && !(name in secrets)) errors.push({ file, message: `${where}: secret '${name}' is required but not provided` });
+      if (spec.required && !(name in secrets)) errors.push({ ...at("uses"), message: `${where}: secret '${name}' is required but not provided` });
     }
   }
   return errors;

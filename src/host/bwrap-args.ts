@@ -40,6 +40,8 @@ export interface BwrapPlan {
   dirs: JobDirs;
   /** bwrap itself runs as root: drop every capability inside. */
   asRoot: boolean;
+  /** Shared directories put back read-only after the hiding (e.g. the fetched-actions cache). */
+  readOnly?: string[];
 }
 
 export function bwrapArgs(plan: BwrapPlan, cwd: string): string[] {
@@ -51,6 +53,7 @@ export function bwrapArgs(plan: BwrapPlan, cwd: string): string[] {
   a.push("--tmpfs", plan.jobsParent);
   a.push("--bind", plan.dirs.root, plan.dirs.root);
   if (!isInside(plan.dirs.workspace, plan.dirs.root)) a.push("--bind", plan.dirs.workspace, plan.dirs.workspace);
+  for (const p of plan.readOnly ?? []) a.push("--ro-bind", p, p);
   a.push("--unshare-pid", "--unshare-ipc", "--die-with-parent", "--new-session");
   if (plan.asRoot) a.push("--cap-drop", "ALL");
   a.push("--chdir", cwd);

@@ -4,12 +4,14 @@
 import { resolve } from "node:path";
 import { mkdir } from "node:fs/promises";
 import { createHash } from "node:crypto";
+import { spawnSync } from "node:child_process";
 import { homedir } from "node:os";
 import type { HostConfig } from "../config/types.js";
 import type { HostBackend } from "./sandbox.js";
 import type { CgroupLayer, Identity } from "./cgroup/types.js";
 import { noCgroupLayer } from "./cgroup/types.js";
 import { probeRawCgroups, rawCgroupLayer } from "./cgroup/raw-cgroups.js";
+import { ownCgroupPaths } from "./cgroup/cgroup-fs.js";
 import { delegatedCgroupLayer, findDelegatedBase, prepareDelegated } from "./cgroup/delegated-v2.js";
 import { systemdCgroupLayer, type SystemdTools } from "./cgroup/systemd-scopes.js";
 import { IsolatedBackend, type IsolationMode } from "./isolated-backend.js";
@@ -42,6 +44,12 @@ export interface CreateHostBackendOptions {
   delegatedBase?: string;
   /** systemd-run/systemctl binaries (default: from PATH). */
   systemd?: SystemdTools;
+  /**
+   * Shared directories jobs read but never write, also when they sit in a
+   * hidden area such as workdir_parent: the fetched-actions cache
+   * (actions.cache_dir) when the engine runs actions from it.
+   */
+  readOnlyPaths?: string[];
 }
 
 export class HostSetupError extends Error {}
@@ -144,6 +152,7 @@ export async function createHostBackend(opts: CreateHostBackendOptions): Promise
     ...(jobUids && host.job_gid !== undefined ? { jobGid: host.job_gid } : {}),
     ...(bwrap ? { bwrap } : {}),
     hiddenPaths,
+    ...(opts.readOnlyPaths ? { readOnlyPaths: opts.readOnlyPaths.map((p) => resolve(p)) } : {}),
     ...(() => {
       const setfacl = which("setfacl", SYSTEM_BIN_DIRS);
       return setfacl ? { setfacl } : {};
@@ -239,10 +248,14 @@ async function pickCgroupLayer(opts: CreateHostBackendOptions, root: boolean): P
       return l;
     }
     default: {
-      const d = await delegated().catch((err: Error) => {
-        opts.log("warn", `delegated cgroup unusable: ${err.message}`);
-        return undefined;
-      });
+      // Root can write any cgroup: under systemd, only a unit with Delegate=yes may manage its own subtree.
+      const mayDelegate = !(root && systemdIsInit()) || (await unitHasDelegate());
+      const d = mayDelegate
+        ? await delegated().catch((err: Error) => {
+            opts.log("warn", `delegated cgroup unusable: ${err.message}`);
+            return undefined;
+          })
+        : undefined;
       if (d) return d;
       if (root && systemdIsInit()) {
         const s = systemd();
@@ -254,4 +267,14 @@ async function pickCgroupLayer(opts: CreateHostBackendOptions, root: boolean): P
       return noCgroupLayer;
     }
   }
+}
+
+/** Whether our systemd unit was started with Delegate=yes (asked through systemctl). */
+async function unitHasDelegate(): Promise<boolean> {
+  const path = (await ownCgroupPaths().catch(() => new Map<string, string>())).get("") ?? "";
+  const unit = path.split("/").filter(Boolean).find((c) => c.endsWith(".service"));
+  const systemctl = which("systemctl", SYSTEM_BIN_DIRS);
+  if (!unit || !systemctl) return false;
+  const r = spawnSync(systemctl, ["show", "--property=Delegate", "--value", unit], { encoding: "utf8", timeout: 5000 });
+  return r.status === 0 && r.stdout.trim() === "yes";
 }

@@ -14,6 +14,7 @@ import { killGroupsAndSessions, killUid } from "./proc-scan.js";
 import { launch } from "./launch.js";
 import type { UidPool } from "./uid-pool.js";
 import { randomBytes } from "node:crypto";
+import { realpath } from "node:fs/promises";
 
 export type IsolationMode = "none" | "uid" | "bwrap" | "uid+bwrap";
 
@@ -32,6 +33,8 @@ export interface IsolatedBackendOptions {
   bwrap?: string;
   /** Paths a job must not see (bwrap hides them; uid relies on permissions). */
   hiddenPaths: string[];
+  /** Shared directories jobs may read but not write, even inside a hidden area (the actions cache). */
+  readOnlyPaths?: string[];
   setfacl?: string;
   log: (level: "info" | "warn", msg: string) => void;
 }
@@ -70,11 +73,13 @@ export class IsolatedBackend implements HostBackend {
       cg = await o.cgroups.create(cgName, o.limits);
       let plan: BwrapPlan | undefined;
       if (o.isolation.endsWith("bwrap")) {
+        const hidden = await resolveHidden(o.hiddenPaths);
         plan = {
-          hidden: await resolveHidden(o.hiddenPaths),
+          hidden,
           jobsParent: o.workdirParent,
           dirs,
           asRoot: identity === undefined && process.getuid?.() === 0,
+          readOnly: await readOnlyBinds(o.readOnlyPaths ?? [], [...hidden.map((h) => h.path), o.workdirParent], o.log),
         };
       }
       const baseEnv = jobBaseEnv({
@@ -192,4 +197,20 @@ class IsolatedSandbox implements JobSandbox {
       if (clean) this.opts.uidPool?.free(this.identity.uid);
     }
   }
+}
+
+/** Existing read-only shares, minus any that would uncover a hidden path or the other jobs. */
+async function readOnlyBinds(paths: string[], hidden: string[], log: IsolatedBackendOptions["log"]): Promise<string[]> {
+  const out: string[] = [];
+  for (const p of paths) {
+    const real = await realpath(p).catch(() => undefined);
+    if (!real) continue;
+    const uncovers = hidden.find((h) => h === real || h.startsWith(real === "/" ? "/" : real + "/"));
+    if (uncovers) {
+      log("warn", `not sharing ${real} with jobs: it would uncover the hidden path ${uncovers}`);
+      continue;
+    }
+    out.push(real);
+  }
+  return out;
 }

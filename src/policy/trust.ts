@@ -56,6 +56,16 @@ export function checkTrust(input: TrustInput, policy: TrustPolicy): TrustResult 
   return { ok: true };
 }
 
+/** The trust input of a task, from its github context (Task.context). */
+export function trustInputFromContext(context: Record<string, unknown>): TrustInput {
+  const str = (v: unknown) => (typeof v === "string" ? v : "");
+  return {
+    repository: str(context.repository),
+    eventName: str(context.event_name),
+    event: obj(context.event) ?? {},
+  };
+}
+
 /** `owner/repo` exact, or `owner/*`; Forgejo compares owner and repo names case-insensitively. */
 export function repoMatches(pattern: string, repository: string): boolean {
   const p = pattern.trim().toLowerCase();

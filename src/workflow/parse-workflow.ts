@@ -26,15 +26,26 @@ export function loadYaml(fileName: string, text: string): ParseResult<unknown> {
 
 /** 1-based position of a top-level key (for errors about it), if the text has it. */
 export function keyPosition(text: string, key: string): { line?: number; column?: number } {
+  return pathPosition(text, [key]);
+}
+
+/**
+ * 1-based position of the key at the end of a mapping path (`["jobs", "build",
+ * "with", "x"]`), or of the deepest part of it that exists; {} when none does.
+ */
+export function pathPosition(text: string, keys: string[]): { line?: number; column?: number } {
   const lc = new LineCounter();
   const doc = parseDocument(text, { lineCounter: lc, uniqueKeys: false });
-  if (!isMap(doc.contents)) return {};
-  for (const item of doc.contents.items) {
-    if (isScalar(item.key) && item.key.value === key && item.key.range) {
-      return pos(lc.linePos(item.key.range[0]));
-    }
+  let node: unknown = doc.contents;
+  let found: { line?: number; column?: number } = {};
+  for (const key of keys) {
+    if (!isMap(node)) break;
+    const item = node.items.find((i) => isScalar(i.key) && String(i.key.value) === key);
+    if (!item || !isScalar(item.key) || !item.key.range) break;
+    found = pos(lc.linePos(item.key.range[0]));
+    node = item.value;
   }
-  return {};
+  return found;
 }
 
 function pos(p: { line: number; col: number } | undefined): Pick<WorkflowError, "line" | "column"> {

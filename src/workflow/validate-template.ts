@@ -7,7 +7,32 @@
 // (scripts/build.mjs), which inlines the JSON at build time. Nothing imports
 // the package unbundled under plain Node.
 import { NoOperationTraceWriter, convertWorkflowTemplate, parseWorkflow as parseTemplate } from "@actions/workflow-parser";
+import { MappingDefinition } from "@actions/workflow-parser/templates/schema/mapping-definition";
+import { PropertyDefinition } from "@actions/workflow-parser/templates/schema/property-definition";
+import { StringToken } from "@actions/workflow-parser/templates/tokens/string-token";
+import { getWorkflowSchema } from "@actions/workflow-parser/workflows/workflow-schema";
 import type { WorkflowError } from "./model.js";
+
+// Forgejo additions to GitHub's schema. Workflows may name the `github`
+// context `forge` (and Gitea's `gitea`), so every place that allows `github`
+// in an expression learns them too; and Forgejo accepts a top-level
+// `enable-email-notifications: <bool>`. The schema is a cached singleton
+// inside the package, so this runs once and parseTemplate sees it.
+let forgejoSchema = false;
+function extendSchemaForForgejo(): void {
+  if (forgejoSchema) return;
+  forgejoSchema = true;
+  const schema = getWorkflowSchema();
+  for (const def of Object.values(schema.definitions)) {
+    if (def.readerContext.includes("github")) def.readerContext.push("forge", "gitea");
+  }
+  for (const name of ["workflow-root", "workflow-root-strict"]) {
+    const root = schema.definitions[name];
+    if (root instanceof MappingDefinition) {
+      root.properties["enable-email-notifications"] = new PropertyDefinition(new StringToken(undefined, undefined, "boolean", undefined));
+    }
+  }
+}
 
 const MAX_ERRORS = 50;
 
@@ -17,6 +42,7 @@ const MAX_ERRORS = 50;
  * shape, cron syntax...). Returns every error with its 1-based position.
  */
 export function validateWorkflowTemplate(fileName: string, text: string): WorkflowError[] {
+  extendSchemaForForgejo();
   const parsed = parseTemplate({ name: fileName, content: text }, new NoOperationTraceWriter());
   if (parsed.value && parsed.context.errors.count === 0) {
     // The converter is async only to fetch referenced workflows, which we do

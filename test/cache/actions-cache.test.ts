@@ -69,11 +69,15 @@ async function restore(j: Job, key: string, restoreKeys: string[] = [], dir = "t
 }
 
 test("job env selects the v1 protocol on a per-job URL", () => {
+  const before = svc.stats().activeJobs;
   const j = job("owner/env");
+  assert.equal(svc.stats().activeJobs, before + 1);
   assert.match(j.env.ACTIONS_CACHE_URL!, /^http:\/\/127\.0\.0\.1:\d+\/[0-9a-f]{32}\/$/);
   assert.equal(j.env.ACTIONS_CACHE_MODE, "write");
   assert.equal(j.env.ACTIONS_CACHE_SERVICE_V2, "");
   j.release();
+  j.release();
+  assert.equal(svc.stats().activeJobs, before);
 });
 
 test("round trip of a directory tree", async () => {

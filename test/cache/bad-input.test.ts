@@ -5,6 +5,7 @@ import assert from "node:assert/strict";
 import { readdir, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { createHash, randomBytes } from "node:crypto";
+import { request } from "node:http";
 import { startCacheService, type CacheService } from "../../src/cache/index.js";
 import { raw, tempDir, type RawResponse } from "./helpers.js";
 
@@ -225,4 +226,24 @@ test("reserving a key that is being uploaded is refused with 409", async () => {
 test("concurrent reservations of one key: exactly one wins", async () => {
   const results = await Promise.all(Array.from({ length: 6 }, () => reserve("race", 10)));
   assert.deepEqual(results.map((r) => r.status).sort(), [200, 409, 409, 409, 409, 409]);
+});
+
+test("a chunked body longer than its Content-Range gets a JSON 400, not a reset", async () => {
+  const id = await reserveId("chunked", 10);
+  const r = await new Promise<RawResponse>((resolve, reject) => {
+    const u = new URL(`${url}/caches/${id}`);
+    const req = request({ hostname: u.hostname, port: u.port, path: u.pathname, method: "PATCH", headers: { ...auth(), "Content-Range": "bytes 0-9/*", "Transfer-Encoding": "chunked" } }, (res) => {
+      const parts: Buffer[] = [];
+      res.on("data", (d: Buffer) => parts.push(d));
+      res.on("end", () => {
+        const body = Buffer.concat(parts);
+        resolve({ status: res.statusCode ?? 0, headers: res.headers, body, json: () => JSON.parse(body.toString()) as Record<string, unknown> });
+      });
+    });
+    req.on("error", reject);
+    req.write(Buffer.alloc(8, 1));
+    setTimeout(() => req.end(Buffer.alloc(8, 2)), 50);
+  });
+  expectJsonError(r, 400, /longer than Content-Range/);
+  expectJsonError(await commit(id, 10), 400, /missing bytes/);
 });

@@ -2,9 +2,9 @@
 
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { existsSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { setupEnv, startCli, workflow, waitUntil } from "./harness.js";
+import { freePort, setupEnv, startCli, workflow, waitUntil } from "./harness.js";
 
 test("SIGTERM with shutdown_timeout 0: the running job is cancelled and reported, the daemon exits", async () => {
   const env = await setupEnv();
@@ -29,9 +29,10 @@ test("SIGTERM with shutdown_timeout 0: the running job is cancelled and reported
   }
 });
 
-test("SIGTERM with shutdown_timeout: the running job finishes, no new job is taken", async () => {
+test("SIGTERM with shutdown_timeout: the running job finishes, no new job is taken (status file, metrics)", async () => {
   const env = await setupEnv();
-  const cli = await startCli(env, ["daemon"], { shutdownTimeout: "30s" });
+  const port = await freePort();
+  const cli = await startCli(env, ["daemon"], { shutdownTimeout: "30s", metricsAddr: `127.0.0.1:${port}` });
   try {
     const { jobId } = env.emu.enqueue({
       workflow: workflow(`      - run: touch ${env.dir}/running; while [ ! -e ${env.dir}/go ]; do sleep 0.05; done; echo finished\n`),
@@ -40,6 +41,18 @@ test("SIGTERM with shutdown_timeout: the running job finishes, no new job is tak
       if (cli.child.exitCode !== null) throw new Error(`daemon exited early:\n${cli.output()}`);
       return existsSync(join(env.dir, "running"));
     }, 60_000, "job running");
+    // observability while the job runs
+    const status = JSON.parse(readFileSync(join(env.dir, "status.json"), "utf8")) as { running: unknown[]; capacity: number };
+    await waitUntil(() => {
+      const st = JSON.parse(readFileSync(join(env.dir, "status.json"), "utf8")) as { running: unknown[] };
+      return st.running.length === 1;
+    }, 15_000, "status file lists the running job");
+    assert.equal(status.capacity, 1);
+    const health = await fetch(`http://127.0.0.1:${port}/healthz`);
+    assert.equal(health.status, 200);
+    const metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+    assert.match(metrics, /^native_runner_running_jobs 1$/m);
+
     cli.child.kill("SIGTERM");
     await new Promise((r) => setTimeout(r, 500));
     const late = env.emu.enqueue({ workflow: workflow("      - run: echo late\n") });
@@ -114,6 +127,21 @@ test("daemon --url/--uuid/--token-url/--label without a .runner file", async () 
     assert.equal((await cli.exited).code, 2, cli.output());
     const runner = env.emu.runners().find((r) => r.uuid === env.uuid)!;
     assert.deepEqual(runner.labels, ["native", "extra"]);
+  } finally {
+    cli.child.kill("SIGKILL");
+    await env.close();
+  }
+});
+
+test("with cache enabled, jobs get ACTIONS_CACHE_URL of the runner's cache proxy", async () => {
+  const env = await setupEnv();
+  const cli = await startCli(env, ["one-job", "--wait"], { cache: true });
+  try {
+    const { jobId } = env.emu.enqueue({ workflow: workflow('      - run: echo "cache=$ACTIONS_CACHE_URL"\n') });
+    assert.equal((await cli.exited).code, 0, cli.output());
+    const job = env.emu.job(jobId)!;
+    assert.equal(job.result, "success");
+    assert.ok(job.logRows.some((r) => /^cache=http:\/\/127\.0\.0\.1:\d+/.test(r)), job.logRows.join("\n"));
   } finally {
     cli.child.kill("SIGKILL");
     await env.close();

@@ -148,3 +148,34 @@ test("capacity 4: five jobs, four run at once, the fifth starts when one ends", 
     await env.close();
   }
 });
+
+test("the trust policy refuses a task before anything runs, with a clear row", async () => {
+  const env = await setupEnv();
+  const daemon = startInProcess(env, { trustedRepos: ["bob/*"] });
+  try {
+    const { jobId } = env.emu.enqueue({ repo: "alice/webapp", workflow: workflow(`      - run: touch ${env.dir}/ran\n`) });
+    const job = await env.emu.waitForJobDone(jobId, 30_000);
+    assert.equal(job.result, "failure");
+    assert.ok(job.logRows.some((r) => r.includes('repository "alice/webapp" is not in runner.trusted_repos')), job.logRows.join("\n"));
+    const { existsSync } = await import("node:fs");
+    assert.equal(existsSync(`${env.dir}/ran`), false);
+    const ok = env.emu.enqueue({ repo: "bob/tools", workflow: workflow("      - run: echo trusted\n") });
+    assert.equal((await env.emu.waitForJobDone(ok.jobId, 30_000)).result, "success");
+  } finally {
+    await daemon.shutdown();
+    await env.close();
+  }
+});
+
+test("a runner the server does not know stops: the daemon ends with code 1 (current and old servers)", async () => {
+  for (const legacyErrors of [false, true]) {
+    const env = await setupEnv({ emulator: { legacyErrors } });
+    const daemon = startInProcess(env, { token: "0".repeat(40) });
+    try {
+      assert.equal(await daemon.done, 1);
+    } finally {
+      await daemon.shutdown();
+      await env.close();
+    }
+  }
+});

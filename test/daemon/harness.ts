@@ -55,6 +55,12 @@ export interface DaemonSettings {
   reportInterval?: string;
   shutdownTimeout?: string;
   timeout?: string;
+  trustedRepos?: string[];
+  cache?: boolean;
+  /** metrics.enabled with this host:port. */
+  metricsAddr?: string;
+  /** Replaces the connection's token (e.g. a wrong one). */
+  token?: string;
   extra?: string;
 }
 
@@ -62,6 +68,7 @@ export function configYaml(env: TestEnv, s: DaemonSettings = {}): string {
   return `
 log:
   level: ${process.env.NR_TEST_LOG ?? "warn"}
+  format: ${process.env.NR_TEST_LOG_FORMAT ?? "auto"}
 runner:
   file: ${join(env.dir, ".runner")}
   capacity: ${s.capacity ?? 1}
@@ -70,6 +77,7 @@ runner:
   shutdown_timeout: ${s.shutdownTimeout ?? "0s"}
   timeout: ${s.timeout ?? "3h"}
   protocol: ${s.protocol ?? "proto"}
+  trusted_repos: ${JSON.stringify(s.trustedRepos ?? [])}
   report_retry:
     max_retries: 20
     initial_delay: 20ms
@@ -78,13 +86,18 @@ host:
   workdir_parent: ${join(env.dir, "work")}
   isolation: none
 cache:
-  enabled: false
+  enabled: ${s.cache === true}
+  dir: ${join(env.dir, "cache")}
+  host: 127.0.0.1
+metrics:
+  enabled: ${s.metricsAddr !== undefined}
+  addr: ${s.metricsAddr ?? "127.0.0.1:9101"}
 server:
   connections:
     emu:
       url: ${env.emu.url}
       uuid: ${env.uuid}
-      token: ${env.token}
+      token: ${s.token ?? env.token}
       labels: [native:host]
 ${s.extra ?? ""}`;
 }
@@ -182,4 +195,17 @@ export async function bundleCli(): Promise<string> {
     logLevel: "error",
   });
   return outfile;
+}
+
+/** A TCP port that was free a moment ago. */
+export async function freePort(): Promise<number> {
+  const { createServer } = await import("node:net");
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once("error", reject);
+    srv.listen(0, "127.0.0.1", () => {
+      const port = (srv.address() as { port: number }).port;
+      srv.close(() => resolve(port));
+    });
+  });
 }

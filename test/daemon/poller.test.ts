@@ -29,7 +29,7 @@ interface Harness {
   finish(id: number): void;
 }
 
-function harness(opts: { capacity?: number; multiTask?: boolean; intervalMs?: number; server?: FakeServer } = {}): Harness {
+function harness(opts: { capacity?: number; multiTask?: boolean; intervalMs?: number; server?: FakeServer; maxSilenceMs?: number } = {}): Harness {
   const server = opts.server ?? new FakeServer();
   const sup = new Supervisor({ capacity: opts.capacity ?? 1, taskTimeoutMs: 0, shutdownTimeoutMs: 0, log });
   const received: Task[] = [];
@@ -44,6 +44,7 @@ function harness(opts: { capacity?: number; multiTask?: boolean; intervalMs?: nu
     version: "test",
     log,
     multiTask: opts.multiTask,
+    maxSilenceMs: opts.maxSilenceMs,
     onTask: (task) => {
       received.push(task);
       void sup.start(`t${task.id}`, () => new Promise<void>((resolve) => finishers.set(Number(task.id), resolve)), { reserved: true });
@@ -157,4 +158,19 @@ test("codeberg gets at least 30 s between fetches", () => {
   assert.equal(effectiveFetchInterval("https://ci.codeberg.org", 45_000), 45_000);
   assert.equal(effectiveFetchInterval("https://forgejo.example/", 2000), 2000);
   assert.equal(effectiveFetchInterval("https://notcodeberg.org/", 2000), 2000);
+});
+
+test("all slots busy and nothing else talking: the poller still contacts the server", async () => {
+  const h = harness({ capacity: 1, maxSilenceMs: 150 });
+  h.server.enqueueTask(1);
+  const run = h.poller.run();
+  await until(() => h.received.length === 1);
+  const declaresBefore = h.server.calls.filter((c) => c.rpc === "Declare").length;
+  await new Promise((r) => setTimeout(r, 700));
+  const calls = h.server.calls.filter((c) => c.rpc === "Declare").length - declaresBefore;
+  assert.ok(calls >= 2, `keep-alive calls while full: ${calls}`);
+  assert.equal(h.server.calls.filter((c) => c.rpc === "FetchTask" && c.at > Date.now() - 600).length, 0, "no fetch while full");
+  h.finish(1);
+  h.poller.stop();
+  await run;
 });

@@ -180,3 +180,16 @@ test("rows are sanitised: valid UTF-8, no trailing CR/LF, long rows split", () =
   assert.equal(eparts.join(""), emoji);
   assert.ok(eparts.every((p) => !/[\uD800-\uDBFF]$/.test(p)));
 });
+
+test("large logs go out in bounded batches", async () => {
+  const server = new FakeServer();
+  const r = reporterFor(server, 0);
+  const big = "x".repeat(60_000);
+  for (let i = 0; i < 100; i++) r.handle(log(`${i} ${big}`, "setup"));
+  await r.tick();
+  assert.equal(server.rows.length, 100);
+  const calls = server.calls.filter((c) => c.rpc === "UpdateLog");
+  assert.ok(calls.length >= 2, `${calls.length} calls`);
+  assert.ok(calls.every((c) => (c.rows ?? 0) * 60_000 * 3 <= 4 * 1024 * 1024 + 60_000 * 3));
+  await r.close({ result: "success" });
+});

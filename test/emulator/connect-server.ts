@@ -297,9 +297,9 @@ export async function handleConnect(req: IncomingMessage, res: ServerResponse, o
     codec === "proto"
       ? Buffer.from(toBinary(method.output, msg))
       : Buffer.from(JSON.stringify(toJson(method.output, msg)));
-  const headers: Record<string, string> = {
-    "Content-Type": codec === "proto" ? "application/proto" : record.contentType.toLowerCase().includes("charset") ? "application/json; charset=utf-8" : "application/json",
-  };
+  // connect-go answers in the codec (and charset spelling) the request used.
+  const jsonType = contentType.includes("charset") ? "application/json; charset=utf-8" : "application/json";
+  const headers: Record<string, string> = { "Content-Type": codec === "proto" ? "application/proto" : jsonType };
   const accepts = header(req, "accept-encoding").split(",").map((s) => s.trim().split(";")[0]);
   if (accepts.includes("gzip") && out.length >= opts.compressMinBytes) {
     out = await gzipAsync(out);

@@ -1,7 +1,7 @@
 /** The control API over HTTP: JSON endpoints under /_emulator/ mirroring the TypeScript API. */
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Emulator } from "./index.js";
-import type { EnqueueOptions, FaultRule } from "./types.js";
+import type { EnqueueOptions, EnqueueRunOptions, FaultRule } from "./types.js";
 
 export const CONTROL_PREFIX = "/_emulator/";
 
@@ -62,6 +62,16 @@ export async function handleControl(req: IncomingMessage, res: ServerResponse, e
         return reply(res, 200, emu.runners());
       case "POST jobs":
         return reply(res, 200, emu.enqueue((await readJson(req)) as unknown as EnqueueOptions));
+      case "POST runs":
+        return reply(res, 200, emu.enqueueRun((await readJson(req)) as unknown as EnqueueRunOptions));
+      case "GET runs/:id/wait": {
+        const timeout = Number(url.searchParams.get("timeoutMs") ?? 30000);
+        try {
+          return reply(res, 200, await emu.waitForRunDone(id, timeout));
+        } catch (err) {
+          throw new HttpError(408, (err as Error).message);
+        }
+      }
       case "GET jobs":
         return reply(res, 200, emu.jobs());
       case "GET jobs/:id":

@@ -1,15 +1,18 @@
 /** Front door of the Forgejo emulator: a real HTTP server speaking Forgejo's runner API. */
 import { type Server, createServer } from "node:http";
+import { createServer as createTlsServer } from "node:https";
 import type { AddressInfo } from "node:net";
 import { API_PREFIX, type RequestRecord, handleConnect } from "./connect-server.js";
 import { CONTROL_PREFIX, handleControl } from "./control-http.js";
 import { FaultSet } from "./faults.js";
 import { EmulatorState, uuidFromSecret } from "./state.js";
 import { type RuntimeClaims, verifyRuntimeToken } from "./task-context.js";
+import { TEST_TLS_CERT, TEST_TLS_KEY } from "./tls-fixture.js";
 import type {
   EmulatorSnapshot,
   EnqueueOptions,
   EnqueueResult,
+  EnqueueRunOptions,
   FaultRule,
   JobView,
   RunnerView,
@@ -21,6 +24,8 @@ export type * from "./types.js";
 export type { RequestRecord } from "./connect-server.js";
 export type { RuntimeClaims } from "./task-context.js";
 export { uuidFromSecret };
+/** The certificate `tls: true` serves (trust it with `ca`, or skip verification). */
+export { TEST_TLS_CERT };
 
 const MAX_RECORDS = 5000;
 
@@ -69,6 +74,25 @@ export class Emulator {
 
   enqueue(opts: EnqueueOptions): EnqueueResult {
     return this.state.enqueue(opts);
+  }
+
+  /** Every job of a workflow as one run: jobs with `needs:` stay blocked until those are done, then get their results and outputs (or are skipped after a failure unless they have an `if:`). */
+  enqueueRun(opts: EnqueueRunOptions): EnqueueResult {
+    return this.state.enqueueRun(opts);
+  }
+
+  /** Resolves with every job of the run once all are done. */
+  waitForRunDone(runId: number, timeoutMs = 30_000): Promise<JobView[]> {
+    const run = () => this.jobs().filter((j) => j.runId === runId);
+    return this.waitFor(
+      () => {
+        const jobs = run();
+        if (jobs.length === 0) throw new Error(`no run ${runId}`);
+        return jobs.every((j) => j.status === "done") ? jobs : undefined;
+      },
+      timeoutMs,
+      () => `run ${runId} not done after ${timeoutMs} ms: ${run().map((j) => `${j.name}=${j.status}`).join(", ")}`,
+    );
   }
 
   /** User cancel of a job: its running task answers RESULT_CANCELLED on the next UpdateTask. */
@@ -177,7 +201,8 @@ export class Emulator {
 
 export async function startEmulator(opts: StartOptions = {}): Promise<Emulator> {
   const host = opts.host ?? "127.0.0.1";
-  const server = createServer();
+  const tls = opts.tls === true ? { cert: TEST_TLS_CERT, key: TEST_TLS_KEY } : opts.tls || undefined;
+  const server: Server = tls ? createTlsServer({ cert: tls.cert, key: tls.key }) : createServer();
   server.keepAliveTimeout = 65_000;
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
@@ -188,7 +213,7 @@ export async function startEmulator(opts: StartOptions = {}): Promise<Emulator> 
   });
   const port = (server.address() as AddressInfo).port;
   const urlHost = host === "0.0.0.0" ? "127.0.0.1" : host === "::" ? "[::1]" : host.includes(":") ? `[${host}]` : host;
-  const url = `http://${urlHost}:${port}/`;
+  const url = `${tls ? "https" : "http"}://${urlHost}:${port}/`;
   const state = new EmulatorState(
     {
       appUrl: url,

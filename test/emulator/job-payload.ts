@@ -15,6 +15,8 @@ export interface JobPayload {
   stepNames: string[];
   /** Job ids listed in the job's `needs:` (erased from the payload). */
   needs: string[];
+  /** The job's `if:` text, if any (decides whether it runs after a failed need). */
+  ifCondition?: string;
 }
 
 type Mapping = Map<string, unknown>;
@@ -242,6 +244,7 @@ export function buildJobPayload(
     runsOn,
     stepNames: steps.map(stepName),
     needs,
+    ifCondition: job.has("if") ? String(plain(job.get("if")) ?? "") : undefined,
   };
 }
 

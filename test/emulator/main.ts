@@ -1,6 +1,6 @@
 /**
  * Standalone Forgejo emulator:
- *   npx tsx test/emulator/main.ts --port 3000 [--state file.json] [--legacy-errors]
+ *   npx tsx test/emulator/main.ts --port 3000 [--state file.json] [--legacy-errors] [--tls]
  *     [--default-actions-url URL] [--actions-url-keys both|gitea|none] [--zombie-timeout-ms N]
  *     [--disable declare|fetchSingleTask|taskCapacity|requestKey]...
  * Prints the URL and an instance registration token; the control API is under /_emulator/.
@@ -16,6 +16,7 @@ const { values } = parseArgs({
     host: { type: "string", default: "127.0.0.1" },
     state: { type: "string" },
     "legacy-errors": { type: "boolean", default: false },
+    tls: { type: "boolean", default: false },
     "default-actions-url": { type: "string" },
     "actions-url-keys": { type: "string", default: "both" },
     "zombie-timeout-ms": { type: "string" },
@@ -26,7 +27,7 @@ const { values } = parseArgs({
 
 if (values.help) {
   process.stdout.write(
-    "usage: tsx test/emulator/main.ts [--port N] [--host H] [--state FILE] [--legacy-errors]\n" +
+    "usage: tsx test/emulator/main.ts [--port N] [--host H] [--state FILE] [--legacy-errors] [--tls]\n" +
       "       [--default-actions-url URL] [--actions-url-keys both|gitea|none] [--zombie-timeout-ms N]\n" +
       "       [--disable declare|fetchSingleTask|taskCapacity|requestKey]...\n",
   );
@@ -54,6 +55,7 @@ const opts: StartOptions = {
   port: Number(values.port),
   host: values.host,
   legacyErrors: values["legacy-errors"],
+  tls: values.tls,
   actionsUrlKeys: keys,
   defaultActionsUrl: values["default-actions-url"],
   zombieTimeoutMs: values["zombie-timeout-ms"] ? Number(values["zombie-timeout-ms"]) : undefined,

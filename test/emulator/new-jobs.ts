@@ -1,10 +1,14 @@
-/** Turns enqueue options into waiting jobs: payloads (one per matrix combination), event, ref, needs. */
+/**
+ * Turns enqueue options into jobs: payloads (one per matrix combination), event, ref, needs.
+ * One job waiting for a runner, or a whole run whose jobs with `needs:` start blocked.
+ */
 import { randomUUID } from "node:crypto";
 import { type JobPayload, buildJobPayload, listJobs, matrixCombinations, rawPayload } from "./job-payload.js";
 import { randomHex, refAndShaFromEvent, syntheticPushPayload } from "./task-context.js";
 import type { EnqueueOptions, StoredJob } from "./types.js";
 
 const WAITING = 5;
+const BLOCKED = 7;
 
 export interface JobAllocator {
   appUrl: string;
@@ -14,9 +18,16 @@ export interface JobAllocator {
   repoId(repo: string): number;
 }
 
-function payloadsOf(opts: EnqueueOptions): JobPayload[] {
+function payloadsOf(opts: EnqueueOptions, wholeRun: boolean): JobPayload[] {
   let payloads: JobPayload[];
-  if (opts.payload !== undefined) {
+  if (wholeRun) {
+    if (opts.workflow === undefined) throw new Error("enqueueRun needs a workflow");
+    const workflow = opts.workflow;
+    payloads = listJobs(workflow).flatMap((jobKey) => {
+      const combos = matrixCombinations(workflow, jobKey);
+      return (combos.length ? combos : [undefined]).map((m) => buildJobPayload(workflow, jobKey, m));
+    });
+  } else if (opts.payload !== undefined) {
     payloads = [rawPayload(opts.payload, opts.job ?? "job")];
   } else {
     if (opts.workflow === undefined) throw new Error("enqueue needs a workflow or a payload");
@@ -29,8 +40,12 @@ function payloadsOf(opts: EnqueueOptions): JobPayload[] {
   return payloads;
 }
 
-export function newJobs(opts: EnqueueOptions, alloc: JobAllocator): { jobs: StoredJob[]; runId: number } {
-  const payloads = payloadsOf(opts);
+export function newJobs(
+  opts: EnqueueOptions,
+  alloc: JobAllocator,
+  wholeRun = false,
+): { jobs: StoredJob[]; runId: number } {
+  const payloads = payloadsOf(opts, wholeRun);
   const repo = opts.repo ?? "alice/webapp";
   if (!/^[^/]+\/[^/]+$/.test(repo)) throw new Error(`repo must be owner/name, got "${repo}"`);
   const owner = repo.split("/")[0]!;
@@ -46,9 +61,11 @@ export function newJobs(opts: EnqueueOptions, alloc: JobAllocator): { jobs: Stor
     syntheticPushPayload({ appUrl: alloc.appUrl, repo, ids, actor, actorId: alloc.userId(actor), ref, sha });
 
   const jobs = payloads.map((p): StoredJob => {
-    // Every needed job is a key of Task.needs; those not given are passed as succeeded.
-    const needs = { ...(opts.needs ?? {}) };
-    for (const n of p.needs) needs[n] ??= { result: "success" };
+    // Every needed job is a key of Task.needs. A single job gets them from the options (those
+    // not given count as succeeded); in a whole run they are filled in when the job unblocks.
+    const needs = wholeRun ? {} : { ...(opts.needs ?? {}) };
+    if (!wholeRun) for (const n of p.needs) needs[n] ??= { result: "success" };
+    const blocked = wholeRun && p.needs.length > 0;
     const now = Date.now();
     return {
       id: alloc.nextJobId(),
@@ -62,7 +79,7 @@ export function newJobs(opts: EnqueueOptions, alloc: JobAllocator): { jobs: Stor
       payload: p.yaml,
       runsOn: p.runsOn,
       stepNames: p.stepNames,
-      status: WAITING,
+      status: blocked ? BLOCKED : WAITING,
       taskId: 0,
       priority: opts.priority ?? 0,
       updated: now,
@@ -76,6 +93,8 @@ export function newJobs(opts: EnqueueOptions, alloc: JobAllocator): { jobs: Stor
       secrets: opts.secrets ?? {},
       vars: opts.vars ?? {},
       needs,
+      needsJobs: p.needs,
+      ifCondition: p.ifCondition,
       enqueuedAt: now,
       pickedAt: 0,
       doneAt: 0,

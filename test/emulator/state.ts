@@ -27,8 +27,10 @@ import { type ContextSettings, buildTaskContext, isForkPullRequest, randomHex } 
 import type {
   EmulatorSnapshot,
   EnqueueOptions,
+  EnqueueRunOptions,
   EnqueueResult,
   JobView,
+  NeedInput,
   RunnerView,
   StoredJob,
   StoredRunner,
@@ -51,10 +53,20 @@ export class RpcError extends Error {
 
 const WAITING = 5;
 const RUNNING = 6;
+const BLOCKED = 7;
 const MAX_OUTPUT_KEY = 255;
 const MAX_OUTPUT_VALUE = 1024 * 1024;
 
 const nowSec = () => Math.floor(Date.now() / 1000);
+
+/** AggregateJobStatus of a job's instances (all done). */
+function aggregateResult(instances: StoredJob[]): NeedInput["result"] {
+  const statuses = instances.map((j) => j.status);
+  if (statuses.every((s) => s === 4)) return "skipped";
+  if (statuses.every((s) => s === 1 || s === 4)) return "success";
+  if (statuses.includes(3)) return "cancelled";
+  return "failure";
+}
 
 function hashToken(token: string, salt: string): string {
   return createHash("sha256").update(salt).update(token).digest("hex");
@@ -286,6 +298,15 @@ export class EmulatorState {
   // ---- jobs ----
 
   enqueue(opts: EnqueueOptions): EnqueueResult {
+    return this.addJobs(opts, false);
+  }
+
+  /** Every job of the workflow as one run; jobs with `needs:` wait until those are done. */
+  enqueueRun(opts: EnqueueRunOptions): EnqueueResult {
+    return this.addJobs(opts, true);
+  }
+
+  private addJobs(opts: EnqueueOptions, wholeRun: boolean): EnqueueResult {
     const { jobs, runId } = newJobs(opts, {
       appUrl: this.settings.appUrl,
       nextJobId: () => this.db.nextIds.job++,
@@ -295,10 +316,10 @@ export class EmulatorState {
       },
       userId: (name) => this.userId(name),
       repoId: (repo) => this.repoId(repo),
-    });
+    }, wholeRun);
     for (const job of jobs) {
       this.db.jobs.push(job);
-      this.bumpVersions(this.jobScopeKeys(job));
+      if (job.status === WAITING) this.bumpVersions(this.jobScopeKeys(job));
     }
     this.changed();
     return { jobId: jobs[0]!.id, jobIds: jobs.map((j) => j.id), runId };
@@ -330,6 +351,7 @@ export class EmulatorState {
       job.status = status;
       job.updated = Date.now();
       job.doneAt = job.updated;
+      this.emitReadyJobs(job.runId);
     }
     const runner = this.db.runners.find((r) => r.id === task.runnerId);
     if (runner?.ephemeral) runner.deleted = true;
@@ -346,8 +368,51 @@ export class EmulatorState {
       job.status = 3;
       job.updated = Date.now();
       job.doneAt = job.updated;
+      this.emitReadyJobs(job.runId);
     }
     this.changed();
+  }
+
+  /**
+   * Forgejo's job emitter: a blocked job whose needs are all done becomes waiting (with
+   * Task.needs filled in) if they all succeeded or it has an `if:`, else it is skipped.
+   */
+  private emitReadyJobs(runId: number): void {
+    const run = this.db.jobs.filter((j) => j.runId === runId);
+    let changed = true;
+    while (changed) {
+      changed = false;
+      for (const job of run.filter((j) => j.status === BLOCKED)) {
+        const needed = (job.needsJobs ?? []).map((key) => run.filter((j) => j.jobKey === key));
+        if (!needed.every((instances) => instances.every((j) => isDone(j.status)))) continue;
+        const needs: StoredJob["needs"] = {};
+        (job.needsJobs ?? []).forEach((key, i) => {
+          needs[key] = { result: aggregateResult(needed[i]!), outputs: this.mergedOutputs(needed[i]!) };
+        });
+        const allSucceeded = Object.values(needs).every((n) => n.result === "success");
+        job.updated = Date.now();
+        if (allSucceeded || (job.ifCondition ?? "") !== "") {
+          job.status = WAITING;
+          job.needs = needs;
+          job.enqueuedAt = job.updated;
+          this.bumpVersions(this.jobScopeKeys(job));
+        } else {
+          job.status = 4;
+          job.doneAt = job.updated;
+        }
+        changed = true;
+      }
+    }
+  }
+
+  /** Outputs of a job's instances (matrix), a non-empty value winning. */
+  private mergedOutputs(instances: StoredJob[]): Record<string, string> {
+    const out: Record<string, string> = {};
+    for (const j of instances) {
+      const t = j.taskId ? this.task(j.taskId) : undefined;
+      for (const [k, v] of Object.entries(t?.outputs ?? {})) if (!out[k]) out[k] = v;
+    }
+    return out;
   }
 
   /** Re-run of a finished job: a new attempt waits for a runner (new handle, run_attempt + 1). */
@@ -530,6 +595,7 @@ export class EmulatorState {
         job.updated = Date.now();
         job.doneAt = job.updated;
       }
+
       for (let i = 0; i < task.steps.length; i++) {
         const s = state.steps.find((x) => x.id === BigInt(i));
         if (!s) continue;
@@ -548,8 +614,10 @@ export class EmulatorState {
       if (!(key in task.outputs)) task.outputs[key] = value;
     }
 
-    // Keyed on the request's result, not on whether this call finished the task.
+    // Keyed on the request's result, not on whether this call finished the task; after the
+    // outputs are stored, so dependent jobs see them.
     if (final) {
+      this.emitReadyJobs(this.job(task.jobId)!.runId);
       this.bumpVersions(this.runnerBumpKeys(runner));
       if (runner.ephemeral) runner.deleted = true;
     }

@@ -13,8 +13,9 @@ import { Code, ConnectError, createClient } from "@connectrpc/connect";
 import { compressionGzip, createConnectTransport } from "@connectrpc/connect-node";
 import { PingResponseSchema } from "../../src/protocol/gen/ping/v1/messages_pb.js";
 import { FetchTaskRequestSchema, FetchTaskResponseSchema, LogRowSchema } from "../../src/protocol/gen/runner/v1/messages_pb.js";
+import { PingService } from "../../src/protocol/gen/ping/v1/services_pb.js";
 import { RunnerService } from "../../src/protocol/gen/runner/v1/services_pb.js";
-import { type Emulator, startEmulator } from "./index.js";
+import { type Emulator, TEST_TLS_CERT, startEmulator } from "./index.js";
 import { SIMPLE_WORKFLOW, pingClient, rawPost, registerRunner, runnerClient } from "./test-helpers.js";
 
 async function connectError(p: Promise<unknown>): Promise<ConnectError> {
@@ -156,6 +157,25 @@ describe("Connect transport details", () => {
       rows: [create(LogRowSchema, { content: "zipped", time: timestampFromMs(Date.now()) })],
     });
     assert.equal(ack.ackIndex, 1n);
+  });
+});
+
+describe("https", () => {
+  it("serves Connect over TLS with its self-signed certificate", async () => {
+    const emu = await startEmulator({ tls: true });
+    try {
+      assert.match(emu.url, /^https:\/\/127\.0\.0\.1:\d+\/$/);
+      const transport = (nodeOptions: Record<string, unknown>) =>
+        createConnectTransport({ baseUrl: `${emu.url}api/actions`, httpVersion: "1.1", nodeOptions });
+      const trusted = createClient(PingService, transport({ ca: TEST_TLS_CERT }));
+      assert.equal((await trusted.ping({ data: "tls" })).data, "Hello, tls!");
+      const insecure = createClient(PingService, transport({ rejectUnauthorized: false }));
+      assert.equal((await insecure.ping({ data: "insecure" })).data, "Hello, insecure!");
+      const verifying = createClient(PingService, transport({}));
+      await connectError(verifying.ping({ data: "x" }));
+    } finally {
+      await emu.stop();
+    }
   });
 });
 

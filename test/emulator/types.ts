@@ -32,6 +32,11 @@ export interface StartOptions {
   zombieTimeoutMs?: number;
   /** HS256 secret for runtime tokens; random when absent (kept in snapshots). */
   jwtSecret?: string;
+  /**
+   * Serve https: `true` uses the built-in self-signed certificate for localhost/127.0.0.1
+   * (exported as TEST_TLS_CERT), or give a PEM certificate and key.
+   */
+  tls?: boolean | { cert: string; key: string };
   /** Turn off newer server features to emulate older Forgejo versions (all on by default). */
   features?: ServerFeatures;
 }
@@ -86,6 +91,10 @@ export interface EnqueueOptions {
   priority?: number;
 }
 
+export type EnqueueRunOptions = Omit<EnqueueOptions, "job" | "matrix" | "needs" | "payload" | "runsOn"> & {
+  workflow: string;
+};
+
 export interface EnqueueResult {
   jobId: number;
   /** All jobs created (several when a matrix was expanded). */
@@ -135,7 +144,8 @@ export interface JobView {
   runsOn: string[];
   /** 1-based; a rerun adds one. */
   attempt: number;
-  status: "waiting" | "running" | "done";
+  /** `blocked`: part of a whole run, waiting for the jobs it needs. */
+  status: "blocked" | "waiting" | "running" | "done";
   result?: ResultName;
   taskId?: number;
   /** The single-job payload YAML handed to runners. */
@@ -246,6 +256,9 @@ export interface StoredJob {
   secrets: Record<string, string>;
   vars: Record<string, string>;
   needs: Record<string, NeedInput>;
+  /** Job ids this job needs (whole runs: it stays blocked until they are done). */
+  needsJobs?: string[];
+  ifCondition?: string;
   /** Epoch ms: enqueued, handed to a runner (latest task), finished. 0 = not yet. */
   enqueuedAt: number;
   pickedAt: number;

@@ -132,6 +132,70 @@ describe("UpdateTask and UpdateLog", () => {
     assert.throws(() => emu.rerun(jobId), /not done/);
   });
 
+  it("runs a whole workflow: needs block, pass results and outputs, skip after a failure", async () => {
+    const label = `run-${randomUUID().slice(0, 8)}`;
+    const wf = `on: push
+jobs:
+  build:
+    runs-on: ${label}
+    strategy:
+      matrix:
+        n: [1, 2]
+    outputs:
+      v: \${{ steps.s.outputs.v }}
+    steps: [{id: s, run: echo}]
+  lint:
+    runs-on: ${label}
+    steps: [{run: "false"}]
+  test:
+    needs: build
+    runs-on: ${label}
+    steps: [{run: echo}]
+  report:
+    needs: [lint]
+    runs-on: ${label}
+    steps: [{run: echo}]
+  notify:
+    needs: [lint, test]
+    if: always()
+    runs-on: ${label}
+    steps: [{run: echo}]
+`;
+    const { runId, jobIds } = emu.enqueueRun({ workflow: wf });
+    const byName = () => Object.fromEntries(emu.jobs().filter((j) => j.runId === runId).map((j) => [j.name, j]));
+    assert.equal(jobIds.length, 6);
+    assert.deepEqual(
+      Object.entries(byName()).map(([n, j]) => [n, j.status]),
+      [["build (1)", "waiting"], ["build (2)", "waiting"], ["lint", "waiting"], ["test", "blocked"], ["report", "blocked"], ["notify", "blocked"]],
+    );
+    const creds = await registerRunner(emu, { labels: [label] });
+    const client = runnerClient(emu, { creds, json: true });
+    const finish = async (task: { id: bigint }, result: Result, outputs: Record<string, string> = {}) =>
+      client.updateTask({ state: { id: task.id, result, stoppedAt: timestampFromMs(Date.now()) }, outputs });
+    const first = await client.fetchTask({ tasksVersion: 0n, taskCapacity: 3n });
+    const [b1, b2, lint] = [first.task!, ...first.additionalTasks];
+    await finish(b1!, Result.SUCCESS, { v: "one" });
+    assert.equal(byName().test!.status, "blocked", "still needs the other build instance");
+    await finish(b2!, Result.SUCCESS, { v: "", w: "two" });
+    assert.equal(byName().test!.status, "waiting");
+    await finish(lint!, Result.FAILURE);
+    assert.equal(byName().report!.status, "done");
+    assert.equal(byName().report!.result, "skipped", "a failed need skips a job without if:");
+    assert.equal(byName().notify!.status, "blocked", "still needs test");
+
+    const testTask = (await client.fetchTask({ tasksVersion: 0n })).task!;
+    assert.equal(testTask.needs.build!.result, Result.SUCCESS);
+    assert.deepEqual(testTask.needs.build!.outputs, { v: "one", w: "two" });
+    await finish(testTask, Result.SUCCESS);
+    const notifyTask = (await client.fetchTask({ tasksVersion: 0n })).task!;
+    assert.equal(notifyTask.needs.lint!.result, Result.FAILURE);
+    assert.equal(notifyTask.needs.test!.result, Result.SUCCESS);
+    assert.doesNotMatch(Buffer.from(notifyTask.workflowPayload!).toString(), /needs/);
+    await finish(notifyTask, Result.SUCCESS);
+    const done = await emu.waitForRunDone(runId, 1000);
+    assert.deepEqual(done.map((j) => j.result), ["success", "success", "failure", "success", "skipped", "success"]);
+  });
+
   it("signals a zombie as RESULT_FAILURE and refuses further logs", async () => {
     const { client, taskId, jobId } = await running();
     await client.updateLog({ taskId, index: 0n, rows: rows("a") });

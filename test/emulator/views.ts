@@ -3,8 +3,9 @@ import type { JobView, ResultName, RunnerView, StepView, StoredJob, StoredRunner
 
 const RESULT_NAMES: Record<number, ResultName> = { 1: "success", 2: "failure", 3: "cancelled", 4: "skipped" };
 const RUNNING = 6;
+const BLOCKED = 7;
 
-/** Forgejo statuses 1-4 are final results; 5 waiting, 6 running. */
+/** Forgejo statuses 1-4 are final results; 5 waiting, 6 running, 7 blocked. */
 export const isDone = (status: number): boolean => status >= 1 && status <= 4;
 
 function isoOrUndefined(sec: number): string | undefined {
@@ -54,7 +55,7 @@ export function toJobView(j: StoredJob, task: TaskView | undefined): JobView {
     repo: j.repo,
     runsOn: [...j.runsOn],
     attempt: j.attempt,
-    status: isDone(j.status) ? "done" : j.status === RUNNING ? "running" : "waiting",
+    status: isDone(j.status) ? "done" : j.status === RUNNING ? "running" : j.status === BLOCKED ? "blocked" : "waiting",
     result: RESULT_NAMES[j.status],
     taskId: j.taskId || undefined,
     payload: j.payload,

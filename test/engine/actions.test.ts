@@ -332,3 +332,41 @@ test("the node binary comes from the request (host.node) when given", async () =
     rmSync(ws, { recursive: true, force: true });
   }
 });
+
+test("composite inner steps: continue-on-error, timeout-minutes, working-directory, GITHUB_ENV inside", async () => {
+  const ws = mkdtempSync(join(tmpdir(), "ws-"));
+  try {
+    write(ws, {
+      "c/action.yml": `name: c
+runs:
+  using: composite
+  steps:
+    - shell: bash
+      run: exit 7
+      continue-on-error: true
+    - id: slow
+      shell: bash
+      run: sleep 30
+      timeout-minutes: 0.01
+      continue-on-error: true
+    - shell: bash
+      working-directory: sub
+      run: |
+        echo "inner pwd=$(basename "$PWD") slow=\${{ steps.slow.outcome }}/\${{ steps.slow.conclusion }}"
+        echo "FROM_INNER=1" >> "$GITHUB_ENV"
+    - shell: bash
+      run: echo "inner sees FROM_INNER=$FROM_INNER"
+`,
+      "sub/.keep": "",
+    });
+    const r = await runYaml(`on: push\njobs:\n  t:\n    runs-on: x\n    steps:\n      - uses: ./c\n      - run: echo "outer sees FROM_INNER=$FROM_INNER"\n`, { workspaceDir: ws });
+    assert.equal(r.outcome.result, "success", r.lines.join("\n"));
+    const l = r.stepLines(0);
+    assert.ok(l.includes("inner pwd=sub slow=failure/success"), l.join("\n"));
+    assert.ok(l.some((x) => x.includes("has timed out after 0.01 minutes")));
+    assert.ok(l.includes("inner sees FROM_INNER=1"));
+    assert.ok(r.stepLines(1).includes("outer sees FROM_INNER=1"));
+  } finally {
+    rmSync(ws, { recursive: true, force: true });
+  }
+});

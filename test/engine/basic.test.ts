@@ -119,3 +119,20 @@ jobs:
   const fin = r.events.at(-1);
   assert.ok(fin?.type === "job-finished" && fin.result === "success");
 });
+
+test("default GITHUB_*/RUNNER_* variables cannot be overwritten by env:, CI can; runner.envs RUNNER_TOOL_CACHE is honoured", async () => {
+  const r = await runYaml(
+    job(`      - run: echo "sha=$GITHUB_SHA os=$RUNNER_OS ci=$CI tc=$RUNNER_TOOL_CACHE tok=$GITHUB_TOKEN"
+        env:
+          GITHUB_SHA: fake
+          RUNNER_OS: Plan9
+          CI: "no"
+          GITHUB_TOKEN: set-by-workflow
+`),
+    { runnerEnv: { RUNNER_TOOL_CACHE: "/opt/shared-tools" } },
+  );
+  assert.ok(
+    r.stepLines(0).includes("sha=1f2e3d4c5b6a79880796a5b4c3d2e1f001122334 os=Linux ci=no tc=/opt/shared-tools tok=set-by-workflow"),
+    r.stepLines(0).join("\n"),
+  );
+});

@@ -1,10 +1,35 @@
-import { mkdtemp, rm } from "node:fs/promises";
+import { chmod, mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { PlainBackend } from "../../src/host/plain-backend.js";
+import type { HostBackend } from "../../src/host/sandbox.js";
 import type { JobEvent, LogEvent, StepFinishedEvent } from "../../src/engine/events.js";
 import type { JobOutcome, JobRequest } from "../../src/engine/job-request.js";
 import { runJob } from "../../src/engine/run-job.js";
+
+/**
+ * PlainBackend by default; ENGINE_TEST_ISOLATION=uid|uid+bwrap runs the same
+ * tests through an isolated backend (root only; job dirs under /var/tmp).
+ */
+async function testBackend(workdir: string): Promise<HostBackend> {
+  const mode = process.env["ENGINE_TEST_ISOLATION"];
+  if (!mode) return new PlainBackend(join(workdir, "jobs"));
+  const { createHostBackend } = await import("../../src/host/index.js");
+  const parent = await mkdtemp("/var/tmp/engine-iso-");
+  await chmod(parent, 0o755);
+  return createHostBackend({
+    host: {
+      workdir_parent: parent,
+      isolation: mode as "uid" | "bwrap",
+      cgroups: "none",
+      uid_range: { start: 3_600_000, count: 50 },
+      hidden_paths: [],
+      resources: { memory_max: 0, cpu_quota: 0, pids_max: 0 },
+    },
+    stateDir: join(parent, "state"),
+    log: () => {},
+  });
+}
 
 export interface RunResult {
   outcome: JobOutcome;
@@ -62,7 +87,7 @@ export async function runYaml(yaml: string, o: RunOptions = {}): Promise<RunResu
     ...(o.strategy ? { strategy: o.strategy } : {}),
     actionCacheDir: o.actionCacheDir ?? join(workdir, "action-cache"),
   };
-  const host = new PlainBackend(join(workdir, "jobs"));
+  const host = await testBackend(workdir);
   try {
     const outcome = await runJob(req, {
       emit: (e) => {

@@ -182,3 +182,14 @@ test("a bad payload fails the job with positioned errors and still finishes", as
   assert.ok(r.lines.some((l) => /Line: 7/.test(l)), r.lines.join("\n"));
   assert.equal(r.events.at(-1)?.type, "job-finished");
 });
+
+test("pwsh runs when present, else the step fails with a clear message", async () => {
+  const { findOnPath } = await import("../../src/engine/shells.js");
+  const r = await runYaml(job(`      - shell: pwsh\n        run: Write-Host "pwsh-ran"\n`));
+  if (findOnPath("pwsh", process.env.PATH ?? "")) {
+    assert.ok(r.stepLines(0).includes("pwsh-ran"));
+  } else {
+    assert.equal(r.step(0).outcome, "failure");
+    assert.ok(r.stepLines(0).some((l) => l.includes("Failed to start 'pwsh'")));
+  }
+});

@@ -337,6 +337,12 @@ jobs:
       assert.ok(logs.includes("event=true var=blue env=x1"), logs.join("\n"));
       assert.ok(!evs.some((e) => e.job === "other"), "-j runs only that job");
 
+      // A single -W file that push does not trigger runs with its own event.
+      const auto = await cli(["exec", "-C", r.root, "--json", "-W", ".forgejo/workflows/d.yml", "-j", "show", "--input", "level=high"], r.home);
+      assert.equal(auto.code, 0, auto.stderr);
+      assert.match(auto.stderr, /running it as 'workflow_dispatch'/);
+      assert.ok(logsOf(events(auto.stdout), "show").includes("flag=false count=false level=high"), auto.stdout);
+
       const bad = await cli(["exec", "-C", r.root, "-E", "workflow_dispatch", "--input", "level=medium"], r.home);
       assert.equal(bad.code, 1);
       assert.match(bad.stderr, /'level' must be one of 'low', 'high'/);

@@ -10,6 +10,7 @@ import { Orchestrator, type ExecObserver, type JobFinish, type JobRef } from "..
 import type { RunInfo } from "../../src/exec/task-context.js";
 import { loadWorkflowSet } from "../../src/exec/workflow-files.js";
 import { parseTaskPayload, payloadMatrix } from "../../src/workflow/parse-payload.js";
+import { formatWorkflowError } from "../../src/workflow/model.js";
 
 // A stand-in for the engine: it reads the payload like the engine does and
 // answers from a script, so the orchestrator's own logic is what is tested.
@@ -495,13 +496,14 @@ jobs:
   });
   try {
     const set = loadWorkflowSet(root, [path.join(root, ".forgejo/workflows/main.yml")]);
-    const messages = set.errors.map((e) => `${e.file}: ${e.message}`);
+    const messages = set.errors.map(formatWorkflowError);
+    const f = ".forgejo/workflows/main.yml";
     assert.deepEqual(messages.sort(), [
-      ".forgejo/workflows/main.yml: job 'call' calling ./.forgejo/workflows/reusable.yml: input 'typo' is not defined in the called workflow",
-      ".forgejo/workflows/main.yml: job 'call' calling ./.forgejo/workflows/reusable.yml: input 'who' is required but not provided",
-      ".forgejo/workflows/main.yml: job 'call' calling ./.forgejo/workflows/reusable.yml: secret 'TOKEN' is required but not provided",
-      ".forgejo/workflows/main.yml: job 'missing': reusable workflow './.forgejo/workflows/nope.yml' not found",
-      ".forgejo/workflows/main.yml: job 'not-callable' calling ./.forgejo/workflows/push-only.yml: the called workflow has no 'on: workflow_call' trigger",
+      `${f} (Line: 10, Col: 5): job 'missing': reusable workflow './.forgejo/workflows/nope.yml' not found`,
+      `${f} (Line: 4, Col: 5): job 'call' calling ./.forgejo/workflows/reusable.yml: input 'who' is required but not provided`,
+      `${f} (Line: 4, Col: 5): job 'call' calling ./.forgejo/workflows/reusable.yml: secret 'TOKEN' is required but not provided`,
+      `${f} (Line: 6, Col: 7): job 'call' calling ./.forgejo/workflows/reusable.yml: input 'typo' is not defined in the called workflow`,
+      `${f} (Line: 8, Col: 5): job 'not-callable' calling ./.forgejo/workflows/push-only.yml: the called workflow has no 'on: workflow_call' trigger`,
     ]);
   } finally {
     rmSync(root, { recursive: true, force: true });
@@ -554,4 +556,49 @@ jobs:
   );
   assert.equal(h.result("b"), "cancelled");
   assert.equal(h.result("c"), "success");
+});
+
+test("one job slot is enough for matrices of reusable-workflow calls (callers hold no slot)", async () => {
+  const h = await run(
+    {
+      ".forgejo/workflows/main.yml": `on: push
+jobs:
+  call:
+    strategy:
+      matrix:
+        n: [1, 2]
+    uses: ./.forgejo/workflows/reusable.yml
+    with:
+      n: \${{ matrix.n }}
+`,
+      ".forgejo/workflows/reusable.yml": `on:
+  workflow_call:
+    inputs:
+      n: { type: number, required: true }
+    outputs:
+      doubled:
+        value: \${{ jobs.second.outputs.d }}
+jobs:
+  first: { runs-on: native, steps: [{ run: echo }] }
+  second:
+    needs: first
+    runs-on: native
+    outputs:
+      d: \${{ steps.s.outputs.d }}
+    steps: [{ id: s, run: echo }]
+`,
+    },
+    async (req, job) => {
+      await sleep(5);
+      return job.id === "second" ? ok({ d: String(Number(req.inputs!.n) * 2) }) : ok();
+    },
+    { concurrency: 1 },
+  );
+  assert.equal(h.maxConcurrent, 1);
+  assert.equal(h.requests.length, 4);
+  assert.deepEqual(
+    h.finished.filter((x) => x.ref.isCall).map((x) => [x.ref.name, x.f.outputs.doubled]).sort(),
+    [["call (1)", "2"], ["call (2)", "4"]],
+  );
+  assert.deepEqual(h.finished.filter((x) => x.ref.jobId === "second").map((x) => x.ref.name).sort(), ["call (1) / second", "call (2) / second"]);
 });

@@ -5,6 +5,7 @@ import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import { chmod, mkdir, readdir, readFile, rmdir, writeFile, rm, mkdtemp, access } from "node:fs/promises";
+import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { createHostBackend } from "../../src/host/index.js";
 import { hostConfig, isRoot, makeFixture, processesWith, run, type Fixture } from "./fixture.js";
@@ -126,5 +127,39 @@ if [ "$1" = show ]; then cat ${bin}/result 2>/dev/null || echo success; fi
     assert.match(ctl, new RegExp(`kill --signal=SIGKILL ${slice!.replace(/\./g, "\\.")}`));
     assert.match(ctl, new RegExp(`stop ${slice!.replace(/\./g, "\\.")}`));
     assert.match(ctl, /reset-failed .*-1\.scope .*-2\.scope/);
+  });
+});
+
+describe("raw cgroups with the v1 freezer as the kill mechanism (kernels without cgroup.kill)", async () => {
+  const { probeRawCgroups, rawCgroupLayer } = await import("../../src/host/cgroup/raw-cgroups.js");
+  const { ownCgroupPaths } = await import("../../src/host/cgroup/cgroup-fs.js");
+  const { IsolatedBackend } = await import("../../src/host/isolated-backend.js");
+  const own = await ownCgroupPaths().catch(() => new Map<string, string>());
+  const skip = !isRoot ? "needs root" : !own.has("freezer") || !existsSync("/sys/fs/cgroup/freezer/cgroup.procs") ? "no v1 freezer controller mounted" : false;
+  let fx: Fixture;
+  before(async () => {
+    if (!skip) fx = await makeFixture();
+  });
+  after(() => fx?.cleanup());
+
+  it("freezes and kills a setsid daemon and a double fork, then removes the cgroups", { skip }, async () => {
+    const sub = `nr-test-freezer-${randomBytes(3).toString("hex")}`;
+    const info = await probeRawCgroups(sub);
+    assert.ok(info, "raw cgroups probe");
+    const freezer = join("/sys/fs/cgroup/freezer", own.get("freezer")!, sub);
+    const layer = rawCgroupLayer({ ...info, killKind: "freezer", killParent: freezer });
+    const backend = new IsolatedBackend({
+      isolation: "none", cgroups: layer, limits: { memory_max: 64 * 1024 * 1024, cpu_quota: 0, pids_max: 0 },
+      workdirParent: fx.workdir, path: process.env.PATH ?? "/usr/bin:/bin", hiddenPaths: [], log: () => {},
+    });
+    const sb = await backend.prepareJob({ jobKey: "frz" });
+    const mark = `${7000 + Math.floor(Math.random() * 1000)}.${randomBytes(3).readUIntBE(0, 3)}`;
+    await run(sb, `setsid sleep ${mark}1 > /dev/null 2>&1 & ( ( setsid sleep ${mark}2 > /dev/null 2>&1 & ) & ); sleep 0.3`);
+    assert.equal((await processesWith(mark)).length, 2, "both escaped the step's process group");
+    const oom = await run(sb, "tail /dev/zero");
+    assert.equal(oom.oomKilled, true);
+    await sb.dispose();
+    assert.deepEqual(await processesWith(mark), []);
+    assert.equal(existsSync(freezer), false, "freezer parent removed");
   });
 });

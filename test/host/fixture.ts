@@ -163,7 +163,7 @@ export async function ownEnvironSha(): Promise<string> {
   return createHash("sha256").update(await readFile("/proc/self/environ")).digest("hex");
 }
 
-/** Pids of processes whose command line contains `marker`. */
+/** Pids of live processes with an argument that starts with `marker` (e.g. `sleep <marker>`). */
 export async function processesWith(marker: string): Promise<number[]> {
   const { readdir } = await import("node:fs/promises");
   const found: number[] = [];
@@ -172,7 +172,7 @@ export async function processesWith(marker: string): Promise<number[]> {
     const cmd = await readFile(`/proc/${name}/cmdline`, "utf8").catch(() => "");
     const stat = await readFile(`/proc/${name}/stat`, "utf8").catch(() => "");
     if (stat.slice(stat.lastIndexOf(")") + 2).startsWith("Z")) continue;
-    if (cmd.includes(marker)) found.push(Number(name));
+    if (cmd.split("\0").slice(1).some((a) => a.startsWith(marker))) found.push(Number(name));
   }
   return found;
 }

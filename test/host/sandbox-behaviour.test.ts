@@ -201,6 +201,32 @@ describe("job sandbox (per-job uid)", { skip: isRoot ? false : "needs root (per-
     }
   });
 
+  it("shares the actions cache read-only under bwrap, never a directory that would uncover secrets", async (t) => {
+    const missing = await missingFeature("uid+bwrap", "none");
+    if (missing) return t.skip(missing);
+    const actions = join(fx.workdir, "actions");
+    await mkdir(join(actions, "acme"), { recursive: true, mode: 0o755 });
+    await writeFile(join(actions, "acme", "index.js"), "console.log('action code')\n", { mode: 0o644 });
+    const logs: string[] = [];
+    const backend = await createHostBackend({
+      host: hostConfig({ workdir_parent: fx.workdir, isolation: "uid+bwrap", cgroups: "none", uid_range: { start: UID_START + 90, count: 5 } }),
+      stateDir: fx.stateDir,
+      configFile: fx.configFile,
+      log: (_l, m) => logs.push(m),
+      readOnlyPaths: [actions, fx.base],
+    });
+    const sb = await backend.prepareJob({ jobKey: "share" });
+    try {
+      const r = await run(sb, `cat ${actions}/acme/index.js; echo x > ${actions}/acme/index.js || echo no-write; cat ${fx.stateDir}/.runner; ls ${fx.workdir}`);
+      assert.match(r.out, /action code/);
+      assert.match(r.out, /no-write/);
+      assert.ok(!r.out.includes(fx.secrets.token), r.out);
+      assert.ok(logs.some((m) => m.includes(`not sharing ${fx.base}`)), logs.join("\n"));
+    } finally {
+      await sb.dispose();
+    }
+  });
+
   it("keeps an exec -C workspace and deletes everything else", async () => {
     const ws = await mkdtemp("/var/tmp/nr-exec-ws-");
     await writeFile(join(ws, "keep.txt"), "mine");

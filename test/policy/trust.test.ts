@@ -1,7 +1,7 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import fc from "fast-check";
-import { checkTrust, isForkPullRequest, repoMatches } from "../../src/policy/trust.js";
+import { checkTrust, isForkPullRequest, repoMatches, trustInputFromContext } from "../../src/policy/trust.js";
 
 const plan = ["torjus/nixos-servers", "torjus/nixos-exporter", "torjus/nixos"];
 
@@ -89,5 +89,18 @@ describe("trusted_events", () => {
   it("checks the repository before the event", () => {
     const r = checkTrust({ repository: "evil/x", eventName: "schedule", event: {} }, policy);
     assert.match((r as { reason: string }).reason, /trusted_repos/);
+  });
+});
+
+describe("trustInputFromContext", () => {
+  it("takes repository, event name and payload from a task's github context", () => {
+    const event = pr("mallory/x", "torjus/x");
+    assert.deepEqual(trustInputFromContext({ repository: "torjus/x", event_name: "pull_request", event, sha: "abc" }), {
+      repository: "torjus/x", eventName: "pull_request", event,
+    });
+    const empty = trustInputFromContext({ repository: 7, event: "nope" });
+    assert.deepEqual(empty, { repository: "", eventName: "", event: {} });
+    // A task without a repository is refused once trusted_repos is set.
+    assert.equal(checkTrust(empty, { trusted_repos: ["torjus/*"], trusted_events: [] }).ok, false);
   });
 });

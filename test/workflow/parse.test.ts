@@ -301,3 +301,30 @@ jobs:
   assert.equal(bad.value, undefined);
   assert.ok(bad.errors.length > 0);
 });
+
+test("forge and gitea are accepted wherever github is (Forgejo workflows use them)", () => {
+  const r = parseWorkflow(
+    "f.yml",
+    `on: push
+jobs:
+  a:
+    runs-on: native
+    if: forge.event_name == 'push'
+    env:
+      A: \${{ forge.repository }}
+    steps:
+      - run: echo \${{ forge.sha }} \${{ gitea.sha }}
+        if: \${{ forge.ref != '' }}
+`,
+  );
+  assert.deepEqual(r.errors, []);
+  const bad = parseWorkflow("g.yml", "on: push\njobs:\n  a:\n    runs-on: x\n    steps:\n      - run: echo ${{ forgery.sha }}\n");
+  assert.match(bad.errors[0]!.message, /Unrecognized named-value: 'forgery'/);
+});
+
+test("Forgejo's enable-email-notifications is accepted, and must be a boolean", () => {
+  const yes = parseWorkflow("e.yml", "on: push\nenable-email-notifications: true\njobs:\n  a:\n    runs-on: x\n    steps: [{run: echo}]\n");
+  assert.deepEqual(yes.errors, []);
+  const no = parseWorkflow("e.yml", "on: push\nenable-email-notifications: maybe\njobs:\n  a:\n    runs-on: x\n    steps: [{run: echo}]\n");
+  assert.equal(no.errors[0]!.line, 2);
+});

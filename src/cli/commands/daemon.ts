@@ -6,6 +6,8 @@ import {
   type ConnectionConfig, type RegistrationFile, type RunnerConfig,
 } from "../../config/index.js";
 import { startDaemon, type DaemonOptions } from "../../daemon/index.js";
+import { createDaemonObservability } from "../../daemon/daemon-observer.js";
+import { startCacheService, type CacheService } from "../../cache/index.js";
 import { runJob } from "../../engine/run-job.js";
 import { createHostBackend } from "../../host/index.js";
 import type { HostBackend } from "../../host/sandbox.js";
@@ -35,12 +37,26 @@ export function daemonCommand(program: Command): void {
     program.command("daemon").description("Run as a runner daemon: poll Forgejo for jobs and run them"),
   ).action(async (flags: ConnectionFlags, cmd: Command) => {
     const setup = await prepareRunner(cmd, flags);
-    const daemon = startDaemon(setup.options);
-    const detach = onSignals(setup.log, () => void daemon.shutdown(), () => daemon.cancelAll());
-    const code = await daemon.done;
-    detach();
-    setup.log.info({ code }, "daemon stopped");
-    process.exitCode = code;
+    const obs = createDaemonObservability(setup.cfg, VERSION, setup.log);
+    try {
+      const daemon = startDaemon({ ...setup.options, observer: obs.observer });
+      await obs.start();
+      const detach = onSignals(
+        setup.log,
+        () => {
+          obs.stopping();
+          void daemon.shutdown();
+        },
+        () => daemon.cancelAll(),
+      );
+      const code = await daemon.done;
+      detach();
+      setup.log.info({ code }, "daemon stopped");
+      process.exitCode = code;
+    } finally {
+      await obs.close();
+      await setup.close();
+    }
   });
 }
 
@@ -48,6 +64,8 @@ export interface PreparedRunner {
   cfg: RunnerConfig;
   log: Logger;
   options: DaemonOptions;
+  /** Stops what prepareRunner started (the cache service). */
+  close(): Promise<void>;
 }
 
 /** Config, connections, host backend and logger: everything `daemon` and `one-job` share. */
@@ -81,6 +99,7 @@ export async function prepareRunner(cmd: Command, flags: ConnectionFlags): Promi
   }
 
   const host = await hostBackend(cfg, log);
+  const cache = cfg.cache.enabled ? await startCache(cfg, log) : undefined;
   const options: DaemonOptions = {
     config: cfg,
     connections,
@@ -90,6 +109,20 @@ export async function prepareRunner(cmd: Command, flags: ConnectionFlags): Promi
     runJob,
     runnerName: registration?.name ?? connections[0]?.name ?? hostname(),
     labelNames: (c) => labelNames(c.labels),
+    prepareJobEnv: cache
+      ? async (job) => {
+          const handle = cache.registerJob({
+            repository: job.repository,
+            runtimeToken: job.runtimeToken,
+            eventName: job.eventName,
+            event: job.event,
+            ref: job.ref,
+            readOnly: job.readOnly,
+            ...(job.runId !== undefined ? { runId: job.runId } : {}),
+          });
+          return { env: handle.env, release: () => handle.release() };
+        }
+      : undefined,
     onDeclared: async (conn) => {
       // forgejo-runner keeps the effective labels in .runner (rewritten only when they changed).
       if (!registration) return;
@@ -100,7 +133,23 @@ export async function prepareRunner(cmd: Command, flags: ConnectionFlags): Promi
       }
     },
   };
-  return { cfg, log, options };
+  return { cfg, log, options, close: async () => void (await cache?.close()) };
+}
+
+async function startCache(cfg: RunnerConfig, log: Logger): Promise<CacheService> {
+  const c = cfg.cache;
+  return startCacheService({
+    dir: c.dir,
+    host: c.host,
+    port: c.port,
+    proxyPort: c.proxy_port,
+    secret: c.secret, // secret_url is already resolved by the loader
+    maxSize: c.max_size,
+    macMaxAge: c.mac_max_age,
+    ...(c.external_server ? { externalServer: c.external_server } : {}),
+    ...(c.actions_cache_url_override ? { urlOverride: c.actions_cache_url_override } : {}),
+    log: (level, msg) => log.child({ component: "cache" })[level](msg),
+  });
 }
 
 function connectionFromFlags(cfg: RunnerConfig, flags: ConnectionFlags): ConnectionConfig {

@@ -9,7 +9,7 @@ export function execCommand(program: Command): void {
     .description("Run a repository's workflows on this host, without Forgejo")
     .option("-W, --workflows <path>", "workflow file or directory (default: .forgejo/workflows, then .github/workflows)")
     .option("-j, --job <id>", "run this job (and the jobs it needs)")
-    .option("-E, --event <name>", "event name", "push")
+    .option("-E, --event <name>", "event name (default: push)")
     .option("-e, --event-file <file>", "event payload (JSON)")
     .option("-s, --secret <NAME=VALUE>", "secret (NAME alone takes the value from the environment); repeatable", collect, [])
     .option("--secret-file <file>", "secrets from a dotenv file")
@@ -46,7 +46,7 @@ export function execCommand(program: Command): void {
           {
             workflows: opts.workflows as string | undefined,
             job: opts.job as string | undefined,
-            eventName: opts.event as string,
+            eventName: opts.event as string | undefined,
             eventFile: opts.eventFile as string | undefined,
             secrets: opts.secret as string[],
             secretFile: opts.secretFile as string | undefined,

@@ -19,11 +19,15 @@ export function oneJobCommand(program: Command): void {
     if (setup.options.connections.length > 1) {
       setup.log.warn("one-job uses the first connection only");
     }
-    const job = startOneJob({ ...setup.options, wait: flags.wait === true, handle: flags.handle });
-    const detach = onSignals(setup.log, () => void job.shutdown(), () => job.cancelAll());
-    const code = await job.done;
-    detach();
-    if (code === EXIT_NO_TASK) setup.log.info("no task received");
-    process.exitCode = code;
+    try {
+      const job = startOneJob({ ...setup.options, wait: flags.wait === true, handle: flags.handle });
+      const detach = onSignals(setup.log, () => void job.shutdown(), () => job.cancelAll());
+      const code = await job.done;
+      detach();
+      if (code === EXIT_NO_TASK) setup.log.info("no task received");
+      process.exitCode = code;
+    } finally {
+      await setup.close();
+    }
   });
 }

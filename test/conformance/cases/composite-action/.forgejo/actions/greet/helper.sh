@@ -1,0 +1,1 @@
+echo "helper=$(basename "$GITHUB_ACTION_PATH")" >> "$GITHUB_OUTPUT"

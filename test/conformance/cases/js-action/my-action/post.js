@@ -1,0 +1,1 @@
+console.log(`post saw ${process.env["STATE_saved"]}`);

@@ -1,0 +1,26 @@
+/**
+ * A self-signed certificate for localhost / 127.0.0.1 / ::1 (P-256, valid until 2126), used by
+ * the emulator's `tls: true` mode so runners can be tested over https (and with `insecure`).
+ * Test fixture only: the key is public.
+ */
+export const TEST_TLS_CERT = `-----BEGIN CERTIFICATE-----
+MIIB+TCCAaCgAwIBAgIUM58TOiauKbD1ljFubD9go7DWfdgwCgYIKoZIzj0EAwIw
+OjESMBAGA1UEAwwJbG9jYWxob3N0MSQwIgYDVQQKDBtuYXRpdmUtcnVubmVyIHRl
+c3QgZW11bGF0b3IwIBcNMjYxMTI2MTExMjA5WhgPMjEyNjExMDIxMTEyMDlaMDox
+EjAQBgNVBAMMCWxvY2FsaG9zdDEkMCIGA1UECgwbbmF0aXZlLXJ1bm5lciB0ZXN0
+IGVtdWxhdG9yMFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAE5ZmmNnp/BvAQNl7V
+68IkzOs3u+mbcrZFMnG5WzVzNIgmljUDr1LHWF4ygU3wh/kxBk3YF9L/2CG8uTaP
+L3HI8KOBgTB/MB0GA1UdDgQWBBSio9/YI0nQmJS16NlTIS7bfAZq3jAfBgNVHSME
+GDAWgBSio9/YI0nQmJS16NlTIS7bfAZq3jAPBgNVHRMBAf8EBTADAQH/MCwGA1Ud
+EQQlMCOCCWxvY2FsaG9zdIcEfwAAAYcQAAAAAAAAAAAAAAAAAAAAATAKBggqhkjO
+PQQDAgNHADBEAiBm7W7iypdRzy+ZHVYwoDA4+NMaxNGDVPO/tkgsz5wqCQIgXfd6
+2X1coq5a/sxNkDvZFuzfaTrDzo31gKVd2Ib4MgE=
+-----END CERTIFICATE-----
+`;
+
+export const TEST_TLS_KEY = `-----BEGIN PRIVATE KEY-----
+MIGHAgEAMBMGByqGSM49AgEGCCqGSM49AwEHBG0wawIBAQQgL+8eEBuLW6mxkwJp
+0ohrvmTqh9BiRuZYV5DpyXAFTUuhRANCAATlmaY2en8G8BA2XtXrwiTM6ze76Zty
+tkUycblbNXM0iCaWNQOvUsdYXjKBTfCH+TEGTdgX0v/YIby5No8vccjw
+-----END PRIVATE KEY-----
+`;
