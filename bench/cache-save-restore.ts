@@ -3,7 +3,7 @@
 // same run, interleaved over several rounds (medians are printed). Also
 // prints the service's RSS.
 //   node --import tsx bench/cache-save-restore.ts [size, default 1GiB] [rounds, default 3]
-// With FORGEJO_CACHEPAIR (see test/cache/fixtures/go-cachepair) the same client
+// With FORGEJO_CACHEPAIR (a harness built outside this repository from forgejo-runner's source) the same client
 // also runs against forgejo-runner's Go server + proxy, for reference.
 import { mkdir, rm, mkdtemp, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";

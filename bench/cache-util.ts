@@ -136,7 +136,7 @@ export function clientEnv(svc: ServiceProcess, workspace: string, temp: string):
 
 /**
  * forgejo-runner's own cache server + proxy, for comparison, from the harness
- * in test/cache/fixtures/go-cachepair (path in FORGEJO_CACHEPAIR).
+ * built outside this repository from forgejo-runner's source (path in FORGEJO_CACHEPAIR).
  */
 export async function startGoPair(bin: string, dir: string): Promise<{ env: Record<string, string>; stop(): Promise<void> }> {
   const procs: ChildProcess[] = [];

@@ -469,7 +469,6 @@ function checkKey(raw: unknown): string {
   if (typeof raw !== "string" || raw === "") throw new CacheHttpError(400, "key must be a non-empty string");
   if (raw.length > MAX_KEY) throw new CacheHttpError(400, `key is longer than ${MAX_KEY} characters`);
   if (raw.includes(",")) throw new CacheHttpError(400, "key must not contain commas");
-  // eslint-disable-next-line no-control-regex
   if (/[\u0000-\u001f\u007f]/.test(raw)) throw new CacheHttpError(400, "key must not contain control characters");
   // Keys never name files, but a key that looks like a path escape is refused outright.
   if (/(^|[/\\])\.\.([/\\]|$)/.test(raw)) throw new CacheHttpError(400, "key must not contain \"..\" path segments");

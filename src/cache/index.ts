@@ -8,5 +8,5 @@ export { jobCacheScope, isForkPullRequest } from "./scope.js";
 export type { JobCacheScope, JobScopeInput } from "./scope.js";
 export { computeMac, verifyMac } from "./mac.js";
 export type { CacheLog, CacheLogLevel } from "./log.js";
-export { DEFAULT_EXPIRY } from "./cache-store.js";
-export type { ExpiryRules } from "./cache-store.js";
+export { CacheStore, DEFAULT_EXPIRY } from "./cache-store.js";
+export type { ExpiryRules, CacheStoreOptions, Entry as CacheEntry } from "./cache-store.js";

@@ -76,6 +76,10 @@ export function createDaemonObservability(cfg: RunnerConfig, version: string, lo
     reportError(rpc, code) {
       metrics.reportErrors.inc({ rpc, code });
     },
+    nixUsage(roots, bytes) {
+      metrics.gcRoots.set(roots);
+      metrics.gcRootBytes.set(bytes);
+    },
   };
 
   return {

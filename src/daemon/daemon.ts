@@ -24,6 +24,7 @@ export interface DaemonOptions {
   createClient?: (conn: ConnectionConfig) => ForgejoClient;
   onDeclared?: (conn: ConnectionConfig, res: DeclareResponse) => void | Promise<void>;
   prepareJobEnv?: TaskRunnerContext["prepareJobEnv"];
+  hostFor?: TaskRunnerContext["hostFor"];
   onTaskDone?: (result: TaskResult) => void;
   observer?: DaemonObserver;
 }
@@ -70,6 +71,7 @@ export function startDaemon(opts: DaemonOptions): Daemon {
       runJob: opts.runJob,
       runnerName: opts.runnerName,
       prepareJobEnv: opts.prepareJobEnv,
+      hostFor: opts.hostFor,
       trust: trustFor(conn, config),
       cacheReadOnly: conn.cache_mode === "read",
       observer: opts.observer,

@@ -20,6 +20,8 @@ export interface DaemonObserver {
   contact?(connection: string, url: string): void;
   fetchError?(connection: string, url: string, code: string, message: string): void;
   reportError?(rpc: "UpdateLog" | "UpdateTask", code: string): void;
+  /** Store paths kept alive by the runner's GC roots, and their closure size. */
+  nixUsage?(roots: number, bytes: number): void;
 }
 
 /** Calls a hook, swallowing whatever it throws. */

@@ -40,6 +40,7 @@ export function startOneJob(opts: OneJobOptions): OneJob {
   const ctx: TaskRunnerContext = {
     client, instanceUrl: conn.url, connectionName: conn.name, config, host: opts.host, log,
     runJob: opts.runJob, runnerName: opts.runnerName, prepareJobEnv: opts.prepareJobEnv,
+      hostFor: opts.hostFor,
     trust: trustFor(conn, config), cacheReadOnly: conn.cache_mode === "read", observer: opts.observer,
   };
   let running: Promise<TaskResult> | undefined;

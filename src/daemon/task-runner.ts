@@ -33,6 +33,8 @@ export interface TaskRunnerContext {
   /** The connection's cache is read-only (server.connections.<name>.cache_mode: read). */
   cacheReadOnly?: boolean;
   observer?: DaemonObserver;
+  /** Wraps the host backend for one job (e.g. Nix GC-root harvesting); `jobLog` writes a row to the job's log. */
+  hostFor?: (base: HostBackend, job: JobEnvInfo, jobLog: (line: string) => void) => HostBackend;
   /** Extra per-job env (e.g. from the cache service); released when the task ends. */
   prepareJobEnv?: (info: JobEnvInfo) => Promise<{ env: Record<string, string>; release(): void }>;
 }
@@ -45,6 +47,8 @@ export interface JobEnvInfo {
   event: Record<string, unknown>;
   ref: string;
   runId?: string;
+  /** YAML job id (context.job). */
+  jobId?: string;
   readOnly: boolean;
 }
 
@@ -120,22 +124,25 @@ export async function runTask(task: Task, ctx: TaskRunnerContext, handle: TaskHa
       }
     }
     const req = buildJobRequest(task, payload, context, ctx);
+    const jobInfo: JobEnvInfo = {
+      taskId: task.id,
+      repository: str(context.repository) ?? "",
+      runtimeToken: req.extraEnv?.ACTIONS_RUNTIME_TOKEN ?? "",
+      eventName: str(context.event_name) ?? "",
+      event: isObject(context.event) ? context.event : {},
+      ref: str(context.ref) ?? "",
+      runId: str(context.run_id),
+      jobId: str(context.job),
+      readOnly: ctx.cacheReadOnly === true,
+    };
     if (ctx.prepareJobEnv) {
-      const extra = await ctx.prepareJobEnv({
-        taskId: task.id,
-        repository: str(context.repository) ?? "",
-        runtimeToken: req.extraEnv?.ACTIONS_RUNTIME_TOKEN ?? "",
-        eventName: str(context.event_name) ?? "",
-        event: isObject(context.event) ? context.event : {},
-        ref: str(context.ref) ?? "",
-        runId: str(context.run_id),
-        readOnly: ctx.cacheReadOnly === true,
-      });
+      const extra = await ctx.prepareJobEnv(jobInfo);
       release = extra.release;
       req.extraEnv = { ...extra.env, ...req.extraEnv };
     }
+    const host = ctx.hostFor ? ctx.hostFor(ctx.host, jobInfo, (line) => reporter.addRow(line)) : ctx.host;
     log.info("job started");
-    outcome = await ctx.runJob(req, { emit: reporter.handle, signal: handle.signal, host: ctx.host });
+    outcome = await ctx.runJob(req, { emit: reporter.handle, signal: handle.signal, host });
   } catch (err) {
     const msg = err instanceof TaskRejected ? err.message : `Error: the runner could not run this job: ${describe(err)}`;
     reporter.addRow(msg);

@@ -29,6 +29,8 @@ export interface Scope {
   action?: ActionInstance;
   inputs?: Record<string, unknown>;
   depth: number;
+  /** Composite: the outer step's signal (its timeout stops the inner steps too). */
+  signal?: AbortSignal;
   /** Generated step ids already used in this scope. */
   usedIds: Set<string>;
 }

@@ -166,7 +166,7 @@ async function runStep(rt: JobRuntime, step: StepModel, scope: Scope, actions: A
     (contexts["github"] as Record<string, unknown>)["action"] = id;
     continueOnError = evalFlag(step.continueOnError, contexts);
     const minutes = evalMinutes(step.timeoutMinutes, contexts);
-    const parent = rt.cancelled() ? rt.cleanupSignal() : rt.jobSignal;
+    const parent = scope.signal ?? (rt.cancelled() ? rt.cleanupSignal() : rt.jobSignal);
     const timeout = minutes === undefined ? undefined : AbortSignal.timeout(minutes * 60_000);
     const signal = timeout ? AbortSignal.any([parent, timeout]) : parent;
     const inv: StepInvocation = {
@@ -178,7 +178,7 @@ async function runStep(rt: JobRuntime, step: StepModel, scope: Scope, actions: A
     if (timeout?.aborted) {
       rt.log.error(`The action '${name}' has timed out after ${minutes} minutes.`);
       outcome = "failure";
-    } else if (parent.aborted && parent === rt.jobSignal && rt.cancelled()) {
+    } else if (parent.aborted && rt.cancelled()) {
       outcome = rt.timedOut() ? "failure" : "cancelled";
       rt.log.error("The operation was canceled.");
     } else {

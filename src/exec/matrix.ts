@@ -66,10 +66,10 @@ export function expandMatrix(matrix: unknown): MatrixCombo[] | undefined {
   return combos;
 }
 
-/** GitHub's display name of a matrix instance: `<name> (<v1>, <v2>)`. */
+/** GitHub's display name of a matrix instance: `<name> (<v1>, <v2>)`; empty and null values are left out. */
 export function matrixJobName(base: string, combo: MatrixCombo | undefined): string {
   if (!combo) return base;
-  const values = Object.values(combo).map(displayValue);
+  const values = Object.values(combo).map(displayValue).filter((v) => v !== "");
   return values.length ? `${base} (${values.join(", ")})` : base;
 }
 

@@ -9,7 +9,7 @@ import { evaluateCondition, evaluateValue, toExpressionString, type StatusScope 
 import type { HostBackend } from "../host/sandbox.js";
 import { formatWorkflowError, type JobModel } from "../workflow/model.js";
 import { pathPosition } from "../workflow/parse-workflow.js";
-import { typeCallInputs } from "./inputs.js";
+import { callOutputs, prepareCall } from "./reusable-call.js";
 import { expandMatrix, matrixJobName, type MatrixCombo } from "./matrix.js";
 import { Semaphore } from "./semaphore.js";
 import { singleJobYaml } from "./single-job-yaml.js";
@@ -159,7 +159,8 @@ export class Orchestrator {
       vars: this.opts.vars,
       inputs: scope.inputs,
     };
-    const baseRef = this.ref(scope, job, undefined, 0, 1, { ...contexts, matrix: {}, strategy: {} });
+    // Before expansion there is no matrix: a name that uses it stays as written, as on GitHub.
+    const baseRef = this.ref(scope, job, undefined, 0, 1, contexts);
 
     let shouldRun: boolean;
     try {
@@ -365,15 +366,9 @@ export class Orchestrator {
       log(`reusable workflow '${job.uses}': nested too deep`);
       return { result: "failure", outputs: {} };
     }
-    let inputs: Record<string, unknown>;
-    let secrets: Record<string, string>;
+    let prepared: { inputs: Record<string, unknown>; secrets: Record<string, string> };
     try {
-      const withValues = evaluateValue(job.with ?? {}, { contexts }) as Record<string, unknown>;
-      inputs = typeCallInputs(called.model.callInputs, withValues);
-      secrets = this.calledSecrets(job, contexts, scope);
-      for (const [name, spec] of Object.entries(called.model.callSecrets ?? {})) {
-        if (spec.required && !(name in secrets)) throw new Error(`Secret ${name} is required, but not provided while calling.`);
-      }
+      prepared = prepareCall(job, called, contexts, scope.secrets);
     } catch (err) {
       log(`Error when preparing the call of '${job.uses}': ${(err as Error).message}`);
       return { result: "failure", outputs: {} };
@@ -381,41 +376,21 @@ export class Orchestrator {
     const inner = await this.runGraph({
       wf: called,
       rootWf: scope.rootWf,
-      inputs,
-      secrets,
+      inputs: prepared.inputs,
+      secrets: prepared.secrets,
       keyPrefix: `${ref.key}.`,
       namePrefix: `${ref.name} / `,
       parent: ref.key,
       depth: scope.depth + 1,
       signal,
     });
-    const agg = aggregate(Object.values(inner));
-    const outputs: Record<string, string> = {};
-    const outCtx = {
-      contexts: { github: contexts.github, inputs, vars: this.opts.vars, jobs: inner },
-    };
-    for (const [name, spec] of Object.entries(called.model.callOutputs)) {
-      try {
-        outputs[name] = toExpressionString(evaluateValue(spec.value, outCtx));
-      } catch (err) {
-        log(`Error when evaluating output '${name}' of '${job.uses}': ${(err as Error).message}`);
-        return { result: "failure", outputs };
-      }
+    try {
+      const outputs = callOutputs(called, { github: contexts.github, inputs: prepared.inputs, vars: this.opts.vars, jobs: inner });
+      return { result: aggregate(Object.values(inner)).result, outputs };
+    } catch (err) {
+      log(`${job.uses}: ${(err as Error).message}`);
+      return { result: "failure", outputs: {} };
     }
-    return { result: agg.result, outputs };
-  }
-
-  private calledSecrets(job: JobModel, contexts: Record<string, unknown>, scope: Scope): Record<string, string> {
-    const tokens: Record<string, string> = {};
-    for (const k of ["GITHUB_TOKEN", "GITEA_TOKEN", "FORGEJO_TOKEN"]) {
-      if (scope.secrets[k] !== undefined) tokens[k] = scope.secrets[k]!;
-    }
-    if (job.secrets === "inherit") return { ...scope.secrets };
-    if (!job.secrets) return tokens;
-    const evaluated = evaluateValue(job.secrets, { contexts: { ...contexts, secrets: scope.secrets } }) as Record<string, unknown>;
-    const out: Record<string, string> = { ...tokens };
-    for (const [k, v] of Object.entries(evaluated)) out[k] = toExpressionString(v);
-    return out;
   }
 }
 

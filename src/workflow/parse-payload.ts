@@ -1,16 +1,17 @@
 import type { JobModel, ParseResult, WorkflowModel } from "./model.js";
 import { keyPosition, parseWorkflow } from "./parse-workflow.js";
+import { unquoteGoScalars } from "./payload-scalars.js";
 
 /**
- * Parses a Forgejo task payload: a single-job workflow (matrix already
- * expanded to one-element lists, `needs:` erased). Anything but exactly one
- * job is an error.
+ * Parses a Forgejo task payload: a single-job workflow written by go-yaml
+ * (matrix already expanded to one-element lists, `needs:` erased, some
+ * numbers and booleans quoted). Anything but exactly one job is an error.
  */
 export function parseTaskPayload(
   yamlText: string,
   fileName = "workflow.yml",
 ): ParseResult<{ workflow: WorkflowModel; job: JobModel }> {
-  const parsed = parseWorkflow(fileName, yamlText);
+  const parsed = parseWorkflow(fileName, unquoteGoScalars(yamlText));
   if (!parsed.value) return { errors: parsed.errors };
   const jobs = parsed.value.jobs;
   if (jobs.length !== 1) {

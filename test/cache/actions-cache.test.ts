@@ -33,7 +33,7 @@ function job(repository: string, extra: Partial<{ eventName: string; event: Reco
 }
 
 async function workspace(): Promise<{ ws: string; temp: string }> {
-  const ws = await tempDir("nr-ws-");
+  const ws = await tempDir("nr-cache-ws-");
   const temp = join(ws, ".tmp");
   await mkdir(temp);
   return { ws, temp };

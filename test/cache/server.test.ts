@@ -83,7 +83,7 @@ test("proxy + separate cache-server process sharing a secret; SIGTERM stops it",
     try {
       assert.equal(svc.store, undefined);
       const h = svc.registerJob({ repository: "owner/ext", runtimeToken: "tok", eventName: "push", event: {}, ref: "refs/heads/main", runId: 5 });
-      const ws = await tempDir("nr-ws-");
+      const ws = await tempDir("nr-cache-ws-");
       await mkdir(join(ws, ".tmp"));
       const digest = await makeTree(join(ws, "data"), 12, 20_000, "ext");
       const env = clientEnv(h.env, "tok", ws, join(ws, ".tmp"));

@@ -5,8 +5,7 @@ import { Readable } from "node:stream";
 import { rm } from "node:fs/promises";
 import { join } from "node:path";
 import { createHash, randomBytes } from "node:crypto";
-import { CacheStore } from "../../src/cache/cache-store.js";
-import { startCacheService } from "../../src/cache/index.js";
+import { CacheStore, startCacheService } from "../../src/cache/index.js";
 import { raw, tempDir } from "./helpers.js";
 
 let base: string;

@@ -28,6 +28,7 @@ interface LogExpect {
 }
 
 interface StepExpect {
+  name?: string;
   outcome?: string;
   conclusion?: string;
   outputs?: Record<string, string>;
@@ -270,6 +271,7 @@ function verify(exp: CaseExpect, run: RunOutput): void {
         continue;
       }
       assert.ok(st, `job ${key}: step ${sk} not reported; steps: ${steps.map((s) => `${String(s.id)}/${String(s.name)}`).join(", ")}${dump}`);
+      if (se.name !== undefined) assert.equal(st.name, se.name, `job ${key} step ${sk} name`);
       if (se.outcome !== undefined) assert.equal(st.outcome, se.outcome, `job ${key} step ${sk} outcome${dump}`);
       if (se.conclusion !== undefined) assert.equal(st.conclusion, se.conclusion, `job ${key} step ${sk} conclusion${dump}`);
       if (se.outputs !== undefined) assert.deepEqual(st.outputs, se.outputs, `job ${key} step ${sk} outputs${dump}`);

@@ -42,11 +42,11 @@ test("SIGTERM with shutdown_timeout: the running job finishes, no new job is tak
       return existsSync(join(env.dir, "running"));
     }, 60_000, "job running");
     // observability while the job runs
-    const status = JSON.parse(readFileSync(join(env.dir, "status.json"), "utf8")) as { running: unknown[]; capacity: number };
     await waitUntil(() => {
       const st = JSON.parse(readFileSync(join(env.dir, "status.json"), "utf8")) as { running: unknown[] };
       return st.running.length === 1;
     }, 15_000, "status file lists the running job");
+    const status = JSON.parse(readFileSync(join(env.dir, "status.json"), "utf8")) as { capacity: number };
     assert.equal(status.capacity, 1);
     const health = await fetch(`http://127.0.0.1:${port}/healthz`);
     assert.equal(health.status, 200);

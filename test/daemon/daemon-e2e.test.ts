@@ -2,7 +2,14 @@
 
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { setupEnv, startInProcess, workflow, waitUntil } from "./harness.js";
+import { existsSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { daemonConfig, setupEnv, startInProcess, workflow, waitUntil } from "./harness.js";
+import { startDaemon } from "../../src/daemon/index.js";
+import { labelNames } from "../../src/config/index.js";
+import { PlainBackend } from "../../src/host/plain-backend.js";
+import { silentLogger } from "../../src/observability/logger.js";
+import { runJob } from "../../src/engine/run-job.js";
 
 for (const protocol of ["proto", "json"] as const) {
   test(`register → declare → enqueue → run: logs and step states arrive exactly (${protocol})`, async () => {
@@ -132,7 +139,6 @@ test("capacity 4: five jobs, four run at once, the fifth starts when one ends", 
         }).jobId,
       );
     }
-    const { existsSync, writeFileSync } = await import("node:fs");
     const startedCount = () => [0, 1, 2, 3, 4].filter((i) => existsSync(`${dir}/started-${i}`)).length;
     await waitUntil(() => startedCount() === 4, 30_000, "four jobs started");
     await new Promise((r) => setTimeout(r, 500));
@@ -157,7 +163,6 @@ test("the trust policy refuses a task before anything runs, with a clear row", a
     const job = await env.emu.waitForJobDone(jobId, 30_000);
     assert.equal(job.result, "failure");
     assert.ok(job.logRows.some((r) => r.includes('repository "alice/webapp" is not in runner.trusted_repos')), job.logRows.join("\n"));
-    const { existsSync } = await import("node:fs");
     assert.equal(existsSync(`${env.dir}/ran`), false);
     const ok = env.emu.enqueue({ repo: "bob/tools", workflow: workflow("      - run: echo trusted\n") });
     assert.equal((await env.emu.waitForJobDone(ok.jobId, 30_000)).result, "success");
@@ -177,5 +182,40 @@ test("a runner the server does not know stops: the daemon ends with code 1 (curr
       await daemon.shutdown();
       await env.close();
     }
+  }
+});
+
+test("two connections share one capacity", async () => {
+  const env = await setupEnv();
+  const { createForgejoClient } = await import("../../src/protocol/index.js");
+  const second = await createForgejoClient({ baseUrl: env.emu.url }).register({
+    name: "second", token: env.emu.createRegistrationToken(), labels: ["native"],
+  });
+  const config = daemonConfig(env, { capacity: 2 });
+  const connections = [
+    ...config.server.connections,
+    { ...config.server.connections[0]!, name: "second", uuid: second.runner!.uuid, token: second.runner!.token },
+  ];
+  const daemon = startDaemon({
+    config, connections, host: new PlainBackend(join(env.dir, "work")), log: silentLogger(), version: "test",
+    runJob, labelNames: (c) => labelNames(c.labels),
+  });
+  try {
+    const ids: number[] = [];
+    for (let i = 0; i < 4; i++) {
+      ids.push(env.emu.enqueue({ workflow: workflow(`      - run: touch ${env.dir}/s-${i}; while [ ! -e ${env.dir}/go ]; do sleep 0.05; done\n`) }).jobId);
+    }
+    const started = () => [0, 1, 2, 3].filter((i) => existsSync(`${env.dir}/s-${i}`)).length;
+    await waitUntil(() => started() === 2, 30_000, "two jobs started");
+    await new Promise((r) => setTimeout(r, 600));
+    assert.equal(started(), 2, "no third job while both slots are busy");
+    // both runners polled (each connection has its own poller)
+    const pollers = new Set(env.emu.requests().filter((r) => r.rpc.endsWith("Declare")).map((r) => r.runnerUuid));
+    assert.equal(pollers.size, 2);
+    writeFileSync(`${env.dir}/go`, "");
+    for (const id of ids) assert.equal((await env.emu.waitForJobDone(id, 30_000)).result, "success");
+  } finally {
+    await daemon.shutdown();
+    await env.close();
   }
 });

@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -8,6 +8,13 @@ import type { AnnotationEvent, LogEvent } from "../../src/engine/events.js";
 import { runYaml } from "./helpers.js";
 
 const CORE = fileURLToPath(new URL("../../node_modules/@actions/core/lib/core.js", import.meta.url));
+
+/** A workspace the job can use also when it runs as another uid. */
+function workspace(): string {
+  const ws = mkdtempSync(join(tmpdir(), "ws-"));
+  chmodSync(ws, 0o777);
+  return ws;
+}
 
 function write(root: string, files: Record<string, string>): void {
   for (const [rel, text] of Object.entries(files)) {
@@ -62,7 +69,7 @@ if (core.getState("st") === "state-of-postfail") core.setFailed("post failed");
 };
 
 test("a JavaScript action written with the real @actions/core", async () => {
-  const ws = mkdtempSync(join(tmpdir(), "ws-"));
+  const ws = workspace();
   try {
     write(ws, CORE_ACTION);
     const r = await runYaml(
@@ -117,7 +124,7 @@ jobs:
 });
 
 test("a failing post step fails the job; post steps run after cancellation-free failures", async () => {
-  const ws = mkdtempSync(join(tmpdir(), "ws-"));
+  const ws = workspace();
   try {
     write(ws, CORE_ACTION);
     const r = await runYaml(
@@ -140,7 +147,7 @@ jobs:
 });
 
 test("composite actions: nesting, inputs, outputs after failure, scoped status, shell required, no job defaults", async () => {
-  const ws = mkdtempSync(join(tmpdir(), "ws-"));
+  const ws = workspace();
   try {
     write(ws, {
       ...CORE_ACTION,
@@ -241,7 +248,7 @@ jobs:
 });
 
 test("docker actions fail the step with a clear message; a missing local action fails the step", async () => {
-  const ws = mkdtempSync(join(tmpdir(), "ws-"));
+  const ws = workspace();
   try {
     write(ws, { "dock/action.yml": "name: d\nruns:\n  using: docker\n  image: Dockerfile\n" });
     const r = await runYaml(
@@ -272,7 +279,7 @@ jobs:
 });
 
 test("post steps still run after cancellation; Forgejo `sh` actions run", async () => {
-  const ws = mkdtempSync(join(tmpdir(), "ws-"));
+  const ws = workspace();
   try {
     write(ws, {
       ...CORE_ACTION,
@@ -313,14 +320,13 @@ jobs:
 });
 
 test("the node binary comes from the request (host.node) when given", async () => {
-  const ws = mkdtempSync(join(tmpdir(), "ws-"));
+  const ws = workspace();
   try {
     write(ws, {
       "n/action.yml": "name: n\nruns:\n  using: node24\n  main: m.js\n",
       "n/m.js": 'console.log("node main ran via " + process.env.VIA_WRAPPER);\n',
       "bin/mynode": `#!/bin/sh\nVIA_WRAPPER=wrapper exec ${process.execPath} "$@"\n`,
     });
-    const { chmodSync } = await import("node:fs");
     chmodSync(join(ws, "bin/mynode"), 0o755);
     const r = await runYaml(`on: push\njobs:\n  t:\n    runs-on: x\n    steps:\n      - uses: ./n\n`, {
       workspaceDir: ws,
@@ -334,7 +340,7 @@ test("the node binary comes from the request (host.node) when given", async () =
 });
 
 test("composite inner steps: continue-on-error, timeout-minutes, working-directory, GITHUB_ENV inside", async () => {
-  const ws = mkdtempSync(join(tmpdir(), "ws-"));
+  const ws = workspace();
   try {
     write(ws, {
       "c/action.yml": `name: c
@@ -366,6 +372,27 @@ runs:
     assert.ok(l.some((x) => x.includes("has timed out after 0.01 minutes")));
     assert.ok(l.includes("inner sees FROM_INNER=1"));
     assert.ok(r.stepLines(1).includes("outer sees FROM_INNER=1"));
+  } finally {
+    rmSync(ws, { recursive: true, force: true });
+  }
+});
+
+test("a timeout on a composite step stops its inner steps", async () => {
+  const ws = workspace();
+  try {
+    write(ws, {
+      "slow/action.yml": "name: slow\nruns:\n  using: composite\n  steps:\n    - shell: bash\n      run: sleep 30\n    - shell: bash\n      run: echo after-sleep\n",
+    });
+    const started = Date.now();
+    const r = await runYaml(
+      `on: push\njobs:\n  t:\n    runs-on: x\n    steps:\n      - uses: ./slow\n        timeout-minutes: 0.02\n      - if: always()\n        run: echo next\n`,
+      { workspaceDir: ws },
+    );
+    assert.ok(Date.now() - started < 20_000);
+    assert.equal(r.step(0).outcome, "failure");
+    assert.ok(r.stepLines(0).some((l) => l.includes("has timed out after 0.02 minutes")));
+    assert.ok(!r.stepLines(0).includes("after-sleep"));
+    assert.ok(r.stepLines(1).includes("next"));
   } finally {
     rmSync(ws, { recursive: true, force: true });
   }

@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { existsSync, readFileSync, mkdtempSync } from "node:fs";
+import { chmodSync, existsSync, readFileSync, mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { job, runYaml } from "./helpers.js";
@@ -24,6 +24,7 @@ async function waitFor(cond: () => boolean, ms = 10_000): Promise<void> {
 
 test("cancellation kills the step's process tree, skips normal steps, runs always() steps", async () => {
   const dir = mkdtempSync(join(tmpdir(), "cancel-"));
+  chmodSync(dir, 0o777); // the job may run as another uid
   const pidFile = join(dir, "pids");
   const ac = new AbortController();
   const started = Date.now();

@@ -11,13 +11,13 @@ import { runJob } from "../../src/engine/run-job.js";
  * PlainBackend by default; ENGINE_TEST_ISOLATION=uid|uid+bwrap runs the same
  * tests through an isolated backend (root only; job dirs under /var/tmp).
  */
-async function testBackend(workdir: string): Promise<HostBackend> {
+async function testBackend(workdir: string): Promise<{ host: HostBackend; cleanup(): Promise<void> }> {
   const mode = process.env["ENGINE_TEST_ISOLATION"];
-  if (!mode) return new PlainBackend(join(workdir, "jobs"));
+  if (!mode) return { host: new PlainBackend(join(workdir, "jobs")), cleanup: async () => {} };
   const { createHostBackend } = await import("../../src/host/index.js");
   const parent = await mkdtemp("/var/tmp/engine-iso-");
   await chmod(parent, 0o755);
-  return createHostBackend({
+  const host = await createHostBackend({
     host: {
       workdir_parent: parent,
       isolation: mode as "uid" | "bwrap",
@@ -29,6 +29,7 @@ async function testBackend(workdir: string): Promise<HostBackend> {
     stateDir: join(parent, "state"),
     log: () => {},
   });
+  return { host, cleanup: () => rm(parent, { recursive: true, force: true }) };
 }
 
 export interface RunResult {
@@ -51,6 +52,7 @@ export interface RunOptions extends Partial<Omit<JobRequest, "workflowYaml">> {
 
 export async function runYaml(yaml: string, o: RunOptions = {}): Promise<RunResult> {
   const workdir = await mkdtemp(join(tmpdir(), "engine-test-"));
+  await chmod(workdir, 0o755); // the action cache inside must be readable by a job uid
   const events: JobEvent[] = [];
   const req: JobRequest = {
     jobKey: o.jobKey ?? "test",
@@ -87,7 +89,7 @@ export async function runYaml(yaml: string, o: RunOptions = {}): Promise<RunResu
     ...(o.strategy ? { strategy: o.strategy } : {}),
     actionCacheDir: o.actionCacheDir ?? join(workdir, "action-cache"),
   };
-  const host = await testBackend(workdir);
+  const { host, cleanup } = await testBackend(workdir);
   try {
     const outcome = await runJob(req, {
       emit: (e) => {
@@ -111,6 +113,7 @@ export async function runYaml(yaml: string, o: RunOptions = {}): Promise<RunResu
       workdir,
     };
   } finally {
+    await cleanup();
     if (!o.keepWorkdir) await rm(workdir, { recursive: true, force: true });
   }
 }

@@ -90,4 +90,6 @@ test("instance names", () => {
   assert.equal(matrixJobName("build", { node: 20, os: "linux" }), "build (20, linux)");
   assert.equal(matrixJobName("build", undefined), "build");
   assert.equal(matrixJobName("t", { cfg: { a: 1 }, flag: true }), 't ({"a":1}, true)');
+  assert.equal(matrixJobName("t", { a: "", b: true, c: null }), "t (true)");
+  assert.equal(matrixJobName("t", { a: "" }), "t");
 });

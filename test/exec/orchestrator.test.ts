@@ -602,3 +602,40 @@ jobs:
   );
   assert.deepEqual(h.finished.filter((x) => x.ref.jobId === "second").map((x) => x.ref.name).sort(), ["call (1) / second", "call (2) / second"]);
 });
+
+test("instance names follow GitHub: values appended unless the name is an expression", async () => {
+  const h = await run(
+    {
+      ".forgejo/workflows/main.yml": `on: push
+jobs:
+  plain:
+    name: Build
+    runs-on: native
+    strategy:
+      matrix:
+        node: [18]
+        os: [linux]
+    steps: [{ run: echo }]
+  expr:
+    name: Test on \${{ matrix.os }}
+    runs-on: native
+    strategy:
+      matrix:
+        os: [linux, mac]
+    steps: [{ run: echo }]
+  skipped:
+    name: Never \${{ matrix.os }}
+    if: false
+    runs-on: native
+    strategy:
+      matrix:
+        os: [linux]
+    steps: [{ run: echo }]
+`,
+    },
+    () => ok(),
+  );
+  assert.deepEqual(h.finished.map((x) => x.ref.name).sort(), ["Build (18, linux)", "Never ${{ matrix.os }}", "Test on linux", "Test on mac"]);
+  const payload = parseTaskPayload(h.requests.find((r) => r.jobKey === "expr-2")!.workflowYaml).value!;
+  assert.equal(payload.job.name, "Test on mac");
+});

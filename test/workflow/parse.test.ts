@@ -328,3 +328,40 @@ test("Forgejo's enable-email-notifications is accepted, and must be a boolean", 
   const no = parseWorkflow("e.yml", "on: push\nenable-email-notifications: maybe\njobs:\n  a:\n    runs-on: x\n    steps: [{run: echo}]\n");
   assert.equal(no.errors[0]!.line, 2);
 });
+
+test("parseTaskPayload accepts go-yaml's quoted numbers and booleans, keeping line numbers", () => {
+  // Forgejo's Go structs hold these fields as strings, so go-yaml quotes them.
+  const text = `name: ci
+"on":
+    push:
+        branches: [main]
+jobs:
+    build:
+        name: build
+        runs-on: native
+        steps:
+            - run: echo
+              continue-on-error: "true"
+              timeout-minutes: "3"
+              env: {N: "5"}
+            - run: echo \${{ nope.x }}
+        timeout-minutes: "5"
+        strategy:
+            fail-fast: "false"
+            max-parallel: '2'
+`;
+  const bad = parseTaskPayload(text, "ci.yml");
+  assert.deepEqual(bad.errors.map((e) => [e.line, e.message]), [[14, "Unrecognized named-value: 'nope'"]]);
+
+  const good = parseTaskPayload(text.replace("nope.x", "github.sha"), "ci.yml");
+  assert.deepEqual(good.errors, []);
+  const job = good.value!.job;
+  assert.equal(job.timeoutMinutes, 5);
+  assert.deepEqual(job.strategy, { failFast: false, maxParallel: 2 });
+  assert.equal(job.steps[0]!.continueOnError, true);
+  assert.equal(job.steps[0]!.timeoutMinutes, 3);
+  assert.deepEqual(job.steps[0]!.env, { N: "5" }, "env values stay strings");
+
+  // A workflow file written by a person must use real numbers, as on GitHub.
+  assert.ok(parseWorkflow("w.yml", text.replace("nope.x", "github.sha")).errors.length > 0);
+});

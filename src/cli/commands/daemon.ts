@@ -7,6 +7,7 @@ import {
 } from "../../config/index.js";
 import { startDaemon, type DaemonOptions } from "../../daemon/index.js";
 import { createDaemonObservability } from "../../daemon/daemon-observer.js";
+import { createNixIntegration } from "../../daemon/nix-roots.js";
 import { startCacheService, type CacheService } from "../../cache/index.js";
 import { runJob } from "../../engine/run-job.js";
 import { createHostBackend } from "../../host/index.js";
@@ -100,6 +101,7 @@ export async function prepareRunner(cmd: Command, flags: ConnectionFlags): Promi
 
   const host = await hostBackend(cfg, log);
   const cache = cfg.cache.enabled ? await startCache(cfg, log) : undefined;
+  const nix = createNixIntegration(cfg, log, (roots, bytes) => options.observer?.nixUsage?.(roots, bytes));
   const options: DaemonOptions = {
     config: cfg,
     connections,
@@ -109,6 +111,7 @@ export async function prepareRunner(cmd: Command, flags: ConnectionFlags): Promi
     runJob,
     runnerName: registration?.name ?? connections[0]?.name ?? hostname(),
     labelNames: (c) => labelNames(c.labels),
+    hostFor: (base, job, jobLog) => nix.hostFor(base, job, jobLog),
     prepareJobEnv: cache
       ? async (job) => {
           const handle = cache.registerJob({
@@ -133,7 +136,16 @@ export async function prepareRunner(cmd: Command, flags: ConnectionFlags): Promi
       }
     },
   };
-  return { cfg, log, options, close: async () => void (await cache?.close()) };
+  await nix.start();
+  return {
+    cfg,
+    log,
+    options,
+    close: async () => {
+      nix.close();
+      await cache?.close();
+    },
+  };
 }
 
 async function startCache(cfg: RunnerConfig, log: Logger): Promise<CacheService> {

@@ -34,6 +34,7 @@ export async function runCompositeAction(inv: StepInvocation, instance: ActionIn
     action: instance,
     inputs,
     depth: inv.scope.depth + 1,
+    signal: inv.signal,
     usedIds: new Set(),
   };
   await inv.runSteps(runs.steps, scope);
