@@ -74,6 +74,7 @@ async function main(): Promise<void> {
     // Runner-process CPU time (user+system) is far less sensitive to other load on the machine than wall time.
     const rawCpu: number[] = [];
     const engCpu: number[] = [];
+    const sbCpu: number[] = [];
     const cpuMs = (u: NodeJS.CpuUsage) => (u.user + u.system) / 1000;
     for (let r = 0; r < rounds; r++) {
       let c = process.cpuUsage();
@@ -81,7 +82,9 @@ async function main(): Promise<void> {
       for (let i = 0; i < N; i++) await rawSpawn();
       raw.push(performance.now() - t0);
       rawCpu.push(cpuMs(process.cpuUsage(c)));
+      c = process.cpuUsage();
       viaSandbox.push(await sandboxSpawns(dir));
+      sbCpu.push(cpuMs(process.cpuUsage(c)));
       c = process.cpuUsage();
       eng.push(await engineRun(dir));
       engCpu.push(cpuMs(process.cpuUsage(c)));
@@ -97,7 +100,9 @@ async function main(): Promise<void> {
     console.log(`engine-only overhead:     ${(engMs - sbMs).toFixed(2)} ms above the sandbox spawn`);
     const rc = Math.min(...rawCpu) / N;
     const ec = Math.min(...engCpu) / N;
-    console.log(`runner CPU per raw spawn: ${rc.toFixed(2)} ms; per engine step (whole job / steps): ${ec.toFixed(2)} ms; difference ${(ec - rc).toFixed(2)} ms`);
+    const sc = Math.min(...sbCpu) / N;
+    console.log(`runner CPU per spawn:     raw ${rc.toFixed(2)} ms, via sandbox ${sc.toFixed(2)} ms`);
+    console.log(`runner CPU per step:      ${ec.toFixed(2)} ms (whole job / steps): ${(ec - rc).toFixed(2)} ms above raw, ${(ec - sc).toFixed(2)} ms above the sandbox spawn`);
   } finally {
     await rm(dir, { recursive: true, force: true });
   }

@@ -40,6 +40,8 @@ export interface ReporterOptions {
   onStepStarted?: (index: number, time: Date) => void;
   onStepFinished?: (index: number, durationMs: number) => void;
   onCallError?: (rpc: "UpdateLog" | "UpdateTask", err: unknown) => void;
+  /** After each periodic report (e.g. to persist a snapshot). */
+  onTick?: () => void;
 }
 
 interface Row {
@@ -78,8 +80,11 @@ export class TaskReporter {
   private cancelSignalled = false;
   private jobCancelled = false;
   private outputs = new Map<string, string>();
+  private final: { result: Conclusion; time: Date } | undefined;
   private readonly sentOutputs = new Set<string>();
   private lastWarnAt = 0;
+  /** Bumped on every change worth persisting (rows, acks, step states). */
+  changes = 0;
 
   constructor(opts: ReporterOptions) {
     this.opts = opts;
@@ -100,6 +105,7 @@ export class TaskReporter {
   /** Consumes one engine event (pass as RunJobOptions.emit). */
   readonly handle = (ev: JobEvent): void => {
     if (this.closed) return;
+    this.changes++;
     switch (ev.type) {
       case "log":
         if (ev.stage === "step" && ev.stepIndex !== undefined) this.appendRows(ev.line, ev.time, ev.stepIndex);
@@ -163,6 +169,11 @@ export class TaskReporter {
       } finally {
         this.inflight = undefined;
       }
+      try {
+        this.opts.onTick?.();
+      } catch {
+        // persistence problems are reported by the hook itself
+      }
     })();
     return this.inflight;
   }
@@ -172,6 +183,12 @@ export class TaskReporter {
    * and the final state; false when the retries ran out.
    */
   async close(final: FinalReport): Promise<boolean> {
+    await this.finish(final);
+    return this.deliver();
+  }
+
+  /** Stops periodic reports and fixes the final state (no network). */
+  async finish(final: FinalReport): Promise<void> {
     if (this.closing) throw new Error("reporter already closing");
     this.closing = true;
     if (this.timer) clearInterval(this.timer);
@@ -193,9 +210,18 @@ export class TaskReporter {
     // would not archive the log.
     this.appendRows(closingLine(final.result), time, undefined);
     this.closed = true;
+    this.final = { result: final.result, time };
+  }
 
+  /**
+   * Sends what is left after finish(): rows with no_more, then the final
+   * state, each retried with backoff. True when everything was acknowledged.
+   */
+  async deliver(retryConfig: ReportRetryConfig = this.opts.retry): Promise<boolean> {
+    const final = this.final;
+    if (!final) throw new Error("deliver() before finish()");
     const retry = {
-      ...this.opts.retry,
+      ...retryConfig,
       isFatal: (err: unknown) => isUnregisteredRunner(err),
       onRetry: (err: unknown, attempt: number, delay: number) =>
         this.log.warn({ err: describe(err), attempt, delayMs: delay }, "final report failed; retrying"),
@@ -206,23 +232,29 @@ export class TaskReporter {
       seen = this.offset;
       return moved;
     };
+    let rowsDone = true;
     try {
       await retryWithBackoff(() => this.flushLog(true), { ...retry, progressed });
     } catch (err) {
+      rowsDone = false;
       this.log.error({ err: describe(err), unsent: this.pending.length }, "could not upload the final log rows");
       // Still try to deliver the result: a job stuck "running" is worse than a short log.
     }
     try {
       await retryWithBackoff(async () => {
-        await this.reportState({ result: toResult(final.result), stoppedAt: time });
+        await this.reportState({ result: toResult(final.result), stoppedAt: final.time });
         const missing = [...this.outputs.keys()].filter((k) => !this.sentOutputs.has(k));
         if (missing.length > 0) throw new Error(`outputs not acknowledged yet: ${missing.join(", ")}`);
       }, retry);
-      return this.pending.length === 0;
+      return rowsDone && this.pending.length === 0;
     } catch (err) {
       this.log.error({ err: describe(err) }, "could not report the final task state");
       return false;
     }
+  }
+
+  get isFinished(): boolean {
+    return this.final !== undefined;
   }
 
   private step(index: number): StepSlot {
@@ -231,6 +263,7 @@ export class TaskReporter {
   }
 
   private appendRows(line: string, time: Date, stepIndex: number | undefined): void {
+    this.changes++;
     for (const content of sanitizeRows(line)) {
       const index = this.rowCount;
       this.pending.push({ time, content });
@@ -278,6 +311,7 @@ export class TaskReporter {
       const taken = Math.min(ack - this.offset, this.pending.length);
       this.pending.splice(0, taken);
       this.offset += taken;
+      if (taken > 0) this.changes++;
       if (taken < batch.length) {
         // The server did not take the whole batch (it keeps what it has); try again later.
         throw new Error(`server acknowledged ${ack} of ${this.offset + this.pending.length} rows`);

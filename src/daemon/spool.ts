@@ -13,8 +13,9 @@
 // window, everything else stays on disk.
 
 import { closeSync, fsyncSync, openSync, readSync, writeSync } from "node:fs";
-import { mkdir, readdir, readFile, rename, rm, writeFile } from "node:fs/promises";
+import { mkdir, open, readdir, readFile, rename, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
+import { randomUUID } from "node:crypto";
 
 export interface SpoolMeta {
   connection: string;
@@ -25,15 +26,45 @@ export interface SpoolMeta {
   startedAt: string;
   /** The daemon that ran it (to tell our own live tasks from orphans). */
   daemonPid: number;
+  /** Random id of that daemon process (pids repeat: PID 1 in a container). */
+  daemonInstance?: string;
   /** Kill hints for crash recovery. */
   processGroups?: number[];
   cgroups?: string[];
   uid?: number;
+  gid?: number;
+  /** NATIVE_RUNNER_JOB value in the environment of the job's processes. */
+  marker?: string;
+  /** Boot the hints belong to (pids and groups are reused after a reboot). */
+  bootId?: string;
 }
+
+/** Identifies this daemon process in spool metas. */
+export const DAEMON_INSTANCE = randomUUID();
 
 export interface SpoolRow {
   time: Date;
   content: string;
+}
+
+/** One step as the reporter last journaled it (times in epoch ms, result as the protocol's enum number). */
+export interface SpooledStep {
+  result: number;
+  startedAt?: number;
+  stoppedAt?: number;
+  logIndex: number;
+  logLength: number;
+}
+
+/**
+ * The task state journaled at step boundaries. `final` is set (and the
+ * closing row journaled) before the final report goes out: a spool with
+ * `final` only needs delivering; one without was interrupted.
+ */
+export interface SpooledTaskState {
+  startedAt: number;
+  steps: SpooledStep[];
+  final?: { result: number; stoppedAt: number; outputs: Record<string, string>; restarted?: boolean };
 }
 
 export interface SpooledState {
@@ -44,9 +75,19 @@ export interface SpooledState {
   [k: string]: unknown;
 }
 
-async function writeAtomic(file: string, data: string): Promise<void> {
+async function writeAtomic(file: string, data: string, durable = false): Promise<void> {
   const tmp = `${file}.tmp`;
-  await writeFile(tmp, data, { mode: 0o600 });
+  if (durable) {
+    const fh = await open(tmp, "w", 0o600);
+    try {
+      await fh.writeFile(data);
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+  } else {
+    await writeFile(tmp, data, { mode: 0o600 });
+  }
   await rename(tmp, file);
 }
 
@@ -67,7 +108,7 @@ export class TaskSpool {
   static async create(root: string, key: string, meta: SpoolMeta): Promise<TaskSpool> {
     const dir = join(root, key);
     await mkdir(dir, { recursive: true, mode: 0o700 });
-    await writeAtomic(join(dir, "meta.json"), JSON.stringify(meta) + "\n");
+    await writeAtomic(join(dir, "meta.json"), JSON.stringify(meta) + "\n", true);
     const fd = openSync(join(dir, "rows"), "a+", 0o600);
     const sp = new TaskSpool(dir, fd);
     await sp.scanExisting();
@@ -186,13 +227,18 @@ export class TaskSpool {
     return Number(t) || 0;
   }
 
-  async writeState(state: SpooledState): Promise<void> {
-    await writeAtomic(join(this.dir, "state.json"), JSON.stringify(state) + "\n");
+  async writeState(state: SpooledState | SpooledTaskState): Promise<void> {
+    await writeAtomic(join(this.dir, "state.json"), JSON.stringify(state) + "\n", true);
   }
 
-  async readState(): Promise<SpooledState | undefined> {
+  async readState<T = SpooledState>(): Promise<T | undefined> {
     const t = await readFile(join(this.dir, "state.json"), "utf8").catch(() => undefined);
-    return t ? (JSON.parse(t) as SpooledState) : undefined;
+    if (!t) return undefined;
+    try {
+      return JSON.parse(t) as T;
+    } catch {
+      return undefined; // torn write of an older format: treat as no state
+    }
   }
 
   /** Backlog not yet acknowledged, in bytes. */
@@ -233,7 +279,7 @@ export async function findOrphans(root: string, livePid = process.pid): Promise<
       await rm(dir, { recursive: true, force: true });
       continue;
     }
-    if (meta.daemonPid === livePid) continue;
+    if (meta.daemonPid === livePid && (meta.daemonInstance === undefined || meta.daemonInstance === DAEMON_INSTANCE)) continue;
     out.push(dir);
   }
   return out.sort();

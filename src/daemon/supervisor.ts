@@ -22,6 +22,11 @@ export class TaskAbort extends Error {
 export interface TaskHandle {
   readonly signal: AbortSignal;
   cancel(kind: AbortKind, message: string): void;
+  /**
+   * The job itself is over (its processes are gone); only its final report
+   * is still being sent. Frees the slot so the next task can start now.
+   */
+  jobEnded(): void;
 }
 
 export interface SupervisorOptions {
@@ -43,10 +48,14 @@ export class Supervisor {
   readonly capacity: number;
   private readonly opts: SupervisorOptions;
   private readonly running = new Map<number, Running>();
+  /** Tasks past their job, still sending their final report. */
+  private readonly finishing = new Map<number, Promise<void>>();
   private reservedSlots = 0;
   private nextId = 1;
   private readonly slotListeners = new Set<(why: SlotEvent) => void>();
   private stoppingFlag = false;
+  /** Shutdown gave up waiting: tasks that still arrive (from a fetch already on the wire) are cancelled at once. */
+  private cancelling = false;
 
   constructor(opts: SupervisorOptions) {
     this.opts = opts;
@@ -94,13 +103,21 @@ export class Supervisor {
     if (opts.reserved && this.reservedSlots > 0) this.reservedSlots--;
     const id = this.nextId++;
     const controller = new AbortController();
+    let timer: NodeJS.Timeout | undefined;
     const handle: TaskHandle = {
       signal: controller.signal,
       cancel: (kind, message) => {
         if (!controller.signal.aborted) controller.abort(new TaskAbort(kind, message));
       },
+      jobEnded: () => {
+        const r = this.running.get(id);
+        if (!r) return;
+        if (timer) clearTimeout(timer);
+        this.running.delete(id);
+        this.finishing.set(id, r.done);
+        this.notifySlot("task-ended");
+      },
     };
-    let timer: NodeJS.Timeout | undefined;
     if (this.opts.taskTimeoutMs > 0) {
       timer = setTimeout(() => handle.cancel("timeout", TIMEOUT_MESSAGE), this.opts.taskTimeoutMs);
     }
@@ -111,12 +128,12 @@ export class Supervisor {
         this.opts.log.error({ task: name, err: err instanceof Error ? err.stack : String(err) }, "task crashed");
       } finally {
         if (timer) clearTimeout(timer);
-        this.running.delete(id);
-        this.notifySlot("task-ended");
+        this.finishing.delete(id);
+        if (this.running.delete(id)) this.notifySlot("task-ended");
       }
     })();
     this.running.set(id, { name, controller, done });
-    if (this.stoppingFlag && this.opts.shutdownTimeoutMs <= 0) handle.cancel("shutdown", shutdownMessage());
+    if (this.stoppingFlag && (this.opts.shutdownTimeoutMs <= 0 || this.cancelling)) handle.cancel("shutdown", shutdownMessage());
     return done;
   }
 
@@ -127,10 +144,10 @@ export class Supervisor {
     }
   }
 
-  /** Resolves when no task runs. */
+  /** Resolves when no task runs and every final report is done. */
   async idle(): Promise<void> {
-    while (this.running.size > 0) {
-      await Promise.all([...this.running.values()].map((r) => r.done));
+    while (this.running.size > 0 || this.finishing.size > 0) {
+      await Promise.all([...[...this.running.values()].map((r) => r.done), ...this.finishing.values()]);
     }
   }
 
@@ -159,6 +176,7 @@ export class Supervisor {
       if (outcome === "idle") return;
     }
     if (this.running.size > 0) {
+      this.cancelling = true;
       this.opts.log.warn({ running: this.running.size }, "shutdown: cancelling running jobs");
       this.cancelAll("shutdown", shutdownMessage());
     }

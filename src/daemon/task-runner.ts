@@ -156,6 +156,7 @@ export async function runTask(task: Task, ctx: TaskRunnerContext, handle: TaskHa
       // nothing to do
     }
   }
+  handle.jobEnded();
   const reported = await reporter.close({ result: outcome.result, outputs: outcome.outputs });
   log.info({ result: outcome.result, reported }, "job finished");
   notify(ctx.observer, "taskFinished", { ...info, result: outcome.result, durationMs: Date.now() - receivedAt, reported });

@@ -39,17 +39,24 @@ export class JobLog {
     else this.emit({ type: "log", time, line, stage: this.stage, stepIndex: this.stepIndex });
   }
 
-  // Rows written within the same millisecond share one Date: a busy step
-  // writes hundreds of thousands of rows a second.
-  private lastMs = 0;
-  private lastDate = new Date(0);
-  private now(): Date {
-    const ms = Date.now();
-    if (ms !== this.lastMs) {
-      this.lastMs = ms;
-      this.lastDate = new Date(ms);
+  /**
+   * Runs `fn` with one timestamp for every row it writes: the rows of one
+   * output chunk arrive together, and a busy step writes hundreds of
+   * thousands of rows a second.
+   */
+  batch(fn: () => void): void {
+    const outer = this.frozen;
+    this.frozen = new Date();
+    try {
+      fn();
+    } finally {
+      this.frozen = outer;
     }
-    return this.lastDate;
+  }
+
+  private frozen: Date | undefined;
+  private now(): Date {
+    return this.frozen ?? new Date();
   }
 
   error(message: string): void {

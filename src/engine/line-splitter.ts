@@ -1,73 +1,67 @@
 // Cuts a byte stream into text lines without holding unbounded memory: a
-// line longer than `maxLine` bytes is emitted in pieces.
+// line longer than `maxLine` characters is emitted in pieces. Chunks are
+// decoded once (a UTF-8 sequence split across chunks is kept whole) and cut
+// on the decoded text.
 
-export const MAX_LINE_BYTES = 64 * 1024;
+import { StringDecoder } from "node:string_decoder";
+
+export const MAX_LINE_CHARS = 64 * 1024;
 
 export class LineSplitter {
-  private pending: Buffer[] = [];
-  private pendingBytes = 0;
+  private readonly decoder = new StringDecoder("utf8");
+  private pending = "";
 
   constructor(
     private readonly onLine: (line: string, complete: boolean) => void,
-    private readonly maxLine: number = MAX_LINE_BYTES,
+    private readonly maxLine: number = MAX_LINE_CHARS,
   ) {}
 
   push(chunk: Buffer): void {
+    let text = this.decoder.write(chunk);
+    if (text === "") return;
+    if (this.pending !== "") {
+      text = this.pending + text;
+      this.pending = "";
+    }
     let start = 0;
     for (;;) {
-      const nl = chunk.indexOf(10, start);
+      const nl = text.indexOf("\n", start);
       if (nl < 0) break;
-      if (this.pendingBytes > 0) {
-        this.pending.push(chunk.subarray(start, nl));
-        const whole = Buffer.concat(this.pending);
-        this.pending = [];
-        this.pendingBytes = 0;
-        this.emitLine(whole);
-      } else if (nl - start > this.maxLine) {
-        this.emitLine(chunk.subarray(start, nl));
-      } else {
-        this.onLine(stripCr(chunk.toString("utf8", start, nl)), true);
-      }
+      this.emitLine(text, start, nl);
       start = nl + 1;
     }
-    if (start < chunk.length) {
-      this.pending.push(chunk.subarray(start));
-      this.pendingBytes += chunk.length - start;
-      if (this.pendingBytes > this.maxLine) {
-        const rest = this.cutLong(Buffer.concat(this.pending));
-        this.pending = rest.length ? [Buffer.from(rest)] : [];
-        this.pendingBytes = rest.length;
+    if (start < text.length) {
+      let rest = start === 0 ? text : text.slice(start);
+      while (rest.length > this.maxLine) {
+        const cut = this.cut(rest, 0);
+        this.onLine(rest.slice(0, cut), false);
+        rest = rest.slice(cut);
       }
+      this.pending = rest;
     }
   }
 
   /** Emits whatever is buffered (end of the stream). */
   flush(): void {
-    if (this.pendingBytes === 0) return;
-    const whole = Buffer.concat(this.pending);
-    this.pending = [];
-    this.pendingBytes = 0;
-    this.emitLine(whole);
+    const text = this.pending + this.decoder.end();
+    this.pending = "";
+    if (text !== "") this.emitLine(text, 0, text.length);
   }
 
-  private emitLine(buf: Buffer): void {
-    const rest = this.cutLong(buf);
-    this.onLine(stripCr(rest.toString("utf8")), true);
-  }
-
-  /** Emits pieces of at most maxLine bytes while more than maxLine remain; returns the rest. */
-  private cutLong(buf: Buffer): Buffer {
-    while (buf.length > this.maxLine) {
-      let cut = this.maxLine;
-      // Never cut inside a UTF-8 sequence.
-      while (cut > 0 && (buf[cut]! & 0xc0) === 0x80) cut--;
-      this.onLine(buf.toString("utf8", 0, cut), false);
-      buf = buf.subarray(cut);
+  private emitLine(text: string, start: number, end: number): void {
+    while (end - start > this.maxLine) {
+      const cut = this.cut(text, start);
+      this.onLine(text.slice(start, cut), false);
+      start = cut;
     }
-    return buf;
+    if (end > start && text.charCodeAt(end - 1) === 13) end--; // CR of CRLF
+    this.onLine(text.slice(start, end), true);
   }
-}
 
-function stripCr(s: string): string {
-  return s.endsWith("\r") ? s.slice(0, -1) : s;
+  /** End of a piece starting at `start`: maxLine characters, never between the halves of a surrogate pair. */
+  private cut(text: string, start: number): number {
+    const cut = start + this.maxLine;
+    const c = text.charCodeAt(cut - 1);
+    return c >= 0xd800 && c <= 0xdbff ? cut - 1 : cut;
+  }
 }

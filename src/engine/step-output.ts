@@ -39,8 +39,8 @@ export class StepOutput implements CommandTarget {
     this.stderr = new LineSplitter((line, complete) => this.onLine(line, complete, this.carries.err));
   }
 
-  onStdout = (chunk: Buffer): void => this.stdout.push(chunk);
-  onStderr = (chunk: Buffer): void => this.stderr.push(chunk);
+  onStdout = (chunk: Buffer): void => this.jobLog.batch(() => this.stdout.push(chunk));
+  onStderr = (chunk: Buffer): void => this.jobLog.batch(() => this.stderr.push(chunk));
 
   /** End of the process: flush partial lines. */
   finish(): void {

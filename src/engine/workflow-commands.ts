@@ -45,7 +45,8 @@ function requireName(cmd: ParsedCommand): string {
 
 export const WORKFLOW_COMMANDS: Record<string, Handler> = {
   "add-mask": (cmd, t) => {
-    if (cmd.message.trim() !== "") t.addMask(cmd.message);
+    if (cmd.message.trim() === "") t.log("##[warning]Can't add secret mask for empty string in ##[add-mask] command.");
+    else t.addMask(cmd.message);
   },
   group: (cmd, t) => t.log(`##[group]${cmd.message}`),
   endgroup: (_cmd, t) => t.log("##[endgroup]"),

@@ -141,7 +141,7 @@ export class Orchestrator {
   }
 
   private githubContext(scope: Scope, jobId: string): Record<string, unknown> {
-    return buildTaskContext(this.opts.run, scope.rootWf.name, scope.rootWf.dir, jobId);
+    return buildTaskContext(this.opts.run, scope.rootWf.name, scope.rootWf.dir, jobId, scope.rootWf.model.name);
   }
 
   private async runNode(job: JobModel, needs: Record<string, NodeResult>, scope: Scope): Promise<NodeResult> {

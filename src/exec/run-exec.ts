@@ -14,12 +14,12 @@ import { formatWorkflowError } from "../workflow/model.js";
 import { parseTaskPayload } from "../workflow/parse-payload.js";
 import { ConsolePrinter } from "./console-printer.js";
 import { readRepoInfo } from "./git-info.js";
-import { InputError, typeDispatchInputs } from "./inputs.js";
+import { InputError, typeCallInputs, typeDispatchInputs } from "./inputs.js";
 import { JsonPrinter } from "./json-printer.js";
 import { Orchestrator, aggregate, type NodeResult, type RunJobFn } from "./orchestrator.js";
 import { Semaphore } from "./semaphore.js";
 import { defaultEvent, type RunInfo } from "./task-context.js";
-import { findWorkflowFiles, loadWorkflowSet, type LoadedWorkflow } from "./workflow-files.js";
+import { findWorkflowFiles, loadWorkflowSet, reachableFiles, type LoadedWorkflow } from "./workflow-files.js";
 
 export interface ExecOptions {
   workflows?: string;
@@ -97,6 +97,12 @@ export async function runExec(o: ExecOptions, io: ExecIo): Promise<number> {
     io.stderr(`exec: no workflow is triggered by '${eventName}' (use -E to pick another event, or -j to run one job)\n`);
     return 0;
   }
+  const remote = [...reachableFiles(selected, set, root)].flatMap((f) => set.remoteCalls.get(f) ?? []);
+  if (remote.length > 0) {
+    io.stderr("exec: cannot run these workflows, nothing was run:\n");
+    for (const e of remote) io.stderr(`${formatWorkflowError(e)}\n`);
+    return 1;
+  }
 
   let secrets: Record<string, string>;
   let vars: Record<string, string>;
@@ -111,7 +117,12 @@ export async function runExec(o: ExecOptions, io: ExecIo): Promise<number> {
     env = parsePairs(o.env, "--env", false);
     givenInputs = parsePairs(o.inputs, "--input", false);
     if (o.eventFile) {
-      const parsed: unknown = JSON.parse(readFileSync(o.eventFile, "utf8"));
+      let parsed: unknown;
+      try {
+        parsed = JSON.parse(readFileSync(o.eventFile, "utf8"));
+      } catch (err) {
+        throw new Error(`${o.eventFile}: ${(err as Error).message}`);
+      }
       if (parsed === null || typeof parsed !== "object" || Array.isArray(parsed)) throw new Error(`${o.eventFile}: the event must be a JSON object`);
       event = parsed as Record<string, unknown>;
     }
@@ -135,8 +146,12 @@ export async function runExec(o: ExecOptions, io: ExecIo): Promise<number> {
         const { typed, strings } = typeDispatchInputs(w.model.dispatchInputs, mergedInputs);
         inputsFor.set(w, typed);
         eventFor.set(w, event ? { ...event, inputs: { ...stringValues(eventInputs), ...strings } } : defaultEvent(eventName, repo, strings));
+      } else if (eventName === "workflow_call") {
+        // A reusable workflow run on its own: --input plays the caller's `with:`.
+        inputsFor.set(w, typeCallInputs(w.model.callInputs, givenInputs));
+        eventFor.set(w, event ?? defaultEvent(eventName, repo, {}));
       } else {
-        if (Object.keys(givenInputs).length > 0) throw new InputError("--input only applies to workflow_dispatch runs (-E workflow_dispatch)");
+        if (Object.keys(givenInputs).length > 0) throw new InputError("--input only applies to workflow_dispatch and workflow_call runs");
         inputsFor.set(w, {});
         eventFor.set(w, event ?? defaultEvent(eventName, repo, {}));
       }

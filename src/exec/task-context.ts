@@ -30,8 +30,18 @@ export function refFacts(run: RunInfo): { ref: string; sha: string; headRef: str
   return { ref: str(ev.ref) || run.repo.ref, sha: str(ev.after) || str(ev.sha) || run.repo.sha, headRef: "", baseRef: "" };
 }
 
-/** The task context Forgejo would send for this job (forgejo-protocol.md §3.6). */
-export function buildTaskContext(run: RunInfo, workflowFile: string, workflowDir: string, jobId: string): Record<string, unknown> {
+/**
+ * The task context Forgejo would send for this job (forgejo-protocol.md §3.6),
+ * except `workflow`: GitHub's value (the workflow's `name:`, else the file's
+ * path in the repository) where Forgejo sends the bare file name.
+ */
+export function buildTaskContext(
+  run: RunInfo,
+  workflowFile: string,
+  workflowDir: string,
+  jobId: string,
+  workflowName?: string,
+): Record<string, unknown> {
   const { ref, sha, headRef, baseRef } = refFacts(run);
   const refName = ref.replace(/^refs\/(heads|tags)\//, "");
   const refType = ref.startsWith("refs/tags/") ? "tag" : ref.startsWith("refs/heads/") ? "branch" : "";
@@ -62,7 +72,7 @@ export function buildTaskContext(run: RunInfo, workflowFile: string, workflowDir
     run_number: String(run.runNumber),
     run_attempt: "1",
     job: jobId,
-    workflow: workflowFile,
+    workflow: workflowName ?? `${workflowDir}/${workflowFile}`,
     workflow_ref: `${run.repo.repository}/${workflowDir}/${workflowFile}@${ref}`,
     server_url: server,
     api_url: `${server}api/v1`,

@@ -78,9 +78,9 @@ export function displayPath(root: string, file: string): string {
 }
 
 /** Resolves a local reusable-workflow reference (`./.forgejo/workflows/x.yml`) against the repository root. */
-export function resolveCalledWorkflow(root: string, uses: string): { path?: string; error?: string } {
+export function resolveCalledWorkflow(root: string, uses: string): { path?: string; error?: string; remote?: boolean } {
   if (!uses.startsWith("./")) {
-    return { error: `reusable workflow '${uses}': only local references (./path/to/workflow.yml) are supported by exec` };
+    return { remote: true, error: `reusable workflow '${uses}': only local references (./path/to/workflow.yml) are supported by exec` };
   }
   const clean = uses.replace(/@.*$/, "");
   const p = path.resolve(root, clean);
@@ -89,12 +89,27 @@ export function resolveCalledWorkflow(root: string, uses: string): { path?: stri
   return { path: p };
 }
 
+export interface WorkflowSet {
+  /** The files asked for, loaded (invalid ones left out). */
+  workflows: LoadedWorkflow[];
+  /** Every loaded workflow by absolute path, called ones included. */
+  called: Map<string, LoadedWorkflow>;
+  /** Problems that make a file invalid: exec refuses to start when there is any. */
+  errors: WorkflowError[];
+  /**
+   * Calls of remote reusable workflows, by the absolute path of the calling
+   * file: valid workflows, but exec cannot run those jobs.
+   */
+  remoteCalls: Map<string, WorkflowError[]>;
+}
+
 /**
  * Loads the given workflow files and every local workflow they call
- * (recursively), collecting all errors: exec refuses to start when any is invalid.
+ * (recursively), collecting all errors.
  */
-export function loadWorkflowSet(root: string, files: string[]): { workflows: LoadedWorkflow[]; called: Map<string, LoadedWorkflow>; errors: WorkflowError[] } {
+export function loadWorkflowSet(root: string, files: string[]): WorkflowSet {
   const errors: WorkflowError[] = [];
+  const remoteCalls = new Map<string, WorkflowError[]>();
   const workflows: LoadedWorkflow[] = [];
   const called = new Map<string, LoadedWorkflow>();
   const seen = new Set<string>();
@@ -118,6 +133,10 @@ export function loadWorkflowSet(root: string, files: string[]): { workflows: Loa
       if (!job.uses) continue;
       const at = { file: display, ...pathPosition(wf.text, ["jobs", job.id, "uses"]) };
       const res = resolveCalledWorkflow(root, job.uses);
+      if (res.remote) {
+        remoteCalls.set(file, [...(remoteCalls.get(file) ?? []), { ...at, message: `job '${job.id}': ${res.error}` }]);
+        continue;
+      }
       if (res.error) {
         errors.push({ ...at, message: `job '${job.id}': ${res.error}` });
         continue;
@@ -132,7 +151,24 @@ export function loadWorkflowSet(root: string, files: string[]): { workflows: Loa
     }
   };
   for (const f of files) visit(f, true, 0);
-  return { workflows, called, errors };
+  return { workflows, called, errors, remoteCalls };
+}
+
+/** The files a run of `workflows` touches: themselves and the local workflows they call, transitively. */
+export function reachableFiles(workflows: LoadedWorkflow[], set: WorkflowSet, root: string): Set<string> {
+  const out = new Set<string>();
+  const visit = (wf: LoadedWorkflow) => {
+    if (out.has(wf.path)) return;
+    out.add(wf.path);
+    for (const job of wf.model.jobs) {
+      if (!job.uses) continue;
+      const res = resolveCalledWorkflow(root, job.uses);
+      const callee = res.path ? set.called.get(res.path) : undefined;
+      if (callee) visit(callee);
+    }
+  };
+  workflows.forEach(visit);
+  return out;
 }
 
 /** What GitHub checks before a run: the call's `with:` names, required inputs and required secrets. */

@@ -6,6 +6,7 @@ import {
   data,
   type Expr,
 } from "@actions/expressions";
+import { TokenType, type Token } from "@actions/expressions/lexer";
 import { FunctionCall, ContextAccess, IndexAccess, Logical, Binary, Unary, Grouping } from "@actions/expressions/ast";
 import { fromData, toData, truthy } from "./data-convert.js";
 import { HOST_FUNCTION_INFO, STATUS_FUNCTIONS, hostFunctions } from "./functions.js";
@@ -28,13 +29,27 @@ function parse(expr: string, names: string[]): Expr | undefined {
   if (parseCache.has(key)) return parseCache.get(key);
   let ast: Expr | undefined;
   try {
-    ast = new Parser(new Lexer(expr).lex().tokens, names, HOST_FUNCTION_INFO).parse();
+    ast = new Parser(fixStringLiterals(new Lexer(expr).lex().tokens), names, HOST_FUNCTION_INFO).parse();
   } catch (err) {
     throw wrapError(err, expr);
   }
   if (parseCache.size >= PARSE_CACHE_MAX) parseCache.clear();
   parseCache.set(key, ast);
   return ast;
+}
+
+/**
+ * The library's lexer unescapes only the first `''` of a string literal
+ * (`value.replace("''", "'")`); GitHub unescapes every one. The lexeme keeps
+ * the literal as written, so the value is recomputed from it.
+ */
+function fixStringLiterals(tokens: Token[]): Token[] {
+  for (const t of tokens) {
+    if (t.type === TokenType.STRING && t.lexeme.length >= 2 && t.lexeme.startsWith("'") && t.lexeme.endsWith("'")) {
+      t.value = t.lexeme.slice(1, -1).replaceAll("''", "'");
+    }
+  }
+  return tokens;
 }
 
 function wrapError(err: unknown, expr: string): ExpressionError {

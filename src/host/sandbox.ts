@@ -35,6 +35,17 @@ export interface JobDirs {
   toolCache: string;
 }
 
+/** What a runner that restarts after a crash needs to kill a job's leftovers. */
+export interface JobKillHints {
+  /** Process groups / sessions led by the job's processes. */
+  processGroups?: number[];
+  /** cgroup directories (absolute paths under /sys/fs/cgroup) of the job. */
+  cgroups?: string[];
+  /** The job's own uid and gid (per-job uid isolation). */
+  uid?: number;
+  gid?: number;
+}
+
 export interface JobSandbox {
   readonly dirs: JobDirs;
   /** Base environment every job process gets (allow-listed: PATH, HOME, LANG, ...). */
@@ -43,6 +54,8 @@ export interface JobSandbox {
   spawn(spec: SpawnSpec, handlers: SpawnHandlers, signal: AbortSignal): Promise<ExitStatus>;
   /** Kill every process the job started (daemonized ones included). */
   killAll(): Promise<void>;
+  /** Optional: kill hints for crash recovery (the daemon journals them while the job runs). */
+  killHints?(): JobKillHints;
   /** killAll(), then remove the job's directories and cgroup. Idempotent. */
   dispose(): Promise<void>;
 }

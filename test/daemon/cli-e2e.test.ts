@@ -147,3 +147,28 @@ test("with cache enabled, jobs get ACTIONS_CACHE_URL of the runner's cache proxy
     await env.close();
   }
 });
+
+test("Nix: a job's result link is re-rooted before the workspace goes, and the log says so", async () => {
+  const env = await setupEnv();
+  const cli = await startCli(env, ["one-job", "--wait"]);
+  try {
+    const { jobId } = env.emu.enqueue({
+      workflow: workflow(`      - run: |
+          echo "native-runner test $RANDOM $$" > out.txt
+          ln -s "$(nix-store --add out.txt)" result
+          echo "NIX_CONFIG=$NIX_CONFIG" | head -1
+`),
+    });
+    assert.equal((await cli.exited).code, 0, cli.output());
+    const job = env.emu.job(jobId)!;
+    assert.equal(job.result, "success", job.logRows.join("\n"));
+    const kept = job.logRows.find((r) => r.startsWith("nix: keeping /nix/store/"));
+    if (!kept) assert.fail(`no "nix: keeping" row in:\n${job.logRows.join("\n")}\n${cli.output()}`);
+    assert.ok(job.logRows.some((r) => /^NIX_CONFIG=\S/.test(r)), job.logRows.join("\n"));
+    const { readdirSync } = await import("node:fs");
+    assert.ok(readdirSync(join(env.dir, "gcroots"), { recursive: true }).length > 0);
+  } finally {
+    cli.child.kill("SIGKILL");
+    await env.close();
+  }
+});

@@ -5,7 +5,7 @@ import assert from "node:assert/strict";
 import { existsSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { daemonConfig, setupEnv, startInProcess, workflow, waitUntil } from "./harness.js";
-import { startDaemon } from "../../src/daemon/index.js";
+import { startDaemon, startOneJob } from "../../src/daemon/index.js";
 import { labelNames } from "../../src/config/index.js";
 import { PlainBackend } from "../../src/host/plain-backend.js";
 import { silentLogger } from "../../src/observability/logger.js";
@@ -126,9 +126,9 @@ test("a payload the engine cannot read fails with a clear row; the next task run
   }
 });
 
-test("capacity 4: five jobs, four run at once, the fifth starts when one ends", async () => {
+for (const protocol of ["proto", "json"] as const) test(`capacity 4: five jobs, four run at once, the fifth starts when one ends (${protocol})`, async () => {
   const env = await setupEnv();
-  const daemon = startInProcess(env, { capacity: 4, fetchInterval: "100ms" });
+  const daemon = startInProcess(env, { capacity: 4, fetchInterval: "100ms", protocol });
   try {
     const dir = env.dir;
     const ids: number[] = [];
@@ -216,6 +216,27 @@ test("two connections share one capacity", async () => {
     for (const id of ids) assert.equal((await env.emu.waitForJobDone(id, 30_000)).result, "success");
   } finally {
     await daemon.shutdown();
+    await env.close();
+  }
+});
+
+test("one-job --handle asks for that job attempt (FetchSingleTask over JSON)", async () => {
+  const env = await setupEnv();
+  try {
+    const first = env.emu.enqueue({ workflow: workflow("      - run: echo first\n") });
+    const second = env.emu.enqueue({ workflow: workflow("      - run: echo second\n") });
+    const handle = env.emu.job(second.jobId)!.handle;
+    const config = daemonConfig(env);
+    const job = startOneJob({
+      config, connections: config.server.connections, host: new PlainBackend(join(env.dir, "work")), log: silentLogger(),
+      version: "test", runJob, labelNames: (c) => labelNames(c.labels), wait: false, handle,
+    });
+    assert.equal(await job.done, 0);
+    assert.equal(env.emu.job(second.jobId)!.result, "success");
+    assert.equal(env.emu.job(first.jobId)!.status, "waiting");
+    const rec = env.emu.requests().find((r) => r.rpc.endsWith("FetchSingleTask"));
+    assert.ok(rec?.contentType.startsWith("application/json"));
+  } finally {
     await env.close();
   }
 });

@@ -52,6 +52,8 @@ export class FakeServer {
   declareError: ConnectError | undefined;
   assignedByKey = new Map<string, Task[]>();
   fetchDelayMs = 0;
+  /** Forgejo 14.0.0/14.0.1: every task in additional_tasks, none in task. */
+  additionalOnly = false;
 
   enqueueTask(id: number, payload = "jobs:\n  a:\n    steps:\n      - run: echo\n"): void {
     this.queue.push(create(TaskSchema, { id: BigInt(id), workflowPayload: new TextEncoder().encode(payload), context: {} }));
@@ -109,6 +111,7 @@ export class FakeServer {
     if (tasksVersion === this.tasksVersion) return create(FetchTaskResponseSchema, { tasksVersion: this.tasksVersion });
     const picked = this.queue.splice(0, Math.max(1, capacity));
     if (picked.length > 0) this.assignedByKey.set(key, picked);
+    if (this.additionalOnly) return create(FetchTaskResponseSchema, { additionalTasks: picked, tasksVersion: this.tasksVersion });
     return create(FetchTaskResponseSchema, { task: picked[0], additionalTasks: picked.slice(1), tasksVersion: this.tasksVersion });
   }
 

@@ -174,3 +174,17 @@ test("all slots busy and nothing else talking: the poller still contacts the ser
   h.poller.stop();
   await run;
 });
+
+test("tasks that arrive only in additional_tasks (Forgejo 14.0.0 bug) still run", async () => {
+  const h = harness({ capacity: 2, multiTask: true });
+  h.server.additionalOnly = true;
+  h.server.enqueueTask(1);
+  h.server.enqueueTask(2);
+  const run = h.poller.run();
+  await until(() => h.received.length === 2);
+  assert.deepEqual(h.received.map((t) => t.id), [1n, 2n]);
+  h.finish(1);
+  h.finish(2);
+  h.poller.stop();
+  await run;
+});

@@ -32,12 +32,14 @@ test("GITHUB_ENV, GITHUB_OUTPUT, GITHUB_PATH, FORGEJO_* aliases and step summary
           echo "$RUNNER_TEMP/bin" >> "$GITHUB_PATH"
           echo "## Summary one" >> "$GITHUB_STEP_SUMMARY"
           test "$GITHUB_ENV" = "$FORGEJO_ENV"
+          echo "statepath=$GITHUB_STATE" >> "$GITHUB_OUTPUT"
       - run: |
           echo "env=$FROM_ENV"
           echo "multi=$(echo "$MULTI" | tr '\\n' ',')"
           mytool
           echo "ctx=\${{ env.FROM_ENV }} out=\${{ steps.one.outputs.out }} big=\${{ steps.one.outputs.big }}"
           test ! -s "$GITHUB_ENV" && echo fresh-file
+          test "$GITHUB_STATE" != "\${{ steps.one.outputs.statepath }}" && test ! -e "\${{ steps.one.outputs.statepath }}" && test -f "$GITHUB_STATE" && echo new-name
           echo "two" >> "$GITHUB_STEP_SUMMARY"
 `,
       "    outputs:\n      o: ${{ steps.one.outputs.out }}\n",
@@ -50,7 +52,8 @@ test("GITHUB_ENV, GITHUB_OUTPUT, GITHUB_PATH, FORGEJO_* aliases and step summary
   assert.ok(l.includes("tool-ran"));
   assert.ok(l.includes("ctx=hello out=42 big=a"), l.join("\n"));
   assert.ok(l.includes("fresh-file"));
-  assert.deepEqual(r.step(0).outputs, { out: "42", big: "a\nb" });
+  assert.ok(l.includes("new-name"));
+  assert.deepEqual({ ...r.step(0).outputs, statepath: undefined }, { out: "42", big: "a\nb", statepath: undefined });
   assert.deepEqual(r.outcome.outputs, { o: "42" });
   const summary = r.events.find((e) => e.type === "summary");
   assert.ok(summary && summary.type === "summary");

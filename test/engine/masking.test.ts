@@ -125,3 +125,18 @@ test("masker finds exactly what a naive search finds (random texts and values)",
     { numRuns: 300 },
   );
 });
+
+test("line splitter: UTF-8 split across chunks, CRLF, pieces of over-long lines", async () => {
+  const { LineSplitter } = await import("../../src/engine/line-splitter.js");
+  const got: Array<[string, boolean]> = [];
+  const sp = new LineSplitter((l, c) => got.push([l, c]), 8);
+  const bytes = Buffer.from("héllo wörld\r\nab😀cdefghij\nlast");
+  for (let i = 0; i < bytes.length; i += 3) sp.push(bytes.subarray(i, i + 3));
+  sp.flush();
+  assert.equal(got.map(([l]) => l).join(""), "héllo wörldab😀cdefghijlast");
+  assert.deepEqual(got.filter(([, c]) => c).map(([l]) => l.length > 0), [true, true, true]);
+  assert.ok(got.every(([l]) => l.length <= 8));
+  assert.ok(!got.some(([l]) => l.includes("\uFFFD")));
+  assert.ok(!got.some(([l]) => /[\uD800-\uDBFF]$/.test(l)));
+  assert.equal(got.at(-1)?.[0], "last");
+});

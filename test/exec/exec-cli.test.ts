@@ -462,4 +462,22 @@ runs:
       r.cleanup();
     }
   });
+
+  test("the README's example runs: matrix, outputs, needs, summary", async () => {
+    const home = mkdtempSync(path.join(tmpdir(), "nr-exec-home-"));
+    try {
+      const res = await cli(["exec", "-C", path.join(ROOT, "examples/hello"), "--json"], home);
+      assert.equal(res.code, 0, res.stderr + res.stdout);
+      const evs = events(res.stdout);
+      assert.deepEqual(
+        evs.filter((e) => e.type === "job-finish").map((e) => [e.name, e.result]).sort(),
+        [["greet forgejo", "success"], ["greet world", "success"], ["summary", "success"]],
+      );
+      const summary = evs.find((e) => e.type === "summary" && e.job === "summary");
+      assert.match(String(summary?.markdown), /## Greetings[\s\S]*\| greet \| success \|[\s\S]*Last message: \*\*Hello, (world|forgejo)! /);
+      assert.ok(evs.some((e) => e.type === "annotation" && e.level === "notice" && e.title === "Greeting"));
+    } finally {
+      rmSync(home, { recursive: true, force: true });
+    }
+  });
 });

@@ -170,7 +170,7 @@ jobs:
   assert.deepEqual(parsed.job.strategy!.matrix, { n: [2] });
   assert.deepEqual(parsed.workflow.env, { W: "w" });
   assert.equal(b.context.job, "b");
-  assert.equal(b.context.workflow, "main.yml");
+  assert.equal(b.context.workflow, "wf", "GitHub's github.workflow: the name");
   assert.equal(b.context.repository, "o/r");
   assert.equal(b.context.event_name, "push");
   assert.equal(b.context.run_id, "7");
@@ -457,7 +457,7 @@ jobs:
   assert.deepEqual(viaMap.inputs, { who: "world", n: 3, flag: true });
   assert.deepEqual(viaMap.secrets, { GITHUB_TOKEN: "tok", TOKEN: "m1" });
   assert.equal(viaMap.jobKey, "call.inner");
-  assert.equal(viaMap.context.workflow, "main.yml", "github.workflow stays the caller's");
+  assert.equal(viaMap.context.workflow, ".forgejo/workflows/main.yml", "github.workflow stays the caller's (its path: it has no name)");
   const viaInherit = inner.find((r) => r.inputs!.who === "inherited")!;
   assert.deepEqual(viaInherit.inputs, { who: "inherited", n: 1, flag: false });
   assert.deepEqual(viaInherit.secrets, { MINE: "m1", OTHER: "o", GITHUB_TOKEN: "tok" });
@@ -638,4 +638,24 @@ jobs:
   assert.deepEqual(h.finished.map((x) => x.ref.name).sort(), ["Build (18, linux)", "Never ${{ matrix.os }}", "Test on linux", "Test on mac"]);
   const payload = parseTaskPayload(h.requests.find((r) => r.jobKey === "expr-2")!.workflowYaml).value!;
   assert.equal(payload.job.name, "Test on mac");
+});
+
+test("a remote reusable workflow is a valid workflow that exec cannot run", () => {
+  const root = repo({
+    ".forgejo/workflows/main.yml": `on: push
+jobs:
+  remote:
+    uses: org/repo/.forgejo/workflows/x.yml@v1
+`,
+  });
+  try {
+    const file = path.join(root, ".forgejo/workflows/main.yml");
+    const set = loadWorkflowSet(root, [file]);
+    assert.deepEqual(set.errors, []);
+    assert.deepEqual(set.remoteCalls.get(file)?.map(formatWorkflowError), [
+      ".forgejo/workflows/main.yml (Line: 4, Col: 5): job 'remote': reusable workflow 'org/repo/.forgejo/workflows/x.yml@v1': only local references (./path/to/workflow.yml) are supported by exec",
+    ]);
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
 });

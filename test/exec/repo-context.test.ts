@@ -67,6 +67,8 @@ test("the task context has Forgejo's keys", () => {
   assert.equal(ctx.ref_type, "branch");
   assert.equal(ctx.api_url, "https://f.example/api/v1");
   assert.equal(ctx.workflow_ref, "o/r/.forgejo/workflows/ci.yml@refs/heads/main");
+  assert.equal(ctx.workflow, ".forgejo/workflows/ci.yml", "no name: the file's path, as on GitHub");
+  assert.equal(buildTaskContext(run, "ci.yml", ".forgejo/workflows", "build", "CI").workflow, "CI");
   assert.equal(ctx.ref_protected, false);
 });
 

@@ -175,3 +175,11 @@ test("contexts are read lazily and never modified; prototype names are not keys"
   assert.deepEqual(Object.keys(ctx.contexts.github as object), ["event"]);
   assert.deepEqual(event, { big: { nested: [1, 2, 3] }, Dup: "first", dup: "second" });
 });
+
+test("every '' in a string literal is one quote (the library unescapes only the first)", () => {
+  assert.equal(evaluateExpression("'It''s'", base), "It's");
+  assert.equal(evaluateExpression("'a''b''c'", base), "a'b'c");
+  assert.equal(evaluateExpression("format('''{0}''', 'q')", base), "'q'");
+  assert.equal(evaluateExpression("''''''", base), "''");
+  assert.equal(interpolate("${{ 'x''}}''y' }}", base), "x'}}'y");
+});

@@ -45,7 +45,12 @@ describe("delegated cgroup v2", { skip: isRoot ? false : "needs root to create a
     assert.equal(backend.name, "none/delegated");
     const sb = await backend.prepareJob({ jobKey: "deleg" });
     const mark = `${3000 + Math.floor(Math.random() * 1000)}.${randomBytes(3).readUIntBE(0, 3)}`;
-    const r = await run(sb, `setsid sleep ${mark} & cat /proc/self/cgroup | grep '^0::'`);
+    // Handshake: the daemon has left the step's session before the step ends.
+    const ready = join(fx.workdir, `ready-${mark}`);
+    const r = await run(
+      sb,
+      `setsid sh -c 'touch "$0"; exec sleep ${mark}' ${ready} & while [ ! -e ${ready} ]; do sleep 0.05; done; cat /proc/self/cgroup | grep '^0::'`,
+    );
     const jobs = (await readdir(base)).filter((n) => n.startsWith("job-deleg-"));
     assert.equal(jobs.length, 1);
     assert.match(r.out, new RegExp(`0::.*/${jobs[0]}`), "the job ran inside its cgroup");

@@ -1,0 +1,154 @@
+// Where a task's log rows wait until the server has acknowledged them.
+//
+// MemoryRowStore keeps them in memory (tests, tools without a state dir).
+// SpoolRowStore journals them to the task's spool first and keeps only a
+// fixed window of the newest rows in memory: rows the server has not taken
+// yet (an outage of any length) are read back from disk.
+
+import type { SpoolRow, TaskSpool } from "./spool.js";
+
+export type StoredRow = SpoolRow;
+
+export interface RowStore {
+  /** Rows appended so far (the absolute index of the next row). */
+  readonly count: number;
+  append(rows: StoredRow[]): void;
+  /** Up to `max` rows and about `maxBytes` of content from absolute index `from` (at least one row when any). */
+  read(from: number, max: number, maxBytes: number): StoredRow[];
+  /** The server holds every row below `n`. */
+  acknowledge(n: number): void;
+  /** Bytes of rows not acknowledged yet (approximate for memory). */
+  backlogBytes(): number;
+  /** Everything appended is on stable storage (no-op in memory). */
+  sync(): void;
+}
+
+/** UTF-16 length × 3 bounds the UTF-8 size. */
+const approxBytes = (r: StoredRow): number => r.content.length * 3;
+
+export class MemoryRowStore implements RowStore {
+  private rows: StoredRow[] = [];
+  private base = 0;
+
+  get count(): number {
+    return this.base + this.rows.length;
+  }
+
+  append(rows: StoredRow[]): void {
+    for (const r of rows) this.rows.push(r);
+  }
+
+  read(from: number, max: number, maxBytes: number): StoredRow[] {
+    return takeBatch(this.rows, from - this.base, max, maxBytes);
+  }
+
+  acknowledge(n: number): void {
+    const drop = Math.min(Math.max(0, n - this.base), this.rows.length);
+    if (drop === 0) return;
+    this.rows.splice(0, drop);
+    this.base += drop;
+  }
+
+  backlogBytes(): number {
+    let b = 0;
+    for (const r of this.rows) b += Buffer.byteLength(r.content, "utf8");
+    return b;
+  }
+
+  sync(): void {}
+}
+
+export interface SpoolRowStoreOptions {
+  /** Newest rows kept in memory (default 2000). */
+  windowRows?: number;
+  /** ... and at most this many bytes of them (default 4 MiB). */
+  windowBytes?: number;
+  /** Rows buffered before they are written to the journal (default 200). */
+  writeBatchRows?: number;
+  onError?: (err: unknown) => void;
+}
+
+export class SpoolRowStore implements RowStore {
+  private readonly window: StoredRow[] = [];
+  /** Absolute index of window[0]. */
+  private windowStart = 0;
+  private windowBytes = 0;
+  /** Appended but not yet written to the journal (always the newest rows). */
+  private unwritten: StoredRow[] = [];
+  private acked = 0;
+  private ackWrite: Promise<void> = Promise.resolve();
+  private readonly maxRows: number;
+  private readonly maxBytes: number;
+  private readonly writeBatch: number;
+
+  constructor(private readonly spool: TaskSpool, private readonly opts: SpoolRowStoreOptions = {}) {
+    this.maxRows = opts.windowRows ?? 2000;
+    this.maxBytes = opts.windowBytes ?? 4 * 1024 * 1024;
+    this.writeBatch = opts.writeBatchRows ?? 200;
+    this.windowStart = spool.rows;
+  }
+
+  get count(): number {
+    return this.spool.rows + this.unwritten.length;
+  }
+
+  append(rows: StoredRow[]): void {
+    for (const r of rows) {
+      this.unwritten.push(r);
+      this.window.push(r);
+      this.windowBytes += approxBytes(r);
+    }
+    while (this.window.length > 1 && (this.window.length > this.maxRows || this.windowBytes > this.maxBytes)) {
+      this.windowBytes -= approxBytes(this.window.shift()!);
+      this.windowStart++;
+    }
+    if (this.unwritten.length >= this.writeBatch || this.windowStart > this.spool.rows) this.write();
+  }
+
+  /** Journals buffered rows (no fsync). Rows are always journaled before anyone reads them. */
+  write(): void {
+    if (this.unwritten.length === 0) return;
+    this.spool.append(this.unwritten);
+    this.unwritten = [];
+  }
+
+  read(from: number, max: number, maxBytes: number): StoredRow[] {
+    this.write();
+    if (from >= this.windowStart) return takeBatch(this.window, from - this.windowStart, max, maxBytes);
+    // The window moved past these rows: read them back from the journal
+    // (up to the window; the next batch continues from memory).
+    return this.spool.read(from, Math.min(max, this.windowStart - from), maxBytes);
+  }
+
+  acknowledge(n: number): void {
+    if (n <= this.acked) return;
+    this.acked = n;
+    this.ackWrite = this.ackWrite.then(() => this.spool.setAck(n)).catch((err: unknown) => this.opts.onError?.(err));
+  }
+
+  /** Resolves when the stored ack is on disk. */
+  flushAck(): Promise<void> {
+    return this.ackWrite;
+  }
+
+  backlogBytes(): number {
+    return this.spool.backlogBytes() + this.unwritten.reduce((a, r) => a + Buffer.byteLength(r.content, "utf8"), 0);
+  }
+
+  sync(): void {
+    this.write();
+    this.spool.sync();
+  }
+}
+
+function takeBatch(rows: StoredRow[], start: number, max: number, maxBytes: number): StoredRow[] {
+  if (start < 0 || start >= rows.length) return [];
+  let bytes = 0;
+  let n = 0;
+  while (start + n < rows.length && n < max) {
+    bytes += approxBytes(rows[start + n]!);
+    if (n > 0 && bytes > maxBytes) break;
+    n++;
+  }
+  return rows.slice(start, start + n);
+}

@@ -1,0 +1,1 @@
+console.log(`pre-${process.env.INPUT_TAG}`);
