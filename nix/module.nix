@@ -42,9 +42,9 @@ let
       };
       nixRoots = {
         enable = mkOption { type = types.bool; default = true; description = "Keep the outputs jobs build alive (GC roots under the state dir)."; };
-        ttl = mkOption { type = types.str; default = "168h"; description = "How long roots live."; };
-        keepLast = mkOption { type = types.int; default = 3; description = "Runs kept per repository and ref."; };
-        defaultBranchOnly = mkOption { type = types.bool; default = false; description = "Keep outputs of default-branch runs only."; };
+        ttl = mkOption { type = types.str; default = "720h"; description = "How long a run's roots live after they were made or refreshed (a Go duration)."; };
+        keepLast = mkOption { type = types.int; default = 5; description = "Runs kept per repository and ref; 0 = no limit."; };
+        defaultBranchOnly = mkOption { type = types.bool; default = true; description = "Keep outputs of default-branch runs only."; };
       };
       connections = mkOption { type = types.attrsOf connectionModule; default = { }; description = "Pre-registered connections (uuid + token); no registration step."; };
       settings = mkOption { type = yaml.type; default = { }; description = "Extra config.yaml settings (freeform)."; };

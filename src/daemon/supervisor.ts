@@ -49,7 +49,7 @@ export class Supervisor {
   private readonly opts: SupervisorOptions;
   private readonly running = new Map<number, Running>();
   /** Tasks past their job, still sending their final report. */
-  private readonly finishing = new Map<number, Promise<void>>();
+  private readonly finishing = new Map<number, Running>();
   private reservedSlots = 0;
   private nextId = 1;
   private readonly slotListeners = new Set<(why: SlotEvent) => void>();
@@ -114,13 +114,16 @@ export class Supervisor {
         if (!r) return;
         if (timer) clearTimeout(timer);
         this.running.delete(id);
-        this.finishing.set(id, r.done);
+        this.finishing.set(id, r);
         this.notifySlot("task-ended");
       },
     };
     if (this.opts.taskTimeoutMs > 0) {
       timer = setTimeout(() => handle.cancel("timeout", TIMEOUT_MESSAGE), this.opts.taskTimeoutMs);
     }
+    // Registered before the task starts: it may call jobEnded() synchronously.
+    const entry: Running = { name, controller, done: Promise.resolve() };
+    this.running.set(id, entry);
     const done = (async () => {
       try {
         await run(handle);
@@ -132,7 +135,7 @@ export class Supervisor {
         if (this.running.delete(id)) this.notifySlot("task-ended");
       }
     })();
-    this.running.set(id, { name, controller, done });
+    entry.done = done;
     if (this.stoppingFlag && (this.opts.shutdownTimeoutMs <= 0 || this.cancelling)) handle.cancel("shutdown", shutdownMessage());
     return done;
   }
@@ -147,7 +150,7 @@ export class Supervisor {
   /** Resolves when no task runs and every final report is done. */
   async idle(): Promise<void> {
     while (this.running.size > 0 || this.finishing.size > 0) {
-      await Promise.all([...[...this.running.values()].map((r) => r.done), ...this.finishing.values()]);
+      await Promise.all([...this.running.values(), ...this.finishing.values()].map((r) => r.done));
     }
   }
 

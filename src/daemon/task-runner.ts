@@ -23,7 +23,7 @@ export interface TaskRunnerContext {
   /** Forgejo root URL of the connection the task came from. */
   instanceUrl: string;
   connectionName: string;
-  config: Pick<RunnerConfig, "runner">;
+  config: Pick<RunnerConfig, "runner"> & Partial<Pick<RunnerConfig, "actions" | "host">>;
   host: HostBackend;
   log: Logger;
   runJob: RunJobFn;
@@ -98,11 +98,16 @@ export async function runTask(task: Task, ctx: TaskRunnerContext, handle: TaskHa
     onCancelRequested: (r) =>
       handle.cancel("server", r === "cancelled" ? "The job was cancelled on the server" : "The server stopped the job"),
   });
+  // Rows the runner writes itself (errors, notes) get the same masking as the job's.
+  const secrets = [...Object.values(task.secrets), str(context.token), str(context.gitea_runtime_token), str(context.forgejo_runtime_token)]
+    .filter((v): v is string => typeof v === "string" && v.length >= 4)
+    .sort((a, b) => b.length - a.length);
+  const addRow = (line: string) => reporter.addRow(secrets.reduce((l, v) => l.split(v).join("***"), line));
   reporter.start();
   const onAbort = () => {
     const reason: unknown = handle.signal.reason;
     reporter.markCancelled();
-    reporter.addRow(reason instanceof TaskAbort ? reason.message : "The job was cancelled");
+    addRow(reason instanceof TaskAbort ? reason.message : "The job was cancelled");
   };
   handle.signal.addEventListener("abort", onAbort, { once: true });
 
@@ -140,12 +145,12 @@ export async function runTask(task: Task, ctx: TaskRunnerContext, handle: TaskHa
       release = extra.release;
       req.extraEnv = { ...extra.env, ...req.extraEnv };
     }
-    const host = ctx.hostFor ? ctx.hostFor(ctx.host, jobInfo, (line) => reporter.addRow(line)) : ctx.host;
+    const host = ctx.hostFor ? ctx.hostFor(ctx.host, jobInfo, addRow) : ctx.host;
     log.info("job started");
     outcome = await ctx.runJob(req, { emit: reporter.handle, signal: handle.signal, host });
   } catch (err) {
     const msg = err instanceof TaskRejected ? err.message : `Error: the runner could not run this job: ${describe(err)}`;
-    reporter.addRow(msg);
+    addRow(msg);
     log.error({ err: err instanceof Error ? err.stack : String(err) }, "task failed before or while running the job");
     outcome = { result: handle.signal.aborted ? "cancelled" : "failure", outputs: {} };
   } finally {
@@ -211,6 +216,15 @@ export function buildJobRequest(
     extraMasks: [taskToken, runtimeToken, oidcToken ?? ""].filter((s) => s.length > 0),
     runnerName: ctx.runnerName,
     defaultActionsUrl,
+    ...(ctx.config.host?.node ? { nodePath: ctx.config.host.node } : {}),
+    ...(ctx.config.actions
+      ? {
+          actionCacheDir: ctx.config.actions.cache_dir,
+          actionCacheOffline: ctx.config.actions.cache_offline,
+          actionCacheMaxBytes: ctx.config.actions.max_cache_size,
+        }
+      : {}),
+    ...(ctx.config.runner.insecure ? { insecure: true } : {}),
   };
 }
 

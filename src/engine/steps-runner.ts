@@ -96,6 +96,8 @@ export function contextsFor(rt: JobRuntime, scope: Scope, env: Record<string, st
     github["action_repository"] = a.prepared.repository ?? "";
     github["action_ref"] = a.prepared.ref ?? "";
   }
+  // Inside a composite action: its current result so far.
+  if (scope.kind === "composite") github["action_status"] = rt.cancelled() ? "cancelled" : scope.failed ? "failure" : "success";
   return {
     ...rt.base,
     github,

@@ -96,9 +96,12 @@ export function parseCommand(line: string, known: ReadonlySet<string> | Record<s
   if (end < 0) return undefined;
   const info = text.slice(2, end);
   const space = info.indexOf(" ");
-  const name = space < 0 ? info : info.slice(0, space);
-  const isKnown = known instanceof Set ? known.has(name) : Object.prototype.hasOwnProperty.call(known, name);
-  if (!isKnown) return undefined;
+  const written = space < 0 ? info : info.slice(0, space);
+  // Command names are case-insensitive (GitHub documents it); report the registered spelling.
+  const lower = written.toLowerCase();
+  const names = known instanceof Set ? [...known] : Object.keys(known);
+  const name = names.find((k) => k === written) ?? names.find((k) => k.toLowerCase() === lower);
+  if (name === undefined) return undefined;
   const properties: Record<string, string> = {};
   if (space > 0) {
     for (const part of info.slice(space + 1).trim().split(",")) {

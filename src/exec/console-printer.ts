@@ -12,6 +12,8 @@ interface JobState {
   echo: string[];
   /** Inside the engine's own "Job summary" log block; the summary event shows it. */
   inSummaryBlock: boolean;
+  /** Name of the step whose header is not printed yet. */
+  pendingHeader?: string;
 }
 
 export interface ConsolePrinterOptions {
@@ -49,18 +51,29 @@ export class ConsolePrinter implements ExecObserver {
     this.line(job, this.c(1, job.isCall ? `⇢ Call ${job.name}` : `▶ Job ${job.name}`));
   }
 
+  /** The `⏵ step` header waits for the step's first output, so a skipped step prints one line. */
+  private flushHeader(job: JobRef, st: JobState): void {
+    if (st.pendingHeader === undefined) return;
+    this.line(job, this.c(1, `⏵ ${st.pendingHeader}`));
+    st.pendingHeader = undefined;
+  }
+
   jobEvent(job: JobRef, ev: JobEvent): void {
     const st = this.state(job);
+    if (ev.type !== "step-finished" && ev.type !== "step-started") this.flushHeader(job, st);
     switch (ev.type) {
       case "log":
         this.logLine(job, st, ev.line, ev.stage);
         break;
       case "step-started":
+        this.flushHeader(job, st);
         st.depth = 0;
         st.steps.set(ev.index, { name: ev.name, started: ev.time.getTime() });
-        this.line(job, this.c(1, `⏵ ${ev.name}`));
+        st.pendingHeader = ev.name;
         break;
       case "step-finished": {
+        if (ev.conclusion === "skipped") st.pendingHeader = undefined;
+        else this.flushHeader(job, st);
         st.depth = 0;
         const s = st.steps.get(ev.index);
         const dur = s ? formatDuration(ev.time.getTime() - s.started) : "";

@@ -4,3 +4,5 @@ export { withJobNix, DEFAULT_JOB_NIX_CONFIG, DECLARED_ROOTS_ENV } from "./job-ni
 export type { JobNixInfo, JobNixOptions } from "./job-nix.js";
 export { isTrustedUser, closureBytes, addRoot } from "./nix-cli.js";
 export { toStorePath } from "./store-paths.js";
+export { createNixIntegration, defaultBranchOf, SWEEP_INTERVAL_MS } from "./runner-integration.js";
+export type { NixIntegration, NixIntegrationOptions, NixJobInfo, NixUsageListener } from "./runner-integration.js";

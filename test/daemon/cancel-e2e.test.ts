@@ -105,15 +105,16 @@ test("an exception in the engine fails that task only; the daemon keeps serving"
   let calls = 0;
   const flaky: RunJobFn = async (req, opts) => {
     calls++;
-    if (calls === 1) throw new Error("engine exploded");
+    if (calls === 1) throw new Error(`engine exploded near ${req.secrets.MY_SECRET}`);
     return runJob(req, opts);
   };
   const daemon = startInProcess(env, {}, flaky);
   try {
-    const a = env.emu.enqueue({ workflow: workflow("      - run: echo a\n") });
+    const a = env.emu.enqueue({ workflow: workflow("      - run: echo a\n"), secrets: { MY_SECRET: "hunter2-secret" } });
     const jobA = await env.emu.waitForJobDone(a.jobId, 30_000);
     assert.equal(jobA.result, "failure");
-    assert.ok(jobA.logRows.some((r) => r.includes("engine exploded")), jobA.logRows.join("\n"));
+    assert.ok(jobA.logRows.some((r) => r.includes("engine exploded near ***")), jobA.logRows.join("\n"));
+    assert.ok(!jobA.logRows.some((r) => r.includes("hunter2-secret")), "secrets are masked in the runner's own rows");
     assert.equal(jobA.logArchived, true);
     const b = env.emu.enqueue({ workflow: workflow("      - run: echo b\n") });
     const jobB = await env.emu.waitForJobDone(b.jobId, 30_000);

@@ -25,6 +25,8 @@ function feed(p: ExecObserver & { runFinished(r: string): void }): void {
     { type: "log", time: at(1601), line: "##[group]Job summary", stage: "complete" },
     { type: "log", time: at(1602), line: "# Title", stage: "complete" },
     { type: "log", time: at(1603), line: "##[endgroup]", stage: "complete" },
+    { type: "step-started", time: at(1650), index: 1, id: "never", name: "Never" },
+    { type: "step-finished", time: at(1650), index: 1, id: "never", outcome: "skipped", conclusion: "skipped", outputs: {} },
     { type: "job-finished", time: at(1700), result: "success", outputs: {} },
   ];
   p.jobStarted(job);
@@ -52,6 +54,8 @@ test("console printer: prefix, groups, step result with duration, annotations on
   assert.ok(lines.includes("[build (20)]   │ # Title"));
   assert.equal(out.match(/# Title/g)?.length, 1, "summary printed once");
   assert.ok(lines.includes("[build (20)] ✓ Job succeeded 1.7s"));
+  assert.ok(lines.includes("[build (20)] ↷ Never 0ms"));
+  assert.ok(!lines.includes("[build (20)] ⏵ Never"), "a skipped step prints one line");
   assert.ok(lines.includes("[skip] ↷ Job skipped 0ms"));
   assert.ok(lines.some((l) => /^JOB +RESULT +DURATION$/.test(l)), out);
   assert.ok(lines.some((l) => /^build \(20\) +success +1\.7s$/.test(l)));

@@ -32,30 +32,48 @@ const step = fc.oneof(
   fc.dictionary(fc.constantFrom("run", "uses", "with", "env", "shell", "id", "timeout-minutes", "continue-on-error", "working-directory"), anyValue, { maxKeys: 4 }),
   anyValue,
 );
-const jobArb = fc.oneof(
-  fc.record({
-    "runs-on": fc.constantFrom("native", ["native"], 3, ""),
-    steps: fc.oneof(fc.array(step, { maxLength: 3 }), anyValue),
-    env: fc.oneof(fc.dictionary(fc.string({ maxLength: 6 }), scalar, { maxKeys: 2 }), anyValue),
-    outputs: fc.oneof(fc.dictionary(fc.string({ maxLength: 6 }), fc.constantFrom("${{ steps.a.outputs.b }}", "x", "${{"), { maxKeys: 2 }), anyValue),
-    "timeout-minutes": fc.oneof(fc.integer({ min: -1, max: 5 }), anyValue),
-    defaults: anyValue,
-    "continue-on-error": anyValue,
-    container: anyValue,
-    services: anyValue,
-    strategy: anyValue,
-  }, { requiredKeys: ["runs-on"] }),
-  anyValue,
+/** Mostly valid values, sometimes junk: most documents parse, many do not. */
+const mostly = <T>(valid: fc.Arbitrary<T>) => fc.oneof({ weight: 20, arbitrary: valid }, { weight: 1, arbitrary: anyValue });
+const validStep = fc.record(
+  {
+    run: safeRun,
+    name: fc.string({ maxLength: 10 }),
+    id: fc.constantFrom("a", "b", "x-1"),
+    if: fc.constantFrom("always()", "false", "${{ failure() }}", "success()", "steps.a.outputs.a == 'b'"),
+    env: fc.dictionary(fc.constantFrom("A", "B_2", "PATH2"), fc.string({ maxLength: 8 }), { maxKeys: 2 }),
+    "continue-on-error": fc.boolean(),
+    shell: fc.constantFrom("bash", "sh", "python3 {0}", "nonexistent-shell"),
+  },
+  { requiredKeys: ["run"] },
+);
+const jobArb = fc.record(
+  {
+    "runs-on": mostly(fc.constantFrom("native", ["native"])),
+    steps: mostly(fc.array(mostly(validStep), { minLength: 1, maxLength: 3 })),
+    env: mostly(fc.dictionary(fc.constantFrom("E1", "E2"), fc.string({ maxLength: 6 }), { maxKeys: 2 })),
+    outputs: mostly(fc.dictionary(fc.constantFrom("o1", "o2"), fc.constantFrom("${{ steps.a.outputs.a }}", "x", "${{ env.E1 }}"), { maxKeys: 2 })),
+    "timeout-minutes": mostly(fc.integer({ min: 1, max: 5 })),
+    "continue-on-error": mostly(fc.boolean()),
+    defaults: mostly(fc.constant({ run: { shell: "bash" } })),
+    strategy: fc.oneof({ weight: 5, arbitrary: fc.constant({ "fail-fast": true }) }, { weight: 1, arbitrary: anyValue }),
+  },
+  { requiredKeys: ["runs-on", "steps"] },
 );
 const docArb = fc.oneof(
-  fc.record({
-    on: fc.constantFrom("push", ["push"], { push: null }, 5),
-    name: anyValue,
-    env: anyValue,
-    jobs: fc.oneof(fc.dictionary(fc.constantFrom("build", "test", "a b", "0"), jobArb, { minKeys: 0, maxKeys: 2 }), anyValue),
-  }, { requiredKeys: ["jobs"] }),
-  fc.dictionary(fc.string({ maxLength: 8 }), anyValue, { maxKeys: 4 }),
-  anyValue,
+  {
+    weight: 4,
+    arbitrary: fc.record(
+      {
+        on: mostly(fc.constantFrom("push", ["push"], { push: null })),
+        name: mostly(fc.string({ maxLength: 10 })),
+        env: mostly(fc.dictionary(fc.constantFrom("W1"), fc.string({ maxLength: 5 }), { maxKeys: 1 })),
+        jobs: mostly(fc.dictionary(mostly(fc.constantFrom("build", "test")).map((k) => (typeof k === "string" ? k : "a b")), mostly(jobArb), { minKeys: 1, maxKeys: 1 })),
+      },
+      { requiredKeys: ["on", "jobs"] },
+    ),
+  },
+  { weight: 1, arbitrary: fc.dictionary(fc.string({ maxLength: 8 }), anyValue, { maxKeys: 4 }) },
+  { weight: 1, arbitrary: anyValue },
 );
 const payloadArb = fc.oneof(
   { weight: 4, arbitrary: docArb.map((d) => stringify(d)) },
@@ -68,6 +86,7 @@ test("engine: any payload ends the job with a result; failures before the first 
   const dir = await mkdtemp(join(tmpdir(), "nr-fuzz-payload-"));
   const host = new PlainBackend(join(dir, "jobs"));
   let n = 0;
+  let ran = 0;
   try {
     await fc.assert(
       fc.asyncProperty(payloadArb, async (yaml) => {
@@ -88,13 +107,15 @@ test("engine: any payload ends the job with a result; failures before the first 
         const finished = events.filter((e) => e.type === "job-finished");
         assert.equal(finished.length, 1, "exactly one job-finished event");
         const started = events.some((e) => e.type === "step-started");
+        if (started) ran++;
         if (outcome.result === "failure" && !started) {
           const lines = events.filter((e) => e.type === "log").map((e) => (e as { line: string }).line);
           assert.ok(lines.some((l) => l.trim().length > 0), `a failure before any step explains itself:\n${yaml}`);
         }
       }),
-      { numRuns: Math.max(20, Math.floor(FUZZ_RUNS / 2)) },
+      { numRuns: Math.max(40, Math.floor(FUZZ_RUNS / 2)) },
     );
+    assert.ok(ran > 0, "some generated payloads are valid enough to run steps");
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
