@@ -13,7 +13,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { bundleCli, setupEnv, startCli, waitUntil, workflow, type TestEnv, type CliProcess } from "../test/daemon/harness.js";
 
-const SAMPLES = Number(process.argv[2] ?? 20);
+const SAMPLES = Number(process.argv[2] ?? 30);
 
 function pct(values: number[], p: number): number {
   const s = [...values].sort((a, b) => a - b);
@@ -51,6 +51,7 @@ async function pickup(bundle: string, fetchInterval: string, intervalMs: number)
     await env.close();
   }
   console.log(`fetch_interval ${fetchInterval} (${SAMPLES} jobs):`);
+  if (process.env.BENCH_VERBOSE) console.log(`  assigned: ${assigned.join(" ")}`);
   console.log(`  enqueue → task assigned      p50 ${fmt(pct(assigned, 50))}   p95 ${fmt(pct(assigned, 95))}`);
   console.log(`  enqueue → first step running p50 ${fmt(pct(stepStart, 50))}   p95 ${fmt(pct(stepStart, 95))}`);
 }

@@ -32,10 +32,11 @@ test("nixpkgs services.gitea-actions-runner invocation: register --token-file, t
   // StateDirectory=gitea-runner; the instance works in /var/lib/gitea-runner/<name> with HOME there.
   const instanceDir = join(tmp, "var/lib/gitea-runner/actions2");
   await mkdir(instanceDir, { recursive: true, mode: 0o755 });
-  // ${package}/bin/act_runner: the package's bin alias for the same entry point.
+  // ${package}/bin as nix/package.nix lays it out: native-runner -> the package's bin script, act_runner -> native-runner.
   const binDir = join(tmp, "pkg/bin");
   await mkdir(binDir, { recursive: true });
-  await symlink(join(REPO_ROOT, "bin/native-runner.js"), join(binDir, "act_runner"));
+  await symlink(join(REPO_ROOT, "bin/native-runner.js"), join(binDir, "native-runner"));
+  await symlink("native-runner", join(binDir, "act_runner"));
   const gitRoot = join(tmp, "git");
   let forge: Forge | undefined;
   let daemon: Cli | undefined;

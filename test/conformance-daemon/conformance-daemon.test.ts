@@ -1,0 +1,335 @@
+// The workflow conformance corpus (test/conformance/cases) run through the
+// daemon: one Forgejo emulator, one daemon, every case enqueued as a whole run
+// (one per triggered workflow file) and judged by what Forgejo stores: job
+// results and outputs, step results, log rows. README.md lists how Forgejo
+// differs from `exec` and what the harness does about each difference.
+
+import { after, test } from "node:test";
+import assert from "node:assert/strict";
+import { createHash } from "node:crypto";
+import fs from "node:fs";
+import path from "node:path";
+import type { JobView } from "../emulator/index.js";
+import { adaptWorkflow, readProbe, PROBE_ID, type AdaptedWorkflow, type ProbeResult } from "./adapt.js";
+import {
+  caseNames,
+  dispatchInputs,
+  loadCase,
+  type CaseExpect,
+  type CasePlan,
+  type JobExpect,
+  type LineMatcher,
+  type LogExpect,
+  type WorkflowFile,
+} from "./cases.js";
+import { startSetup } from "./forge.js";
+
+const CAPACITY = Number(process.env.CONFORMANCE_DAEMON_CAPACITY ?? 4);
+const RUN_TIMEOUT_MS = 180_000;
+
+/**
+ * Cases where the daemon disagrees with the expectation and the runner is at
+ * fault: run as node:test `todo` (reported, not failing). Reason = what differs.
+ */
+const TODO: Record<string, string> = {};
+
+type Obj = Record<string, unknown>;
+
+interface RunJob {
+  view: JobView;
+  wf: WorkflowFile;
+  adapted: AdaptedWorkflow;
+}
+
+interface CaseRun {
+  jobs: RunJob[];
+}
+
+const setup = await startSetup({ capacity: CAPACITY });
+after(async () => {
+  await setup.close();
+});
+const emu = setup.forge.emu;
+
+function eventPayloadFor(plan: CasePlan, w: WorkflowFile, repo: string): Obj | undefined {
+  if (plan.args.eventFile) return JSON.parse(fs.readFileSync(path.join(plan.dir, plan.args.eventFile), "utf8")) as Obj;
+  if (plan.event === "workflow_dispatch") {
+    const [owner, name] = repo.split("/") as [string, string];
+    return {
+      inputs: dispatchInputs(plan, w),
+      ref: "refs/heads/main",
+      repository: { full_name: repo, name, owner: { login: owner, username: owner }, default_branch: "main" },
+      sender: { login: "alice", username: "alice" },
+      workflow: `.forgejo/workflows/${w.file}`,
+    };
+  }
+  return undefined;
+}
+
+/** Probe every job of a case whose expectation looks at steps (outputs, outcome, conclusion). */
+function wantsProbe(exp: CaseExpect): boolean {
+  return Object.values(exp.jobs ?? {}).some((je) => Object.keys(je.steps ?? {}).length > 0) || JSON.stringify(exp).includes("${WORKSPACE}");
+}
+
+async function runCase(plan: CasePlan): Promise<CaseRun> {
+  const repo = `local/${plan.name}`;
+  const sha = plan.checkout ? await setup.publish(repo, plan.files, plan.executable) : undefined;
+  const probe = wantsProbe(plan.exp);
+  const started = plan.workflows.map((wf) => {
+    const adapted = adaptWorkflow(wf.text, { checkout: plan.checkout, probeJobs: () => probe });
+    const { runId } = emu.enqueueRun({
+      workflow: adapted.text,
+      workflowFile: wf.file,
+      repo,
+      event: plan.event,
+      eventPayload: eventPayloadFor(plan, wf, repo),
+      context: setup.forge.context,
+      secrets: plan.args.secrets,
+      vars: plan.args.vars,
+      ref: "refs/heads/main",
+      ...(sha ? { sha } : {}),
+    });
+    return { runId, wf, adapted };
+  });
+  const jobs: RunJob[] = [];
+  for (const s of started) {
+    const views = await emu.waitForRunDone(s.runId, RUN_TIMEOUT_MS);
+    for (const view of views) jobs.push({ view, wf: s.wf, adapted: s.adapted });
+  }
+  return { jobs };
+}
+
+// ---- expectations ----
+
+function hashFiles(dir: string, files: string[]): string {
+  if (files.length === 0) return "";
+  const outer = createHash("sha256");
+  for (const f of files) outer.update(createHash("sha256").update(fs.readFileSync(path.join(dir, f))).digest());
+  return outer.digest("hex");
+}
+
+function substitute<T>(value: T, caseDir: string, workspace: string | undefined): T {
+  const s = JSON.stringify(value).replace(/\$\{(WORKSPACE|HASH|SHA256|BASE64):?([^}]*)\}/g, (m, kind: string, arg: string) => {
+    let v: string;
+    if (kind === "WORKSPACE") {
+      if (workspace === undefined) return m;
+      v = workspace;
+    } else if (kind === "HASH") v = hashFiles(caseDir, arg ? arg.split(",") : []);
+    else if (kind === "BASE64") v = Buffer.from(arg).toString("base64");
+    else v = createHash("sha256").update(arg).digest("hex");
+    return JSON.stringify(v).slice(1, -1);
+  });
+  return JSON.parse(s) as T;
+}
+
+/** On Forgejo github.workflow / GITHUB_WORKFLOW is the workflow file's name, not its `name:` or path. */
+function forgejoWorkflowNames(exp: CaseExpect, plan: CasePlan): CaseExpect {
+  let s = JSON.stringify(exp);
+  for (const w of plan.workflows) {
+    if (!/github\.workflow\b|GITHUB_WORKFLOW\b/.test(w.text)) continue;
+    const names = [`.forgejo/workflows/${w.file}`];
+    if (typeof w.doc.name === "string" && w.doc.name.length > 3) names.push(w.doc.name);
+    for (const n of names) s = s.split(JSON.stringify(n).slice(1, -1)).join(JSON.stringify(w.file).slice(1, -1));
+  }
+  return JSON.parse(s) as CaseExpect;
+}
+
+function matches(line: string, m: LineMatcher): boolean {
+  if (typeof m === "string") return line.includes(m);
+  if ("line" in m) return line === m.line;
+  return new RegExp(m.re).test(line);
+}
+
+function checkLog(label: string, lines: string[], exp: LogExpect | undefined): void {
+  if (!exp) return;
+  for (const m of exp.contains ?? []) {
+    assert.ok(lines.some((l) => matches(l, m)), `${label}: no row matches ${JSON.stringify(m)}\n--- rows:\n${lines.join("\n")}`);
+  }
+  for (const m of exp.notContains ?? []) {
+    const hit = lines.find((l) => matches(l, m));
+    assert.equal(hit, undefined, `${label}: a row matches ${JSON.stringify(m)} but must not`);
+  }
+  let from = 0;
+  for (const m of exp.inOrder ?? []) {
+    const at = lines.findIndex((l, i) => i >= from && matches(l, m));
+    assert.ok(at >= 0, `${label}: no row matching ${JSON.stringify(m)} after row ${from}\n--- rows:\n${lines.join("\n")}`);
+    from = at + 1;
+  }
+}
+
+interface JobInfo {
+  job: RunJob;
+  /** Log rows without the probe step's rows. */
+  rows: string[];
+  probe?: ProbeResult;
+  probed: boolean;
+  /** The job's steps in the original workflow. */
+  wfSteps: Obj[];
+}
+
+function jobInfo(j: RunJob): JobInfo {
+  const rows = j.view.logRows;
+  const probed = j.adapted.probed.has(j.view.jobKey) && j.view.steps.length > 0;
+  const wfJob = ((j.wf.doc.jobs ?? {}) as Record<string, Obj>)[j.view.jobKey] ?? {};
+  const wfSteps = Array.isArray(wfJob.steps) ? (wfJob.steps as Obj[]) : [];
+  if (!probed) return { job: j, rows, probed, wfSteps };
+  const last = j.view.steps[j.view.steps.length - 1]!;
+  const inProbe = (i: number) => last.logLength > 0 && i >= last.logIndex && i < last.logIndex + last.logLength;
+  const probeRows = rows.filter((_, i) => inProbe(i));
+  const probe = readProbe(probeRows.length ? probeRows : rows);
+  const rest = rows.filter((r, i) => !inProbe(i) && !r.startsWith("NRCONF-42-"));
+  return { job: j, rows: rest, probe, probed, wfSteps };
+}
+
+function runResult(jobs: RunJob[]): string {
+  const results = jobs.map((j) => j.view.result);
+  if (results.includes("failure")) return "failure";
+  if (results.includes("cancelled")) return "cancelled";
+  return "success";
+}
+
+function continueOnError(step: Obj | undefined): boolean {
+  const v = step?.["continue-on-error"];
+  return v !== undefined && v !== false && v !== "false";
+}
+
+function verifyJob(key: string, je: JobExpect, info: JobInfo, plan: CasePlan): void {
+  const v = info.job.view;
+  const dump = `\n--- ${v.name} rows:\n${v.logRows.join("\n")}`;
+  if (je.result !== undefined) assert.equal(v.result, je.result, `job ${key} result${dump}`);
+  // Forgejo keeps the outputs of successful jobs only.
+  if (je.outputs !== undefined && v.result === "success") assert.deepEqual(v.outputs, je.outputs, `job ${key} outputs${dump}`);
+  const offset = info.job.adapted.offset;
+  const extra = offset + (info.probed ? 1 : 0);
+  if (je.stepCount !== undefined && v.steps.length > 0) {
+    assert.equal(v.steps.length - extra, je.stepCount, `job ${key} step count`);
+  }
+  const needsProbe = Object.values(je.steps ?? {}).some((se) => se.outputs || se.outcome || se.conclusion);
+  if (needsProbe && v.steps.length > 0) {
+    assert.ok(info.probed, `job ${key}: no probe step`);
+    assert.equal(info.probe?.error, undefined, `job ${key}: ${info.probe?.error}${dump}`);
+  }
+  for (const [sk, se] of Object.entries(je.steps ?? {})) {
+    if (se.absent) continue; // Forgejo lists every step of the payload
+    let idx = -1;
+    if (sk.startsWith("#")) idx = Number(sk.slice(1));
+    else {
+      idx = info.wfSteps.findIndex((s) => s.id === sk);
+      if (idx < 0) idx = info.wfSteps.findIndex((s) => s.name === sk);
+    }
+    assert.ok(idx >= 0 && idx < info.wfSteps.length, `job ${key}: step ${sk} not found in the workflow`);
+    const wfStep = info.wfSteps[idx];
+    const view = v.steps[idx + offset];
+    // Forgejo's one result per step is the conclusion (after continue-on-error).
+    const want = se.conclusion ?? (se.outcome === "failure" && continueOnError(wfStep) ? undefined : se.outcome);
+    if (want !== undefined && v.steps.length > 0) {
+      assert.ok(view, `job ${key}: no step ${idx + offset} in Forgejo's view`);
+      assert.equal(view.result, want, `job ${key} step ${sk} (#${idx + offset}) result on Forgejo${dump}`);
+    }
+    const id = typeof wfStep?.id === "string" ? wfStep.id : undefined;
+    if (!id || !info.probe?.steps || v.steps.length === 0) continue;
+    const seen = info.probe.steps[id];
+    assert.ok(seen, `job ${key}: step ${id} missing from the steps context: ${JSON.stringify(info.probe.steps)}`);
+    if (se.outcome !== undefined) assert.equal(seen.outcome, se.outcome, `job ${key} step ${sk} outcome (steps context)${dump}`);
+    if (se.conclusion !== undefined) assert.equal(seen.conclusion, se.conclusion, `job ${key} step ${sk} conclusion (steps context)${dump}`);
+    if (se.outputs !== undefined) assert.deepEqual(seen.outputs ?? {}, se.outputs, `job ${key} step ${sk} outputs (steps context)${dump}`);
+  }
+  checkLog(`job ${key} log`, info.rows, je.log);
+  const text = info.rows.join("\n");
+  if (je.summary) {
+    // The summary is written to the log as a "Job summary" group.
+    const hasGroup = info.rows.includes("##[group]Job summary");
+    if (je.summary.absent) assert.ok(!hasGroup, `job ${key} has no summary`);
+    for (const s of je.summary.contains ?? []) {
+      const want = s.replace(/\n$/, "");
+      assert.ok(hasGroup && text.includes(want), `job ${key}: summary lacks ${JSON.stringify(s)}${dump}`);
+    }
+  }
+  for (const ann of je.annotations ?? []) {
+    // Forgejo has no annotations: they are `##[level]message` rows.
+    const row = `##[${String(ann.level)}]${String(ann.message)}`;
+    assert.ok(text.includes(row), `job ${key}: no annotation row ${JSON.stringify(row)}${dump}`);
+  }
+  void plan;
+}
+
+function verify(plan: CasePlan, run: CaseRun): void {
+  const exp0 = forgejoWorkflowNames(plan.exp, plan);
+  const infos = run.jobs.map(jobInfo);
+  const all = infos.map((i) => i.job.view);
+  const known = all.map((j) => `${j.jobKey} "${j.name}" ${j.result}`).join(", ");
+  const find = (key: string): JobInfo | undefined => {
+    const hit = infos.find((i) => i.job.view.name === key);
+    if (hit) return hit;
+    const byId = infos.filter((i) => i.job.view.jobKey === key);
+    return byId.length === 1 ? byId[0] : undefined;
+  };
+  const firstWs = infos.find((i) => i.probe?.workspace)?.probe?.workspace;
+  const exp = substitute(exp0, plan.dir, firstWs);
+
+  if (exp.exitCode !== undefined) {
+    const ok = all.every((j) => j.result === "success" || j.result === "skipped");
+    assert.equal(ok ? 0 : 1, exp.exitCode === 0 ? 0 : 1, `run outcome (exit code ${exp.exitCode} expected): ${known}`);
+  }
+  if (exp.result !== undefined) assert.equal(runResult(run.jobs), exp.result, `run result: ${known}`);
+  if (exp.jobCount !== undefined) assert.equal(all.length, exp.jobCount, `job count: ${known}`);
+  if (exp.jobNames) assert.deepEqual(all.map((j) => j.name).sort(), [...exp.jobNames].sort(), "job display names");
+
+  const allRows = infos.flatMap((i) => i.rows);
+  checkLog("all logs", allRows, exp.log);
+  const everything = [...all.flatMap((j) => j.logRows), ...all.flatMap((j) => Object.values(j.outputs))].join("\n");
+  for (const s of exp.stdoutNotContains ?? []) {
+    const at = everything.indexOf(s);
+    assert.equal(at, -1, `Forgejo stores ${JSON.stringify(s)}: ${everything.slice(Math.max(0, at - 300), at + 100)}`);
+  }
+  // Secrets never reach Forgejo (each line of a multi-line secret is masked on its own).
+  for (const [k, secret] of Object.entries(plan.args.secrets ?? {})) {
+    for (const line of secret.split("\n")) {
+      if (line.length < 6) continue;
+      assert.equal(everything.includes(line), false, `secret ${k} reaches Forgejo`);
+    }
+  }
+
+  for (const [key, je0] of Object.entries(exp.jobs ?? {})) {
+    const info = find(key);
+    if (je0.absent) {
+      assert.equal(info, undefined, `job ${key} must not exist`);
+      continue;
+    }
+    assert.ok(info, `job ${key} not on Forgejo; jobs: ${known}`);
+    const je = substitute(je0, plan.dir, info.probe?.workspace);
+    verifyJob(key, je, info, plan);
+  }
+  if (exp.finishOrder) {
+    const done = exp.finishOrder.map((k) => find(k)?.job.view.doneAt ?? 0);
+    for (let i = 1; i < done.length; i++) assert.ok(done[i - 1]! <= done[i]!, `finish order ${exp.finishOrder.join(" < ")}`);
+  }
+}
+
+// ---- the run ----
+
+const only = process.env.CONFORMANCE_ONLY?.split(",").filter(Boolean);
+const plans = caseNames()
+  .filter((n) => !only || only.includes(n))
+  .map(loadCase);
+
+// Every case is enqueued now; the daemon's capacity is the pool.
+const runs = new Map<string, Promise<CaseRun>>();
+for (const plan of plans) {
+  if (plan.skip) continue;
+  const p = runCase(plan);
+  p.catch(() => undefined);
+  runs.set(plan.name, p);
+}
+
+for (const plan of plans) {
+  const todo = TODO[plan.name] ?? plan.exp.todo;
+  const opts = plan.skip ? { skip: plan.skip } : todo ? { todo } : {};
+  test(`daemon conformance: ${plan.name}${plan.exp.description ? ` — ${plan.exp.description}` : ""}`, { ...opts, timeout: RUN_TIMEOUT_MS + 30_000 }, async (t) => {
+    const run = await runs.get(plan.name)!;
+    verify(plan, run);
+    if (todo) t.diagnostic(`${plan.name} is marked todo but now conforms: remove it from TODO`);
+  });
+}
+
+void PROBE_ID;
