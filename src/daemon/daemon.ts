@@ -10,6 +10,8 @@ import { Poller } from "./poller.js";
 import type { DaemonObserver } from "./observer.js";
 import { Supervisor } from "./supervisor.js";
 import { runTask, type RunJobFn, type TaskResult, type TaskRunnerContext } from "./task-runner.js";
+import { Redeliverer, recoverOrphans, type DeliveryClient } from "./recovery.js";
+import { join } from "node:path";
 
 export interface DaemonOptions {
   config: RunnerConfig;
@@ -27,11 +29,18 @@ export interface DaemonOptions {
   hostFor?: TaskRunnerContext["hostFor"];
   onTaskDone?: (result: TaskResult) => void;
   observer?: DaemonObserver;
+  /**
+   * Where tasks are journaled (default `<state_dir>/spool`); false: no spool
+   * (rows wait in memory, no crash recovery).
+   */
+  spoolRoot?: string | false;
 }
 
 export interface Daemon {
   readonly supervisor: Supervisor;
   readonly pollers: Poller[];
+  /** Finished tasks whose final report still waits for the server. */
+  readonly redeliverer: Redeliverer | undefined;
   /** Resolves once every poller stopped and every task finished; 0 = clean stop. */
   readonly done: Promise<number>;
   /** Graceful stop: no more fetching; running jobs get shutdown_timeout, then are cancelled. */
@@ -50,6 +59,11 @@ export function startDaemon(opts: DaemonOptions): Daemon {
   });
   let unregistered = 0;
   let shuttingDown = false;
+  const spoolRoot = opts.spoolRoot === false ? undefined : (opts.spoolRoot ?? join(config.state_dir, "spool"));
+  const clients = new Map<string, DeliveryClient>();
+  const redeliverer = spoolRoot
+    ? new Redeliverer({ clients, retry: config.runner.report_retry, log: log.child({ component: "redelivery" }) })
+    : undefined;
   const pollers = opts.connections.map((conn) => {
     const client =
       opts.createClient?.(conn) ??
@@ -60,6 +74,7 @@ export function startDaemon(opts: DaemonOptions): Daemon {
         codec: config.runner.protocol,
         insecure: config.runner.insecure,
       });
+    clients.set(conn.name, client);
     const clog = opts.connections.length > 1 ? log.child({ connection: conn.name }) : log;
     const ctx: TaskRunnerContext = {
       client,
@@ -75,12 +90,14 @@ export function startDaemon(opts: DaemonOptions): Daemon {
       trust: trustFor(conn, config),
       cacheReadOnly: conn.cache_mode === "read",
       observer: opts.observer,
+      ...(spoolRoot ? { spoolRoot, onUndelivered: (dir: string) => redeliverer?.add(dir) } : {}),
     };
     return new Poller({
       name: conn.name,
       client,
       supervisor,
       fetchIntervalMs: conn.fetch_interval || config.runner.fetch_interval,
+      fetchIntervalMaxMs: config.runner.fetch_interval_max,
       fetchTimeoutMs: config.runner.fetch_timeout,
       labels: opts.labelNames(conn),
       version: opts.version,
@@ -115,16 +132,27 @@ export function startDaemon(opts: DaemonOptions): Daemon {
     "daemon started",
   );
   const done = (async () => {
-    await Promise.all(pollers.map((p) => p.run()));
+    // Tasks an earlier daemon process left behind are reported before any new work is fetched.
+    if (spoolRoot) {
+      const summary = await recoverOrphans({ spoolRoot, clients, retry: config.runner.report_retry, log }).catch((err: unknown) => {
+        log.error({ err: err instanceof Error ? err.message : String(err) }, "crash recovery failed");
+        return undefined;
+      });
+      for (const key of summary?.pending ?? []) redeliverer?.add(join(spoolRoot, key));
+    }
+    if (!shuttingDown) await Promise.all(pollers.map((p) => p.run()));
     // Pollers end on shutdown or when every connection is unregistered.
     if (!shuttingDown) await supervisor.shutdown();
     else await supervisor.idle();
+    // What is still undelivered stays in the spool for the next start.
+    await redeliverer?.stop();
     return unregistered > 0 && unregistered === pollers.length && !shuttingDown ? 1 : 0;
   })();
 
   return {
     supervisor,
     pollers,
+    redeliverer,
     done,
     async shutdown() {
       shuttingDown = true;

@@ -2,7 +2,8 @@
 //
 // - Declare at start; `unimplemented` (old server) is tolerated.
 // - FetchTask at most once per fetch_interval, and at once when a slot
-//   frees. Slots are reserved before the call so that several connections
+//   frees. While idle, the interval doubles up to fetch_interval_max (never
+//   beyond ~30 s, so the server keeps seeing the runner); a task resets it. Slots are reserved before the call so that several connections
 //   never take more tasks than the shared capacity.
 // - tasks_version: keep the largest seen, back to 0 after any task.
 // - x-runner-request-key: the same key after an error (the server then
@@ -28,6 +29,8 @@ export interface PollerOptions {
   client: ForgejoClient;
   supervisor: Supervisor;
   fetchIntervalMs: number;
+  /** Idle backoff ceiling (runner.fetch_interval_max); default: no backoff. */
+  fetchIntervalMaxMs?: number;
   fetchTimeoutMs: number;
   /** Label names sent with Declare. */
   labels: string[];
@@ -61,6 +64,9 @@ export class Poller {
   private readonly opts: PollerOptions;
   private readonly log: Logger;
   private readonly interval: number;
+  private readonly maxInterval: number;
+  /** The wait before the next fetch: `interval`, doubled after each empty answer up to `maxInterval`. */
+  private currentInterval: number;
   private tasksVersion = 0n;
   private requestKey = randomUUID();
   private stopped = false;
@@ -79,6 +85,9 @@ export class Poller {
     this.name = opts.name;
     this.log = opts.log;
     this.interval = effectiveFetchInterval(opts.client.baseUrl, opts.fetchIntervalMs);
+    // The backoff never makes the runner silent for longer than the server tolerates.
+    this.maxInterval = Math.max(this.interval, Math.min(opts.fetchIntervalMaxMs ?? this.interval, this.maxSilence));
+    this.currentInterval = this.interval;
     if (this.interval !== opts.fetchIntervalMs && opts.fetchIntervalMs > 0) {
       this.log.info({ fetchIntervalMs: this.interval }, "fetch_interval raised to the server's minimum");
     }
@@ -98,9 +107,17 @@ export class Poller {
     this.wake();
   }
 
+  /** The wait between fetches right now (idle backoff included). */
+  get nextInterval(): number {
+    return this.currentInterval;
+  }
+
   /** Fetch now (a job ended), or with `immediate` false just re-check the slots. */
   wake(immediate = true): void {
-    if (immediate) this.woken = true;
+    if (immediate) {
+      this.woken = true;
+      this.currentInterval = this.interval;
+    }
     const w = this.wakeup;
     this.wakeup = undefined;
     w?.();
@@ -118,7 +135,7 @@ export class Poller {
           if (!this.stopped && this.opts.supervisor.free() <= 0) await this.keepAlive();
           continue;
         }
-        const wait = this.lastFetchAt + this.interval - Date.now();
+        const wait = this.lastFetchAt + this.currentInterval - Date.now();
         if (wait > 0 && !this.woken) {
           // woken by a job's end while waiting: the flag makes the next pass fetch at once
           await this.waitForWake(wait);
@@ -196,7 +213,12 @@ export class Poller {
       this.consecutiveErrors = 0;
       if (res.tasksVersion > this.tasksVersion) this.tasksVersion = res.tasksVersion;
       tasks = [...(res.task ? [res.task] : []), ...res.additionalTasks];
-      if (tasks.length > 0) this.tasksVersion = 0n;
+      if (tasks.length > 0) {
+        this.tasksVersion = 0n;
+        this.currentInterval = this.interval;
+      } else {
+        this.currentInterval = Math.min(this.currentInterval * 2, this.maxInterval);
+      }
     } catch (err) {
       sup.release(reserved);
       this.onFetchError(err);

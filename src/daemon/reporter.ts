@@ -14,6 +14,8 @@ import type { ReportRetryConfig } from "../config/types.js";
 import type { Logger } from "../observability/logger.js";
 import { Code, ConnectError, Result, isUnregisteredRunner, type ForgejoClient } from "../protocol/index.js";
 import { sanitizeRows } from "./log-rows.js";
+import { MemoryRowStore, SpoolRowStore, type RowStore } from "./row-store.js";
+import type { SpooledTaskState, TaskSpool } from "./spool.js";
 import { toResult } from "./results.js";
 import { retryWithBackoff } from "./retry.js";
 
@@ -42,11 +44,12 @@ export interface ReporterOptions {
   onCallError?: (rpc: "UpdateLog" | "UpdateTask", err: unknown) => void;
   /** After each periodic report (e.g. to persist a snapshot). */
   onTick?: () => void;
-}
-
-interface Row {
-  time: Date;
-  content: string;
+  /**
+   * Journal rows and state changes here before they count as produced: rows
+   * the server has not acknowledged are read back from it (memory holds a
+   * fixed window), and the spool outlives a crash. Without it, rows wait in memory.
+   */
+  spool?: TaskSpool;
 }
 
 interface StepSlot {
@@ -68,9 +71,10 @@ export interface FinalReport {
 export class TaskReporter {
   private readonly opts: ReporterOptions;
   private readonly log: Logger;
-  private readonly pending: Row[] = [];
-  /** Absolute index of pending[0] = rows the server has acknowledged. */
+  private readonly store: RowStore;
+  /** Rows the server has acknowledged (absolute index of the first unsent row). */
   private offset = 0;
+  private persisting: Promise<void> = Promise.resolve();
   private readonly steps: StepSlot[] = [];
   private readonly startedAt: Date;
   private timer: NodeJS.Timeout | undefined;
@@ -91,11 +95,17 @@ export class TaskReporter {
     this.log = opts.log;
     this.startedAt = opts.startedAt ?? new Date();
     for (let i = 0; i < opts.stepCount; i++) this.steps.push(emptyStep());
+    this.store = opts.spool
+      ? new SpoolRowStore(opts.spool, {
+          writeBatchRows: 1,
+          onError: (err) => this.warnThrottled("could not journal the log ack", err),
+        })
+      : new MemoryRowStore();
   }
 
   /** Absolute index the next row gets. */
   get rowCount(): number {
-    return this.offset + this.pending.length;
+    return this.store.count;
   }
 
   get acknowledged(): number {
@@ -116,6 +126,7 @@ export class TaskReporter {
         s.running = true;
         s.startedAt ??= ev.time;
         if (!s.hasRows) s.logIndex = this.rowCount;
+        this.persist();
         this.opts.onStepStarted?.(ev.index, ev.time);
         break;
       }
@@ -127,6 +138,7 @@ export class TaskReporter {
         // Steps the engine skips because the job was cancelled were "still to run": Forgejo shows them cancelled.
         s.result = this.jobCancelled && ev.conclusion === "skipped" ? Result.CANCELLED : toResult(ev.conclusion);
         s.stoppedAt = ev.time;
+        this.persist();
         this.opts.onStepFinished?.(ev.index, ev.time.getTime() - s.startedAt.getTime());
         break;
       }
@@ -211,6 +223,56 @@ export class TaskReporter {
     this.appendRows(closingLine(final.result), time, undefined);
     this.closed = true;
     this.final = { result: final.result, time };
+    // The final state is on disk before anything of it goes out.
+    this.persist();
+    await this.persisting;
+  }
+
+  /** Unacknowledged rows in bytes (the spool backlog). */
+  backlogBytes(): number {
+    return this.store.backlogBytes();
+  }
+
+  /** Journals the current state (step boundaries, final). Writes are serialised; errors are logged. */
+  private persist(): void {
+    const spool = this.opts.spool;
+    if (!spool) return;
+    const snapshot = this.snapshot();
+    this.persisting = this.persisting
+      .then(async () => {
+        this.store.sync();
+        await spool.writeState(snapshot);
+      })
+      .catch((err: unknown) => this.warnThrottled("could not journal the task state", err));
+  }
+
+  /** The state as the spool keeps it (what a restarted daemon needs to report the task). */
+  snapshot(): SpooledTaskState {
+    const ms = (d: Date | undefined) => (d ? d.getTime() : undefined);
+    const state: SpooledTaskState = {
+      startedAt: this.startedAt.getTime(),
+      steps: this.steps.map((s) => ({
+        result: s.result,
+        ...(s.startedAt ? { startedAt: ms(s.startedAt)! } : {}),
+        ...(s.stoppedAt ? { stoppedAt: ms(s.stoppedAt)! } : {}),
+        logIndex: s.logIndex,
+        logLength: s.logLength,
+      })),
+    };
+    if (this.final) {
+      state.final = {
+        result: toResult(this.final.result),
+        stoppedAt: this.final.time.getTime(),
+        outputs: Object.fromEntries(this.outputs),
+      };
+    }
+    return state;
+  }
+
+  /** Resolves when the journal holds everything reported so far (acks included). */
+  async flushJournal(): Promise<void> {
+    await this.persisting;
+    if (this.store instanceof SpoolRowStore) await this.store.flushAck();
   }
 
   /**
@@ -237,7 +299,7 @@ export class TaskReporter {
       await retryWithBackoff(() => this.flushLog(true), { ...retry, progressed });
     } catch (err) {
       rowsDone = false;
-      this.log.error({ err: describe(err), unsent: this.pending.length }, "could not upload the final log rows");
+      this.log.error({ err: describe(err), unsent: this.rowCount - this.offset }, "could not upload the final log rows");
       // Still try to deliver the result: a job stuck "running" is worse than a short log.
     }
     try {
@@ -246,7 +308,7 @@ export class TaskReporter {
         const missing = [...this.outputs.keys()].filter((k) => !this.sentOutputs.has(k));
         if (missing.length > 0) throw new Error(`outputs not acknowledged yet: ${missing.join(", ")}`);
       }, retry);
-      return rowsDone && this.pending.length === 0;
+      return rowsDone && this.offset === this.rowCount;
     } catch (err) {
       this.log.error({ err: describe(err) }, "could not report the final task state");
       return false;
@@ -266,7 +328,7 @@ export class TaskReporter {
     this.changes++;
     for (const content of sanitizeRows(line)) {
       const index = this.rowCount;
-      this.pending.push({ time, content });
+      this.store.append([{ time, content }]);
       if (stepIndex === undefined) continue;
       const s = this.step(stepIndex);
       if (!s.hasRows) {
@@ -281,9 +343,9 @@ export class TaskReporter {
   private async flushLog(noMore: boolean): Promise<void> {
     const max = this.opts.maxBatchRows ?? 2000;
     for (;;) {
-      if (this.pending.length === 0 && !noMore) return;
-      const batch = this.nextBatch(max);
-      const last = batch.length === this.pending.length;
+      if (this.offset >= this.rowCount && !noMore) return;
+      const batch = this.store.read(this.offset, max, MAX_BATCH_BYTES);
+      const last = this.offset + batch.length === this.rowCount;
       if (batch.length === 0) return; // nothing left: the no_more batch was acknowledged
       let ack: number;
       try {
@@ -300,7 +362,8 @@ export class TaskReporter {
       } catch (err) {
         // A lost answer to the no_more call: the server archived everything we sent.
         if (noMore && last && err instanceof ConnectError && err.code === Code.AlreadyExists) {
-          this.pending.length = 0;
+          this.offset = this.rowCount;
+          this.store.acknowledge(this.offset);
           return;
         }
         throw err;
@@ -308,27 +371,17 @@ export class TaskReporter {
       if (ack < this.offset) {
         throw new Error(`submitted logs are lost: server holds ${ack} rows, ${this.offset} were acknowledged before`);
       }
-      const taken = Math.min(ack - this.offset, this.pending.length);
-      this.pending.splice(0, taken);
+      const taken = Math.min(ack - this.offset, this.rowCount - this.offset);
       this.offset += taken;
-      if (taken > 0) this.changes++;
+      if (taken > 0) {
+        this.store.acknowledge(this.offset);
+        this.changes++;
+      }
       if (taken < batch.length) {
         // The server did not take the whole batch (it keeps what it has); try again later.
-        throw new Error(`server acknowledged ${ack} of ${this.offset + this.pending.length} rows`);
+        throw new Error(`server acknowledged ${ack} of ${this.rowCount} rows`);
       }
     }
-  }
-
-  /** Up to `max` rows and about MAX_BATCH_BYTES of content (always at least one row). */
-  private nextBatch(max: number): Row[] {
-    let bytes = 0;
-    let n = 0;
-    while (n < this.pending.length && n < max) {
-      bytes += this.pending[n]!.content.length * 3;
-      if (n > 0 && bytes > MAX_BATCH_BYTES) break;
-      n++;
-    }
-    return this.pending.slice(0, n);
   }
 
   private async reportState(final: { result: Result; stoppedAt: Date } | undefined): Promise<void> {

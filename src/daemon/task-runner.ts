@@ -15,6 +15,8 @@ import { TaskAbort, type TaskHandle } from "./supervisor.js";
 import { checkTrust, type TrustPolicy } from "../policy/trust.js";
 import { ConnectError, Code } from "../protocol/index.js";
 import { notify, type DaemonObserver, type TaskInfo } from "./observer.js";
+import { DAEMON_INSTANCE, TaskSpool } from "./spool.js";
+import { bootId, jobMarker, markJobProcesses } from "./job-marker.js";
 
 export type RunJobFn = (req: JobRequest, opts: RunJobOptions) => Promise<JobOutcome>;
 
@@ -35,6 +37,13 @@ export interface TaskRunnerContext {
   observer?: DaemonObserver;
   /** Wraps the host backend for one job (e.g. Nix GC-root harvesting); `jobLog` writes a row to the job's log. */
   hostFor?: (base: HostBackend, job: JobEnvInfo, jobLog: (line: string) => void) => HostBackend;
+  /**
+   * `<state dir>/spool`: every task is journaled there (rows, state, kill
+   * hints) until its final report is acknowledged. Unset: rows wait in memory.
+   */
+  spoolRoot?: string;
+  /** A finished task whose final report ran out of retries: its spool is to be delivered later. */
+  onUndelivered?: (spoolDir: string) => void;
   /** Extra per-job env (e.g. from the cache service); released when the task ends. */
   prepareJobEnv?: (info: JobEnvInfo) => Promise<{ env: Record<string, string>; release(): void }>;
 }
@@ -80,10 +89,13 @@ export async function runTask(task: Task, ctx: TaskRunnerContext, handle: TaskHa
   };
   let firstStep = true;
   notify(ctx.observer, "taskStarted", info);
+  const stepCount = countSteps(payload);
+  const spool = ctx.spoolRoot ? await openSpool(ctx, task, info, stepCount, log) : undefined;
   const reporter = new TaskReporter({
+    ...(spool ? { spool } : {}),
     client: ctx.client,
     taskId: task.id,
-    stepCount: countSteps(payload),
+    stepCount,
     reportIntervalMs: ctx.config.runner.report_interval,
     // A hung call must not hold back cancel detection for the whole HTTP timeout.
     callTimeoutMs: Math.max(10_000, 5 * ctx.config.runner.report_interval),
@@ -145,7 +157,14 @@ export async function runTask(task: Task, ctx: TaskRunnerContext, handle: TaskHa
       release = extra.release;
       req.extraEnv = { ...extra.env, ...req.extraEnv };
     }
-    const host = ctx.hostFor ? ctx.hostFor(ctx.host, jobInfo, addRow) : ctx.host;
+    let host = ctx.hostFor ? ctx.hostFor(ctx.host, jobInfo, addRow) : ctx.host;
+    if (spool) {
+      let hints = Promise.resolve();
+      const marker = jobMarker(ctx.spoolRoot!, spoolKey(ctx.connectionName, task.id));
+      host = markJobProcesses(host, marker, (h) => {
+        hints = hints.then(() => spool.updateMeta(h)).catch(() => {});
+      });
+    }
     log.info("job started");
     outcome = await ctx.runJob(req, { emit: reporter.handle, signal: handle.signal, host });
   } catch (err) {
@@ -163,9 +182,46 @@ export async function runTask(task: Task, ctx: TaskRunnerContext, handle: TaskHa
   }
   handle.jobEnded();
   const reported = await reporter.close({ result: outcome.result, outputs: outcome.outputs });
+  if (spool) {
+    await reporter.flushJournal();
+    if (reported) {
+      await spool.remove().catch((err: unknown) => log.warn({ err: describe(err) }, "could not remove the task's spool"));
+    } else {
+      spool.close();
+      log.warn({ spool: spool.dir }, "the final report is kept in the spool and will be delivered when the server answers");
+      ctx.onUndelivered?.(spool.dir);
+    }
+  }
   log.info({ result: outcome.result, reported }, "job finished");
   notify(ctx.observer, "taskFinished", { ...info, result: outcome.result, durationMs: Date.now() - receivedAt, reported });
   return { taskId: task.id, result: outcome.result, reported };
+}
+
+/** Spool directory name of a task: connection name (made path-safe) and task id. */
+export function spoolKey(connection: string, taskId: bigint): string {
+  return `${connection.replace(/[^A-Za-z0-9._-]/g, "_").slice(0, 64)}-${taskId}`;
+}
+
+async function openSpool(ctx: TaskRunnerContext, task: Task, info: TaskInfo, stepCount: number, log: Logger): Promise<TaskSpool | undefined> {
+  const key = spoolKey(ctx.connectionName, task.id);
+  try {
+    return await TaskSpool.create(ctx.spoolRoot!, key, {
+      connection: ctx.connectionName,
+      taskId: String(task.id),
+      repository: info.repository,
+      job: info.job,
+      stepCount,
+      startedAt: new Date().toISOString(),
+      daemonPid: process.pid,
+      daemonInstance: DAEMON_INSTANCE,
+      marker: jobMarker(ctx.spoolRoot!, key),
+      bootId: bootId(),
+    });
+  } catch (err) {
+    // The job still runs; only its crash safety is gone.
+    log.error({ err: describe(err), spoolRoot: ctx.spoolRoot }, "could not create the task's spool; its log is kept in memory only");
+    return undefined;
+  }
 }
 
 export function buildJobRequest(

@@ -4,11 +4,18 @@
 // the process has exited (a daemon that kept stdout must not hang the step).
 
 import { spawn, type ChildProcess } from "node:child_process";
+import { existsSync } from "node:fs";
 import type { Writable } from "node:stream";
 import type { SpawnHandlers } from "./sandbox.js";
 import type { Identity } from "./cgroup/types.js";
 
 const GATE = 'read _ <&3 || exit 125; exec 3<&- "$@"';
+
+// The gate shell must pass every environment variable through: dash (Debian's
+// /bin/sh) drops names that are not shell identifiers, such as `INPUT_FETCH-DEPTH`.
+// bash keeps them; started under the name "sh" it reads no startup file, so a
+// job's BASH_ENV cannot run code before the process is in its cgroup.
+const GATE_SHELL = existsSync("/bin/bash") ? "/bin/bash" : "/bin/sh";
 
 export interface LaunchSpec {
   argv: string[];
@@ -27,7 +34,7 @@ export interface Launched {
 }
 
 export async function launch(spec: LaunchSpec, handlers: SpawnHandlers): Promise<Launched> {
-  const [file, ...args] = spec.gate ? ["/bin/sh", "-c", GATE, "sh", ...spec.argv] : spec.argv;
+  const [file, ...args] = spec.gate ? [GATE_SHELL, "-c", GATE, "sh", ...spec.argv] : spec.argv;
   const stdio: ("pipe" | "ignore")[] = [spec.stdin === undefined ? "ignore" : "pipe", "pipe", "pipe"];
   if (spec.gate) stdio.push("pipe");
   const child = spawn(file!, args, {
@@ -35,6 +42,7 @@ export async function launch(spec: LaunchSpec, handlers: SpawnHandlers): Promise
     env: spec.env,
     detached: true, // own session and process group
     stdio,
+    ...(spec.gate ? { argv0: "sh" } : {}),
     ...(spec.identity ? { uid: spec.identity.uid, gid: spec.identity.gid } : {}),
   });
   const done = waitDone(child, handlers);

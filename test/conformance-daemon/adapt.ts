@@ -27,9 +27,16 @@ export interface AdaptedWorkflow {
   probed: Set<string>;
 }
 
-export function adaptWorkflow(text: string, opts: { checkout: boolean; probeJobs: (jobId: string) => boolean }): AdaptedWorkflow {
+export interface AdaptOptions {
+  checkout: boolean;
+  probeJobs: (jobId: string) => boolean;
+  /** job id → step index → literal continue-on-error replacing an expression. */
+  continueOnError?: Map<string, Map<number, boolean>>;
+}
+
+export function adaptWorkflow(text: string, opts: AdaptOptions): AdaptedWorkflow {
   const probed = new Set<string>();
-  if (!opts.checkout) {
+  if (!opts.checkout && !opts.continueOnError?.size) {
     // Nothing to prepend: only rewrite when a probe is wanted, else keep the text as written.
     const doc0 = parseDocument(text);
     const jobs0 = doc0.get("jobs");
@@ -45,6 +52,12 @@ export function adaptWorkflow(text: string, opts: { checkout: boolean; probeJobs
     if (!isMap(job)) continue;
     const steps = job.get("steps");
     if (!isSeq(steps)) continue;
+    for (const [i, value] of opts.continueOnError?.get(id) ?? []) {
+      const step = steps.items[i];
+      if (!isMap(step)) continue;
+      if (value) step.set("continue-on-error", true);
+      else step.delete("continue-on-error");
+    }
     if (opts.checkout) steps.items.unshift(doc.createNode({ uses: CHECKOUT_USES }));
     if (opts.probeJobs(id)) {
       steps.items.push(

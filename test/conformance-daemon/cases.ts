@@ -79,15 +79,31 @@ export interface CasePlan {
   args: CaseArgs;
   /** Why the case is not run through the daemon. */
   skip?: string;
+  /**
+   * An invalid workflow whose problem Forgejo's parser does not check: the payload reaches
+   * the runner, which must fail the job before any step runs.
+   */
+  rejectedByRunner?: boolean;
   /** The workflows the server would start for the event. */
   workflows: WorkflowFile[];
   event: string;
   /** The workspace must hold the case's files: a checkout step is prepended to every job. */
   checkout: boolean;
+  /**
+   * Steps whose continue-on-error is an expression (Forgejo's payload keeps only a literal
+   * true): job id → step index → the value the expectation implies.
+   */
+  continueOnError: Map<string, Map<number, boolean>>;
   /** Files of the repository (relative path → content) and which are executable. */
   files: Record<string, string>;
   executable: string[];
 }
+
+/**
+ * Invalid workflows Forgejo accepts: its parser does not look at expression syntax, duplicate
+ * step ids or which contexts a key may use, so the job reaches the runner.
+ */
+const RUNNER_CHECKED = new Set(["invalid-expression", "invalid-duplicate-step-id", "invalid-job-env-context"]);
 
 const obj = (v: unknown): Obj => (v && typeof v === "object" && !Array.isArray(v) ? (v as Obj) : {});
 
@@ -123,6 +139,9 @@ function serverMatrixLimit(job: Obj): string | undefined {
   const dims = Object.keys(m).filter((k) => k !== "include" && k !== "exclude");
   for (const k of dims) if (typeof m[k] === "string") return `matrix dimension ${k} is an expression (expanded by the server)`;
   const include = m.include;
+  if (Array.isArray(include) && dims.length === 0) {
+    return "include-only matrix: the emulator adds an empty combination besides the include entries (test/emulator/job-payload.ts matrixCombinations)";
+  }
   if (typeof include === "string") return "matrix include is an expression (expanded by the server)";
   // With dimensions, include entries merge into matching combinations (or all of them): the
   // server's job, and the emulator only appends whole combinations.
@@ -140,7 +159,7 @@ export function loadCase(name: string): CasePlan {
   const argsFile = path.join(dir, "args.json");
   const args: CaseArgs = fs.existsSync(argsFile) ? (JSON.parse(fs.readFileSync(argsFile, "utf8")) as CaseArgs) : {};
   const event = args.event ?? "push";
-  const plan: CasePlan = { name, dir, exp, args, workflows: [], event, checkout: false, files: {}, executable: [] };
+  const plan: CasePlan = { name, dir, exp, args, workflows: [], event, checkout: false, files: {}, executable: [], continueOnError: new Map() };
 
   const wfDir = path.join(dir, ".forgejo/workflows");
   const all: WorkflowFile[] = [];
@@ -165,6 +184,11 @@ export function loadCase(name: string): CasePlan {
   }
 
   const skip = (why: string): CasePlan => ({ ...plan, skip: why });
+  if (exp.stdoutEmpty && RUNNER_CHECKED.has(name)) {
+    plan.rejectedByRunner = true;
+    plan.workflows = all;
+    return plan;
+  }
   if (exp.stdoutEmpty || (exp.exitCode !== undefined && exp.exitCode !== 0 && !exp.jobs && exp.stderr)) {
     return skip("an invalid workflow: Forgejo refuses to create a run from it, nothing reaches a runner");
   }
@@ -177,8 +201,24 @@ export function loadCase(name: string): CasePlan {
   for (const w of plan.workflows) {
     for (const [id, job] of Object.entries(jobs(w.doc))) {
       if (typeof job.uses === "string") return skip(`job ${id} calls a reusable workflow (expanded by the server; the emulator does not)`);
+      if (job["continue-on-error"] !== undefined) {
+        return skip(`job ${id} has continue-on-error, which Forgejo's payload does not carry (the job fails and its dependents are skipped)`);
+      }
       const limit = serverMatrixLimit(job);
       if (limit) return skip(`job ${id}: ${limit}`);
+    }
+  }
+  for (const w of plan.workflows) {
+    for (const [id, job] of Object.entries(jobs(w.doc))) {
+      const steps = Array.isArray(job.steps) ? (job.steps as Obj[]) : [];
+      for (const [i, step] of steps.entries()) {
+        const coe = step["continue-on-error"];
+        if (typeof coe !== "string" || coe === "true" || coe === "false") continue;
+        const value = impliedContinueOnError(exp, id, step);
+        if (value === undefined) return skip(`job ${id} step ${i}: continue-on-error is an expression (dropped by Forgejo's payload) and the expectation does not say its value`);
+        if (!plan.continueOnError.has(id)) plan.continueOnError.set(id, new Map());
+        plan.continueOnError.get(id)!.set(i, value);
+      }
     }
   }
   for (const [key, je] of Object.entries(exp.jobs ?? {})) {
@@ -187,6 +227,15 @@ export function loadCase(name: string): CasePlan {
     }
   }
   return plan;
+}
+
+/** What an expected step's outcome/conclusion say about its continue-on-error. */
+function impliedContinueOnError(exp: CaseExpect, jobId: string, step: Obj): boolean | undefined {
+  const key = typeof step.id === "string" ? step.id : undefined;
+  const je = exp.jobs?.[jobId];
+  const se = key ? je?.steps?.[key] : undefined;
+  if (!se || se.outcome !== "failure" || se.conclusion === undefined) return undefined;
+  return se.conclusion === "success";
 }
 
 /** Default values of workflow_dispatch inputs, as the server fills them into the event. */

@@ -2,7 +2,8 @@
 // checkout action as actions/checkout@v4) and one in-process daemon with a
 // registered runner, shared by the whole conformance run.
 
-import { mkdtemp, mkdir, rm } from "node:fs/promises";
+import { spawn } from "node:child_process";
+import { mkdtemp, mkdir, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { startForge, serveCheckoutAction, type Forge } from "../e2e/helpers.js";
@@ -16,7 +17,12 @@ import { runJob } from "../../src/engine/run-job.js";
 
 export interface Setup {
   forge: Forge;
-  daemon: Daemon;
+  /** The in-process daemon (absent when the real CLI runs it). */
+  daemon?: Daemon;
+  /** What the daemon process printed (CLI mode). */
+  output(): string;
+  /** Rejects if the daemon process exits before close() (CLI mode); never settles otherwise. */
+  died: Promise<never>;
   dir: string;
   /** Publishes files as the repository `fullName` (branch main); returns the commit. */
   publish(fullName: string, files: Record<string, string>, executable: string[]): Promise<string>;
@@ -25,7 +31,31 @@ export interface Setup {
 
 export const RUNNER_LABELS = ["native", "linux"];
 
-export async function startSetup(opts: { capacity: number }): Promise<Setup> {
+/** Bundles the CLI from src/ like scripts/build.mjs, below node_modules so the native addon resolves. */
+async function bundleCli(): Promise<string> {
+  const { build } = await import("esbuild");
+  const outfile = join(REPO_ROOT, "node_modules/.cache/conformance-daemon", `cli-${process.pid}.mjs`);
+  await build({
+    entryPoints: [join(REPO_ROOT, "src/cli/entry.ts")],
+    outfile,
+    bundle: true,
+    platform: "node",
+    target: "node20",
+    format: "esm",
+    external: ["better-sqlite3"],
+    banner: { js: "import { createRequire as __cdCreateRequire } from 'node:module'; const require = __cdCreateRequire(import.meta.url);" },
+    logLevel: "warning",
+  });
+  return outfile;
+}
+
+const REPO_ROOT = join(import.meta.dirname, "../..");
+
+/**
+ * `cli`: run the daemon as the real CLI (`native-runner daemon -c config.yaml`,
+ * bundled from src/) instead of in this process.
+ */
+export async function startSetup(opts: { capacity: number; cli?: boolean }): Promise<Setup> {
   const dir = await mkdtemp(join(tmpdir(), "nr-conf-daemon-"));
   const gitRoot = join(dir, "git");
   await mkdir(gitRoot, { recursive: true });
@@ -67,8 +97,45 @@ server:
       token: ${reg.runner!.token}
       labels: [${RUNNER_LABELS.map((l) => `${l}:host`).join(", ")}]
 `;
-  const config = parseConfig(yaml, join(dir, "config.yaml"), { cwd: dir });
   await mkdir(join(dir, "work"), { recursive: true });
+  if (opts.cli) {
+    const bundle = await bundleCli();
+    const cfgFile = join(dir, "config.yaml");
+    await writeFile(cfgFile, yaml);
+    const env: NodeJS.ProcessEnv = { ...process.env, NO_COLOR: "1" };
+    for (const k of Object.keys(env)) if (/^(ACTIONS_|GITHUB_|FORGEJO_|GITEA_|RUNNER_|INPUT_|STATE_)/.test(k)) delete env[k];
+    const child = spawn(process.execPath, [bundle, "daemon", "-c", cfgFile], { cwd: dir, env, stdio: ["ignore", "pipe", "pipe"] });
+    let out = "";
+    child.stdout.on("data", (c: Buffer) => (out += c.toString()));
+    child.stderr.on("data", (c: Buffer) => (out += c.toString()));
+    let closing = false;
+    const exited = new Promise<void>((r) => child.once("exit", () => r()));
+    const died = exited.then((): never => {
+      if (closing) return new Promise<never>(() => undefined) as never;
+      throw new Error(`the daemon exited (code ${child.exitCode}, signal ${child.signalCode}):\n${out.slice(-4000)}`);
+    });
+    died.catch(() => undefined);
+    return {
+      forge,
+      dir,
+      output: () => out,
+      died,
+      publish: async (fullName, files, executable) => (await makeRepo(gitRoot, fullName, files, { executable })).commit,
+      async close() {
+        closing = true;
+        if (child.exitCode === null && child.signalCode === null) {
+          child.kill("SIGTERM");
+          const t = setTimeout(() => child.kill("SIGKILL"), 15_000);
+          await exited;
+          clearTimeout(t);
+        }
+        await forge.close();
+        await rm(dir, { recursive: true, force: true });
+        await rm(bundle, { force: true });
+      },
+    };
+  }
+  const config = parseConfig(yaml, join(dir, "config.yaml"), { cwd: dir });
   const log = process.env.NR_TEST_LOG ? createLogger({ level: process.env.NR_TEST_LOG as "debug", format: "json" }) : silentLogger();
   const daemon = startDaemon({
     config,
@@ -83,6 +150,8 @@ server:
     forge,
     daemon,
     dir,
+    output: () => "",
+    died: new Promise<never>(() => undefined),
     async publish(fullName, files, executable) {
       const made = await makeRepo(gitRoot, fullName, files, { executable });
       return made.commit;

@@ -22,7 +22,7 @@ jobs:
     steps:
       - uses: actions/checkout@v4
       - run: nix build
-      - run: id -u; readlink result
+      - run: id -u; readlink result; echo "NIX_CONFIG=$(printf %s "$NIX_CONFIG" | tr '\\n' ';')"
 `;
 
 /** Why the Nix end-to-end tests cannot run here, or false. */

@@ -8,7 +8,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { existsSync } from "node:fs";
+import { existsSync, readdirSync, statSync } from "node:fs";
 import { chmod, mkdir, mkdtemp, readFile, rm, symlink, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { makeRepo } from "../helpers/git-http-server.js";
@@ -18,9 +18,15 @@ import {
 
 const BUNDLE = join(REPO_ROOT, "dist/native-runner.js");
 
+/** scripts/test.sh builds dist/ before the suite; rebuild here only when it is missing or older than the sources. */
 function ensureBundle(): void {
-  // scripts/test.sh builds dist/ before the suite; build it here only when missing.
-  if (existsSync(BUNDLE)) return;
+  const built = existsSync(BUNDLE) ? statSync(BUNDLE).mtimeMs : 0;
+  const newest = Math.max(
+    ...readdirSync(join(REPO_ROOT, "src"), { recursive: true, withFileTypes: true })
+      .filter((e) => e.isFile())
+      .map((e) => statSync(join(e.parentPath, e.name)).mtimeMs),
+  );
+  if (built >= newest) return;
   const r = spawnSync(process.execPath, [join(REPO_ROOT, "scripts/build.mjs")], { encoding: "utf8" });
   if (r.status !== 0) throw new Error(`node scripts/build.mjs failed: ${r.stderr}`);
 }
@@ -91,6 +97,7 @@ test("nixpkgs services.gitea-actions-runner invocation: register --token-file, t
     const outPath = job.logRows.find((r) => r.startsWith("/nix/store/") && r.endsWith(`-${outName}`));
     assert.ok(outPath && storePathValid(outPath), `built and still valid:\n${log}`);
     assert.ok(job.logRows.some((r) => r.startsWith(`nix: keeping ${outPath}`)), log);
+    assert.ok(job.logRows.includes("NIX_CONFIG=accept-flake-config = false;experimental-features = nix-command flakes"), `the default per-job NIX_CONFIG:\n${log}`);
     const runner = emu.runners().find((r) => r.uuid === reg.uuid);
     assert.deepEqual(runner?.labels, ["native"]);
 

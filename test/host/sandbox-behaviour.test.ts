@@ -315,3 +315,36 @@ describe("backend selection", () => {
     }
   });
 });
+
+describe("the cgroup gate passes the environment through untouched", () => {
+  let fx: Fixture;
+  before(async () => {
+    fx = await makeFixture();
+  });
+  after(async () => {
+    await fx?.cleanup();
+  });
+
+  it("keeps variables whose names are not shell identifiers and ignores BASH_ENV", async (t) => {
+    const missing = await missingFeature("none", "raw");
+    if (missing) return t.skip(missing);
+    const { backend } = await backendFor(fx, { isolation: "none", cgroups: "raw" });
+    const sb = await backend.prepareJob({ jobKey: "gate-env" });
+    try {
+      const bashEnv = join(sb.dirs.temp, "bash-env.sh");
+      await writeFile(bashEnv, "echo SOURCED-BEFORE-THE-GATE\n");
+      const r = await run(sb, "env | grep -E '^(INPUT_FETCH-DEPTH|INPUT_GITHUB-SERVER-URL)=' | sort", {
+        "INPUT_FETCH-DEPTH": "1",
+        "INPUT_GITHUB-SERVER-URL": "http://127.0.0.1:3000",
+        BASH_ENV: bashEnv,
+      });
+      assert.equal(r.code, 0, r.out);
+      // the job's own bash (the step) reads BASH_ENV once, as it would anywhere; the gate must not add a run
+      assert.equal(r.out.split("SOURCED-BEFORE-THE-GATE").length - 1, 1, r.out);
+      assert.match(r.out, /^INPUT_FETCH-DEPTH=1$/m);
+      assert.match(r.out, /^INPUT_GITHUB-SERVER-URL=http:\/\/127\.0\.0\.1:3000$/m);
+    } finally {
+      await sb.dispose();
+    }
+  });
+});

@@ -7,7 +7,7 @@
 // test/reliability/fault-suite.test.ts (CI size) and bench/fault-suite.ts.
 
 import { spawn, type ChildProcess } from "node:child_process";
-import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, readlinkSync } from "node:fs";
 import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { startEmulator, type Emulator, type JobView } from "../emulator/index.js";
@@ -456,16 +456,21 @@ export async function runFaultSuite(o: SuiteOptions): Promise<SuiteFigures> {
       // a finished job whose last report was still being retried is not interrupted
       if (jobId !== undefined && env.emu.job(jobId)?.status !== "done") interrupted.set(jobId, journaledRows(join(spoolRoot, dir)));
     }
-    for (const line of execPs()) orphans.push(line);
+    for (const pid of execPs(env.dir)) orphans.push(pid);
     daemon = await startDaemonCli(env, cfgFile);
     const rest = specs.slice(half).map(enqueue);
     await waitDone(blockIds, "interrupted jobs reported");
     await waitDone(rest, "second half done");
-  } finally {
+  } catch (err) {
     daemon.child.kill("SIGKILL");
     await daemon.exited;
-    countFaults(env.emu);
+    for (const pid of execPs(env.dir)) process.kill(pid, "SIGKILL");
+    await env.close();
+    throw Object.assign(err as Error, { daemonOutput: daemon.output().slice(-5000) });
   }
+  daemon.child.kill("SIGKILL");
+  await daemon.exited;
+  countFaults(env.emu);
 
   const figures: SuiteFigures = {
     jobs: byJob.size,
@@ -502,18 +507,19 @@ export async function runFaultSuite(o: SuiteOptions): Promise<SuiteFigures> {
     figures.problems.push(`processes of interrupted jobs still alive after recovery: ${survivors.join(", ")}`);
   }
   figures.seconds = Math.round((Date.now() - t0) / 100) / 10;
+  for (const pid of survivors) process.kill(pid, "SIGKILL");
   await env.close();
   return figures;
 }
 
-/** Pids of `sleep 317` processes (the blocking steps) right now. */
-function execPs(): number[] {
+/** Pids of the blocking steps' `sleep 317` (working below `dir`) right now. */
+function execPs(dir: string): number[] {
   const out: number[] = [];
   for (const name of readdirSync("/proc")) {
     if (!/^\d+$/.test(name)) continue;
     try {
       const cmd = readFileSync(`/proc/${name}/cmdline`, "utf8");
-      if (cmd === "sleep\u0000317\u0000") out.push(Number(name));
+      if (cmd === "sleep\u0000317\u0000" && readlinkSync(`/proc/${name}/cwd`).startsWith(dir + "/")) out.push(Number(name));
     } catch {
       // gone
     }

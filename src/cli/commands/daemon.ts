@@ -1,4 +1,5 @@
 import { existsSync } from "node:fs";
+import { mkdir } from "node:fs/promises";
 import { hostname } from "node:os";
 import type { Command } from "commander";
 import {
@@ -7,7 +8,7 @@ import {
 } from "../../config/index.js";
 import { startDaemon, type DaemonOptions } from "../../daemon/index.js";
 import { createDaemonObservability } from "../../daemon/daemon-observer.js";
-import { createNixIntegration } from "../../daemon/nix-roots.js";
+import { createNixIntegration, type NixIntegration } from "../../nix/index.js";
 import { startCacheService, type CacheService } from "../../cache/index.js";
 import { runJob } from "../../engine/run-job.js";
 import { createHostBackend } from "../../host/index.js";
@@ -39,6 +40,7 @@ export function daemonCommand(program: Command): void {
   ).action(async (flags: ConnectionFlags, cmd: Command) => {
     const setup = await prepareRunner(cmd, flags);
     const obs = createDaemonObservability(setup.cfg, VERSION, setup.log);
+    setup.nix.onUsage((roots, bytes) => obs.observer.nixUsage?.(roots, bytes));
     try {
       const daemon = startDaemon({ ...setup.options, observer: obs.observer });
       await obs.start();
@@ -65,6 +67,8 @@ export interface PreparedRunner {
   cfg: RunnerConfig;
   log: Logger;
   options: DaemonOptions;
+  /** GC-root retention and per-job NIX_CONFIG (already started). */
+  nix: NixIntegration;
   /** Stops what prepareRunner started (the cache service). */
   close(): Promise<void>;
 }
@@ -101,7 +105,7 @@ export async function prepareRunner(cmd: Command, flags: ConnectionFlags): Promi
 
   const host = await hostBackend(cfg, log);
   const cache = cfg.cache.enabled ? await startCache(cfg, log) : undefined;
-  const nix = createNixIntegration(cfg, log, (roots, bytes) => options.observer?.nixUsage?.(roots, bytes));
+  const nix = createNixIntegration({ nix: cfg.nix, stateDir: cfg.state_dir, log });
   const options: DaemonOptions = {
     config: cfg,
     connections,
@@ -141,6 +145,7 @@ export async function prepareRunner(cmd: Command, flags: ConnectionFlags): Promi
     cfg,
     log,
     options,
+    nix,
     close: async () => {
       nix.close();
       await cache?.close();
@@ -188,12 +193,16 @@ function parseDurationFlag(flag: string, text: string): number {
 }
 
 async function hostBackend(cfg: RunnerConfig, log: Logger): Promise<HostBackend> {
+  // Shared read-only with jobs, so it must exist before the first job's sandbox is planned.
+  await mkdir(cfg.actions.cache_dir, { recursive: true, mode: 0o755 });
   return createHostBackend({
     host: cfg.host,
     stateDir: cfg.state_dir,
     configFile: cfg.config_file,
     cacheDir: cfg.cache.enabled ? cfg.cache.dir : undefined,
     registrationFile: cfg.runner.file,
+    // Jobs run fetched actions from the shared cache, which sits in workdir_parent (hidden under bwrap).
+    readOnlyPaths: [cfg.actions.cache_dir],
     log: (level, msg) => log[level](msg),
   });
 }
