@@ -14,6 +14,7 @@ import type { JobOutcome, JobRequest, RunJobOptions } from "./job-request.js";
 import { JobLog } from "./job-log.js";
 import { Masker } from "./masker.js";
 import { buildBaseContexts, buildGithubContext } from "./contexts.js";
+import { inputsFromDispatchEvent } from "../workflow/inputs.js";
 import { runnerVariables, str, tokenMasks } from "./job-env.js";
 import type { JobRuntime, Scope } from "./job-runtime.js";
 import { findOnPath } from "./shells.js";
@@ -81,7 +82,9 @@ async function runInSandbox(
 
   const debug = req.secrets["ACTIONS_STEP_DEBUG"] === "true" || req.vars["ACTIONS_STEP_DEBUG"] === "true";
   const github = buildGithubContext(req, dirs, eventPath, job);
-  const base = buildBaseContexts(req, dirs, github, job, payloadMatrix(job), debug);
+  const inputs =
+    req.inputs ?? (req.context["event_name"] === "workflow_dispatch" ? inputsFromDispatchEvent(workflow.dispatchInputs, event) : undefined);
+  const base = buildBaseContexts({ ...req, ...(inputs ? { inputs } : {}) }, dirs, github, job, payloadMatrix(job), debug);
 
   // Job timeout and cancellation share one signal; post steps get their own.
   const jobAbort = new AbortController();

@@ -14,7 +14,7 @@ import { formatWorkflowError } from "../workflow/model.js";
 import { parseTaskPayload } from "../workflow/parse-payload.js";
 import { ConsolePrinter } from "./console-printer.js";
 import { readRepoInfo } from "./git-info.js";
-import { InputError, typeCallInputs, typeDispatchInputs } from "./inputs.js";
+import { InputError, typeCallInputs, typeDispatchInputs } from "../workflow/inputs.js";
 import { JsonPrinter } from "./json-printer.js";
 import { Orchestrator, aggregate, type NodeResult, type RunJobFn } from "./orchestrator.js";
 import { Semaphore } from "./semaphore.js";

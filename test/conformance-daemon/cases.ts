@@ -84,6 +84,11 @@ export interface CasePlan {
    * the runner, which must fail the job before any step runs.
    */
   rejectedByRunner?: boolean;
+  /**
+   * Jobs are expected cancelled by fail-fast: the harness cancels the running siblings of a
+   * failed matrix instance through the server, as a user would on Forgejo.
+   */
+  failFast?: boolean;
   /** The workflows the server would start for the event. */
   workflows: WorkflowFile[];
   event: string;
@@ -221,10 +226,21 @@ export function loadCase(name: string): CasePlan {
       }
     }
   }
-  for (const [key, je] of Object.entries(exp.jobs ?? {})) {
-    if (je.result === "cancelled") {
-      return skip(`job ${key} is expected cancelled by fail-fast or max-parallel scheduling, which is the server's job (Forgejo does not cancel sibling matrix jobs)`);
+  const cancelled = Object.entries(exp.jobs ?? {}).filter(([, je]) => je.result === "cancelled");
+  if (cancelled.length > 0) {
+    const concurrency = (args.extra ?? []).indexOf("--concurrency");
+    if (concurrency >= 0 && args.extra![concurrency + 1] === "1") {
+      return skip("jobs are expected cancelled while queued behind `exec --concurrency 1`: which jobs a runner has started is the server's scheduling");
     }
+    const failFastJobs = plan.workflows.flatMap((w) =>
+      Object.entries(jobs(w.doc))
+        .filter(([, j]) => obj(j.strategy).matrix !== undefined && obj(j.strategy)["fail-fast"] !== false)
+        .map(([id]) => id),
+    );
+    for (const [key] of cancelled) {
+      if (!failFastJobs.some((id) => key.startsWith(`${id} (`))) return skip(`job ${key} is expected cancelled, not by fail-fast`);
+    }
+    plan.failFast = true;
   }
   return plan;
 }

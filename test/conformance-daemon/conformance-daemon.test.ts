@@ -10,7 +10,7 @@ import { createHash } from "node:crypto";
 import fs from "node:fs";
 import path from "node:path";
 import type { JobView } from "../emulator/index.js";
-import { adaptWorkflow, readProbe, PROBE_ID, type AdaptedWorkflow, type ProbeResult } from "./adapt.js";
+import { adaptWorkflow, readProbe, type AdaptedWorkflow, type ProbeResult } from "./adapt.js";
 import {
   caseNames,
   dispatchInputs,
@@ -33,10 +33,7 @@ const RUN_TIMEOUT_MS = 180_000;
  * Cases where the daemon disagrees with the expectation and the runner is at
  * fault: run as node:test `todo` (reported, not failing). Reason = what differs.
  */
-const TODO: Record<string, string> = {
-  "dispatch-inputs":
-    "the inputs context is empty for a workflow_dispatch task (github.event.inputs is right): buildJobRequest in src/daemon/task-runner.ts sets no JobRequest.inputs (exec types them with typeDispatchInputs from the payload's on.workflow_dispatch.inputs)",
-};
+const TODO: Record<string, string> = {};
 
 /**
  * Expectations that differ on Forgejo for reasons of the server, not the
@@ -102,7 +99,7 @@ async function runCase(plan: CasePlan): Promise<CaseRun> {
   const probe = wantsProbe(plan.exp);
   const started = plan.workflows.map((wf) => {
     const adapted = adaptWorkflow(wf.text, { checkout: plan.checkout, probeJobs: () => probe, continueOnError: plan.continueOnError });
-    const { runId } = emu.enqueueRun({
+    const { runId, jobIds } = emu.enqueueRun({
       workflow: adapted.text,
       workflowFile: wf.file,
       repo,
@@ -114,14 +111,59 @@ async function runCase(plan: CasePlan): Promise<CaseRun> {
       ref: "refs/heads/main",
       ...(sha ? { sha } : {}),
     });
-    return { runId, wf, adapted };
+    return { runId, jobIds, wf, adapted };
   });
   const jobs: RunJob[] = [];
   for (const s of started) {
-    const views = await Promise.race([emu.waitForRunDone(s.runId, RUN_TIMEOUT_MS), setup.died]);
+    const runJobs = (): JobView[] => s.jobIds.map((id) => emu.job(id)!);
+    const failFast = plan.failFast ? emulateFailFast(runJobs, s.wf) : Promise.resolve();
+    failFast.catch(() => undefined);
+    await Promise.race([emu.waitForRunDone(s.runId, RUN_TIMEOUT_MS), setup.died]);
+    await failFast;
+    // A cancelled task is done on the server at once; its last rows (cancel handlers) follow.
+    const views = await Promise.race([
+      emu.waitFor(
+        () => {
+          const run = runJobs();
+          return run.every((j) => !j.taskId || j.logArchived) ? run : undefined;
+        },
+        60_000,
+        () => `the log of a job of run ${s.runId} is never closed (no UpdateLog with no_more)`,
+      ),
+      setup.died,
+    ]);
     for (const view of views) jobs.push({ view, wf: s.wf, adapted: s.adapted });
   }
   return { jobs };
+}
+
+/**
+ * GitHub's fail-fast, which Forgejo does not implement: once an instance of a
+ * matrix job (fail-fast not false) fails, each sibling is cancelled through the
+ * server once a step of it runs (as a user cancelling it on Forgejo).
+ */
+async function emulateFailFast(runJobs: () => JobView[], wf: WorkflowFile): Promise<void> {
+  const wfJobs = (wf.doc.jobs ?? {}) as Record<string, Obj>;
+  const failFast = (key: string) => {
+    const st = (wfJobs[key]?.strategy ?? {}) as Obj;
+    return st.matrix !== undefined && st["fail-fast"] !== false;
+  };
+  const cancelled = new Set<number>();
+  await emu.waitFor(
+    () => {
+      const run = runJobs();
+      for (const failed of run.filter((j) => j.result === "failure" && failFast(j.jobKey))) {
+        // Once a step runs: the cancel must find work in progress, not a job still setting up.
+        const inProgress = (j: JobView) => j.status === "running" && j.steps.some((st) => st.status === "running");
+        for (const sib of run.filter((j) => j.jobKey === failed.jobKey && inProgress(j) && !cancelled.has(j.jobId))) {
+          cancelled.add(sib.jobId);
+          emu.cancel(sib.jobId);
+        }
+      }
+      return run.every((j) => j.status === "done") ? true : undefined;
+    },
+    RUN_TIMEOUT_MS,
+  );
 }
 
 // ---- expectations ----
@@ -240,7 +282,42 @@ function continueOnError(step: Obj | undefined): boolean {
   return v !== undefined && v !== false && v !== "false";
 }
 
-function verifyJob(key: string, je: JobExpect, info: JobInfo, plan: CasePlan): void {
+/**
+ * What Forgejo's UI needs of every job that ran: a final result per step, step
+ * log ranges in order and inside the log, a succeeded `run:` step's range
+ * starting with its header, and (with the probe) each step's state equal to its
+ * conclusion in the steps context.
+ */
+function checkStepStates(info: JobInfo): void {
+  const v = info.job.view;
+  if (v.steps.length === 0) return;
+  const dump = `\n--- ${v.name} steps: ${JSON.stringify(v.steps.map((s) => [s.index, s.result, s.logIndex, s.logLength]))}\n--- rows:\n${v.logRows.map((r, i) => `${i} ${r}`).join("\n")}`;
+  // forgejo-runner sends job outputs on success only.
+  if (v.result !== "success") assert.deepEqual(v.outputs, {}, `job ${v.name} (${v.result}) has outputs stored`);
+  const offset = info.job.adapted.offset;
+  assert.equal(v.steps.length, info.wfSteps.length + offset + (info.probed ? 1 : 0), `job ${v.name}: payload step count${dump}`);
+  let end = 0;
+  for (const st of v.steps) {
+    assert.ok(st.result !== undefined, `job ${v.name}: step ${st.index} has no result (${st.status})${dump}`);
+    if (st.logLength === 0) continue;
+    assert.ok(st.logIndex >= end && st.logIndex + st.logLength <= v.logRows.length, `job ${v.name}: step ${st.index} log range${dump}`);
+    end = st.logIndex + st.logLength;
+    const wfStep = st.index >= offset ? info.wfSteps[st.index - offset] : undefined;
+    if (st.result === "success" && typeof wfStep?.run === "string") {
+      // Debug rows (condition evaluation) may come first, as in actions/runner.
+      const first = v.logRows.slice(st.logIndex, end).find((r) => !r.startsWith("##[debug]")) ?? "";
+      assert.match(first, /^##\[group\]Run /, `job ${v.name}: step ${st.index}'s rows do not start with its header${dump}`);
+    }
+  }
+  if (!info.probe?.steps || v.result === "cancelled") return;
+  for (const [i, wfStep] of info.wfSteps.entries()) {
+    const seen: { conclusion?: string } | undefined = typeof wfStep.id === "string" ? info.probe.steps[wfStep.id] : undefined;
+    if (!seen?.conclusion) continue;
+    assert.equal(v.steps[i + offset]!.result, seen.conclusion, `job ${v.name}: step ${i + offset} state vs steps.${String(wfStep.id)}.conclusion${dump}`);
+  }
+}
+
+function verifyJob(key: string, je: JobExpect, info: JobInfo): void {
   const v = info.job.view;
   const dump = `\n--- ${v.name} rows:\n${v.logRows.join("\n")}`;
   if (je.result !== undefined) assert.equal(v.result, je.result, `job ${key} result${dump}`);
@@ -269,7 +346,8 @@ function verifyJob(key: string, je: JobExpect, info: JobInfo, plan: CasePlan): v
     const view = v.steps[idx + offset];
     // Forgejo's one result per step is the conclusion (after continue-on-error).
     const want = se.conclusion ?? (se.outcome === "failure" && continueOnError(wfStep) ? undefined : se.outcome);
-    if (want !== undefined && v.steps.length > 0) {
+    // A cancel stops the task on the server: step states no longer change (the probe still sees them).
+    if (want !== undefined && v.steps.length > 0 && v.result !== "cancelled") {
       assert.ok(view, `job ${key}: no step ${idx + offset} in Forgejo's view`);
       assert.equal(view.result, want, `job ${key} step ${sk} (#${idx + offset}) result on Forgejo${dump}`);
     }
@@ -297,7 +375,6 @@ function verifyJob(key: string, je: JobExpect, info: JobInfo, plan: CasePlan): v
     const row = `##[${String(ann.level)}]${String(ann.message)}`;
     assert.ok(text.includes(row), `job ${key}: no annotation row ${JSON.stringify(row)}${dump}`);
   }
-  void plan;
 }
 
 /**
@@ -331,7 +408,8 @@ function verify(plan: CasePlan, run: CaseRun): void {
     return byId.length === 1 ? byId[0] : undefined;
   };
   const firstWs = infos.find((i) => i.probe?.workspace)?.probe?.workspace;
-  const exp = substitute(exp0, plan.dir, firstWs);
+  // ${WORKSPACE} is per job (each task has its own workspace): jobs are substituted below.
+  const exp = { ...substitute({ ...exp0, jobs: undefined }, plan.dir, firstWs), jobs: exp0.jobs };
 
   if (exp.exitCode !== undefined) {
     const ok = all.every((j) => j.result === "success" || j.result === "skipped");
@@ -349,6 +427,7 @@ function verify(plan: CasePlan, run: CaseRun): void {
     assert.equal(left.length, 0, `jobs not expected: ${left.map((i) => i.job.view.name).join(", ")}`);
   }
 
+  for (const info of infos) checkStepStates(info);
   const allRows = infos.flatMap((i) => i.rows);
   checkLog("all logs", allRows, exp.log);
   const everything = [...all.flatMap((j) => j.logRows), ...all.flatMap((j) => Object.values(j.outputs))].join("\n");
@@ -371,8 +450,8 @@ function verify(plan: CasePlan, run: CaseRun): void {
       continue;
     }
     assert.ok(info, `job ${key} not on Forgejo; jobs: ${known}`);
-    const je = substitute(je0, plan.dir, info.probe?.workspace);
-    verifyJob(key, je, info, plan);
+    const je = substitute(je0, plan.dir, info.probe?.workspace ?? firstWs);
+    verifyJob(key, je, info);
   }
   if (exp.finishOrder) {
     const done = exp.finishOrder.map((k) => find(k)?.job.view.doneAt ?? 0);
@@ -437,4 +516,3 @@ test("daemon conformance: harness self-check — wrong expectations fail", sampl
   assert.throws(() => verify(mutated((j) => (j.steps![ck] = { conclusion: other(ce.conclusion ?? ce.outcome) })), run), /result|conclusion/);
 });
 
-void PROBE_ID;

@@ -108,6 +108,9 @@ server:
     let out = "";
     child.stdout.on("data", (c: Buffer) => (out += c.toString()));
     child.stderr.on("data", (c: Buffer) => (out += c.toString()));
+    // Never leave a daemon polling a dead emulator behind.
+    const killChild = () => child.kill("SIGKILL");
+    process.once("exit", killChild);
     let closing = false;
     const exited = new Promise<void>((r) => child.once("exit", () => r()));
     const died = exited.then((): never => {
@@ -129,6 +132,7 @@ server:
           await exited;
           clearTimeout(t);
         }
+        process.removeListener("exit", killChild);
         await forge.close();
         await rm(dir, { recursive: true, force: true });
         await rm(bundle, { force: true });

@@ -7,7 +7,7 @@ import path from "node:path";
 import { parseRemote, readRepoInfo } from "../../src/exec/git-info.js";
 import { buildTaskContext, defaultEvent, refFacts, type RunInfo } from "../../src/exec/task-context.js";
 import { findWorkflowFiles } from "../../src/exec/workflow-files.js";
-import { InputError, typeCallInputs, typeDispatchInputs } from "../../src/exec/inputs.js";
+import { InputError, typeCallInputs, typeDispatchInputs } from "../../src/workflow/inputs.js";
 
 test("remote URLs give the repository and the server", () => {
   assert.deepEqual(parseRemote("https://forge.example/alice/webapp.git"), { server: "https://forge.example/", owner: "alice", name: "webapp" });

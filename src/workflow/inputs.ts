@@ -1,5 +1,5 @@
 import { toExpressionString } from "../expressions/index.js";
-import type { WorkflowInputSpec } from "../workflow/model.js";
+import type { WorkflowInputSpec } from "./model.js";
 
 export class InputError extends Error {
   override name = "InputError";
@@ -73,5 +73,28 @@ function coerceInput(name: string, spec: WorkflowInputSpec, raw: unknown): unkno
     }
     default:
       return raw === undefined || raw === null ? "" : typeof raw === "string" ? raw : toExpressionString(raw);
+  }
+}
+
+/**
+ * The `inputs` context of a workflow_dispatch task: Forgejo sends the inputs
+ * only as strings in the event payload; the workflow's declarations type them
+ * as `exec` does. Never throws: a value that does not fit its type keeps its string.
+ */
+export function inputsFromDispatchEvent(
+  specs: Record<string, WorkflowInputSpec>,
+  event: unknown,
+): Record<string, unknown> {
+  const raw = typeof event === "object" && event !== null ? (event as Record<string, unknown>)["inputs"] : undefined;
+  const given: Record<string, string> = {};
+  if (typeof raw === "object" && raw !== null) {
+    for (const [k, v] of Object.entries(raw as Record<string, unknown>)) {
+      if (k in specs && v !== undefined && v !== null) given[k] = typeof v === "string" ? v : JSON.stringify(v);
+    }
+  }
+  try {
+    return typeDispatchInputs(specs, given).typed;
+  } catch {
+    return { ...given };
   }
 }
