@@ -96,6 +96,9 @@ jobs:
     );
     assert.equal(r.outcome.result, "success", r.lines.join("\n"));
     const l0 = r.stepLines(0);
+    // GitHub's header block for a uses: step, with every input's value
+    assert.deepEqual(l0.slice(l0.indexOf("##[group]Run ./act"), l0.indexOf("##[group]Run ./act") + 3), ["##[group]Run ./act", "with:", "  who: world"]);
+    assert.ok(l0.includes("  with-default: alice/webapp-def"), l0.join("\n"));
     assert.ok(l0.some((l) => l.includes("Unexpected input(s) 'unknown-one'")), l0.join("\n"));
     assert.ok(l0.some((l) => l.includes("Input required and not supplied: needed")));
     assert.ok(l0.includes("printing ***"), l0.join("\n"));

@@ -5,6 +5,7 @@
 import type { CompositeRuns } from "../../actions/types.js";
 import { interpolate } from "../../expressions/index.js";
 import { resolveInputs } from "../action-inputs.js";
+import { writeActionHeader } from "./action-header.js";
 import type { ActionInstance, Scope } from "../job-runtime.js";
 import type { HandlerResult, StepInvocation } from "./types.js";
 
@@ -19,6 +20,7 @@ export async function runCompositeAction(inv: StepInvocation, instance: ActionIn
   }
   const ctx = { contexts: inv.contexts, workspace: rt.sandbox.dirs.workspace };
   const inputs = resolveInputs(instance.prepared.metadata, inv.step.with ?? {}, ctx, rt.log);
+  writeActionHeader(rt, instance.uses, inputs, inv.step.env, inv.env);
   const before = { ...rt.globalEnv };
   const outerEnv = inv.env;
   const scope: Scope = {

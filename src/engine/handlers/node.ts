@@ -4,6 +4,7 @@
 import { join } from "node:path";
 import type { NodeRuns, ScriptRuns } from "../../actions/types.js";
 import { inputEnv, resolveInputs } from "../action-inputs.js";
+import { writeActionHeader } from "./action-header.js";
 import type { ActionInstance, JobRuntime, PostStep } from "../job-runtime.js";
 import { applyEffects, runStepProcess } from "../step-process.js";
 import type { HandlerResult, StepInvocation } from "./types.js";
@@ -21,6 +22,7 @@ export async function runScriptAction(inv: StepInvocation, instance: ActionInsta
   const inputs_ = inputEnv(inputs);
   const runsEnv = runs.env ?? {};
   const env = { ...inv.env, ...runsEnv };
+  writeActionHeader(rt, instance.uses, inputs, inv.step.env, inv.env);
   const result = await runActionProcess(rt, instance, kind, runs.main, env, inputs_, inv.signal);
   if (runs.post) {
     rt.posts.push({
