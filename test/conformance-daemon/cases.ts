@@ -133,8 +133,7 @@ function listFiles(dir: string, rel = ""): string[] {
 /**
  * A matrix the server cannot expand the way the runner's corpus expects:
  * values computed from expressions (the server evaluates them once the needs
- * are done), or `include` entries that extend existing combinations (the
- * emulator only appends whole combinations).
+ * are done).
  */
 function serverMatrixLimit(job: Obj): string | undefined {
   const matrix = obj(job.strategy).matrix;
@@ -143,14 +142,7 @@ function serverMatrixLimit(job: Obj): string | undefined {
   const m = obj(matrix);
   const dims = Object.keys(m).filter((k) => k !== "include" && k !== "exclude");
   for (const k of dims) if (typeof m[k] === "string") return `matrix dimension ${k} is an expression (expanded by the server)`;
-  const include = m.include;
-  if (Array.isArray(include) && dims.length === 0) {
-    return "include-only matrix: the emulator adds an empty combination besides the include entries (test/emulator/job-payload.ts matrixCombinations)";
-  }
-  if (typeof include === "string") return "matrix include is an expression (expanded by the server)";
-  // With dimensions, include entries merge into matching combinations (or all of them): the
-  // server's job, and the emulator only appends whole combinations.
-  if (Array.isArray(include) && dims.length > 0) return "matrix include entries merge into combinations (server-side; the emulator appends whole combinations)";
+  if (typeof m.include === "string") return "matrix include is an expression (expanded by the server)";
   return undefined;
 }
 

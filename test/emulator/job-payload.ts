@@ -96,27 +96,43 @@ export function matrixCombinations(workflowText: string, jobKey: string): Record
   const matrix = plain(entries(job.get("strategy")).get("matrix"));
   if (!matrix || typeof matrix !== "object" || Array.isArray(matrix)) return [];
   const m = matrix as Record<string, unknown>;
-  let combos: Record<string, unknown>[] = [{}];
-  for (const [key, values] of Object.entries(m)) {
-    if (key === "include" || key === "exclude" || !Array.isArray(values)) continue;
-    combos = combos.flatMap((c) => values.map((v) => ({ ...c, [key]: v })));
+  // GitHub's rules: the cross product of the dimensions, minus `exclude`; each `include`
+  // entry extends every combination whose original values it does not contradict, or
+  // becomes a combination of its own when it extends none.
+  const dims = Object.entries(m).filter(([k, v]) => k !== "include" && k !== "exclude" && Array.isArray(v));
+  let combos: Record<string, unknown>[] = dims.length ? [{}] : [];
+  for (const [key, values] of dims) {
+    combos = combos.flatMap((c) => (values as unknown[]).map((v) => ({ ...c, [key]: v })));
   }
+  const same = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b);
   const matches = (c: Record<string, unknown>, pattern: Record<string, unknown>) =>
-    Object.entries(pattern).every(([k, v]) => JSON.stringify(c[k]) === JSON.stringify(v));
+    Object.entries(pattern).every(([k, v]) => same(c[k], v));
   if (Array.isArray(m.exclude)) {
     combos = combos.filter((c) => !(m.exclude as Record<string, unknown>[]).some((p) => matches(c, p)));
   }
+  const originals = combos.map((c) => ({ ...c }));
+  const dimNames = new Set(dims.map(([k]) => k));
   if (Array.isArray(m.include)) {
-    for (const inc of m.include as Record<string, unknown>[]) combos.push({ ...inc });
+    for (const inc of m.include as Record<string, unknown>[]) {
+      let extended = false;
+      originals.forEach((orig, i) => {
+        const fits = Object.entries(inc).every(([k, v]) => !dimNames.has(k) || same(orig[k], v));
+        if (fits) {
+          Object.assign(combos[i]!, inc);
+          extended = true;
+        }
+      });
+      if (!extended) combos.push({ ...inc });
+    }
   }
-  if (combos.length === 1 && Object.keys(combos[0]!).length === 0) return [];
+  if (combos.length === 0) return [];
   return combos.sort((a, b) => (matrixName(a) < matrixName(b) ? -1 : matrixName(a) > matrixName(b) ? 1 : 0));
 }
 
 /** Replaces `${{ matrix.<key> }}` (the only expressions the emulator evaluates server-side). */
 function interpolateMatrix(s: string, matrix: Record<string, unknown>): string {
   return s.replace(/\$\{\{\s*matrix\.([A-Za-z0-9_-]+)\s*\}\}/g, (whole, key: string) =>
-    key in matrix ? goSprint(matrix[key]) : whole,
+    key in matrix ? goSprint(matrix[key]) : "",
   );
 }
 
