@@ -76,6 +76,9 @@ export function createDaemonObservability(cfg: RunnerConfig, version: string, lo
     reportError(rpc, code) {
       metrics.reportErrors.inc({ rpc, code });
     },
+    spoolBacklog(bytes) {
+      metrics.spoolBacklog.set(bytes);
+    },
     nixUsage(roots, bytes) {
       metrics.gcRoots.set(roots);
       metrics.gcRootBytes.set(bytes);

@@ -7,7 +7,7 @@ import type { Logger } from "../observability/logger.js";
 import { createForgejoClient, type DeclareResponse, type ForgejoClient, type Task } from "../protocol/index.js";
 import type { TrustPolicy } from "../policy/trust.js";
 import { Poller } from "./poller.js";
-import type { DaemonObserver } from "./observer.js";
+import { notify, type DaemonObserver } from "./observer.js";
 import { Supervisor } from "./supervisor.js";
 import { runTask, type RunJobFn, type TaskResult, type TaskRunnerContext } from "./task-runner.js";
 import { Redeliverer, recoverOrphans, type DeliveryClient } from "./recovery.js";
@@ -61,9 +61,30 @@ export function startDaemon(opts: DaemonOptions): Daemon {
   let shuttingDown = false;
   const spoolRoot = opts.spoolRoot === false ? undefined : (opts.spoolRoot ?? join(config.state_dir, "spool"));
   const clients = new Map<string, DeliveryClient>();
+  const callTimeoutMs = Math.max(10_000, 5 * config.runner.report_interval);
   const redeliverer = spoolRoot
-    ? new Redeliverer({ clients, retry: config.runner.report_retry, log: log.child({ component: "redelivery" }) })
+    ? new Redeliverer({ clients, retry: config.runner.report_retry, log: log.child({ component: "redelivery" }), callTimeoutMs })
     : undefined;
+  // Sampled backlog of every task still reporting (the spool backlog metric).
+  const backlogs = new Set<() => number>();
+  const trackBacklog = (fn: () => number) => {
+    backlogs.add(fn);
+    return () => void backlogs.delete(fn);
+  };
+  const backlogTimer = opts.observer?.spoolBacklog
+    ? setInterval(() => {
+        let bytes = 0;
+        for (const fn of backlogs) {
+          try {
+            bytes += fn();
+          } catch {
+            // a task that just ended
+          }
+        }
+        notify(opts.observer, "spoolBacklog", bytes);
+      }, Math.max(1000, config.runner.report_interval))
+    : undefined;
+  backlogTimer?.unref();
   const pollers = opts.connections.map((conn) => {
     const client =
       opts.createClient?.(conn) ??
@@ -90,6 +111,7 @@ export function startDaemon(opts: DaemonOptions): Daemon {
       trust: trustFor(conn, config),
       cacheReadOnly: conn.cache_mode === "read",
       observer: opts.observer,
+      trackBacklog,
       ...(spoolRoot ? { spoolRoot, onUndelivered: (dir: string) => redeliverer?.add(dir) } : {}),
     };
     return new Poller({
@@ -134,7 +156,7 @@ export function startDaemon(opts: DaemonOptions): Daemon {
   const done = (async () => {
     // Tasks an earlier daemon process left behind are reported before any new work is fetched.
     if (spoolRoot) {
-      const summary = await recoverOrphans({ spoolRoot, clients, retry: config.runner.report_retry, log }).catch((err: unknown) => {
+      const summary = await recoverOrphans({ spoolRoot, clients, retry: config.runner.report_retry, log, callTimeoutMs }).catch((err: unknown) => {
         log.error({ err: err instanceof Error ? err.message : String(err) }, "crash recovery failed");
         return undefined;
       });
@@ -146,6 +168,7 @@ export function startDaemon(opts: DaemonOptions): Daemon {
     else await supervisor.idle();
     // What is still undelivered stays in the spool for the next start.
     await redeliverer?.stop();
+    if (backlogTimer) clearInterval(backlogTimer);
     return unregistered > 0 && unregistered === pollers.length && !shuttingDown ? 1 : 0;
   })();
 

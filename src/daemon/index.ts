@@ -7,3 +7,6 @@ export { Poller, effectiveFetchInterval, type PollerOptions } from "./poller.js"
 export { Supervisor, TaskAbort, TIMEOUT_MESSAGE, type TaskHandle, type AbortKind } from "./supervisor.js";
 export { sanitizeRows, MAX_ROW_BYTES } from "./log-rows.js";
 export type { DaemonObserver, TaskInfo } from "./observer.js";
+export { TaskSpool, findOrphans, type SpoolMeta, type SpooledTaskState } from "./spool.js";
+export { recoverOrphans, deliverFinishedSpool, closeInterruptedSpool, Redeliverer, RESTART_LINE, type RecoverySummary } from "./recovery.js";
+export { JOB_MARKER_ENV, jobMarker, killJobLeftovers, markJobProcesses } from "./job-marker.js";

@@ -20,6 +20,8 @@ export interface DaemonObserver {
   contact?(connection: string, url: string): void;
   fetchError?(connection: string, url: string, code: string, message: string): void;
   reportError?(rpc: "UpdateLog" | "UpdateTask", code: string): void;
+  /** Log bytes journaled in task spools and not yet acknowledged by Forgejo (sampled). */
+  spoolBacklog?(bytes: number): void;
   /** Store paths kept alive by the runner's GC roots, and their closure size. */
   nixUsage?(roots: number, bytes: number): void;
 }

@@ -203,7 +203,7 @@ export interface RecoveryOptions {
 export interface RecoverySummary {
   /** Spool keys delivered (or found already done on the server) and removed. */
   recovered: string[];
-  /** Kept: their connection is not configured any more. */
+  /** Kept: their connection is not configured any more, or the server refuses this runner's reports for them. */
   kept: string[];
   /** Kept: delivery failed for now (server away); retry later. */
   pending: string[];
@@ -258,8 +258,13 @@ async function recoverOne(dir: string, opts: RecoveryOptions): Promise<keyof Rec
     await spool.remove();
     return "recovered";
   } catch (err) {
-    opts.log.error({ spool: dir, err: describeErr(err) }, "could not report an orphaned task yet; will retry");
     spool?.close();
+    if (isUnregisteredRunner(err) || isForeignTask(err)) {
+      // Retrying cannot help (runner deleted or re-registered): keep the spool for a human to look at.
+      opts.log.error({ spool: dir, err: describeErr(err) }, "the server does not accept reports of this orphaned task from this runner; keeping its spool");
+      return "kept";
+    }
+    opts.log.error({ spool: dir, err: describeErr(err) }, "could not report an orphaned task yet; will retry");
     return "pending";
   }
 }

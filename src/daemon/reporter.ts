@@ -7,6 +7,9 @@
 // Closing appends a "Job <result>" row, sends the remaining rows with
 // no_more (at least that row, or the server would not archive), then the final state with result and
 // stopped_at, both retried with backoff.
+// With a spool, every row is journaled before it can be sent and the state
+// at each step boundary and before the final report (fsync'd), so a crash
+// or an outage of any length loses nothing (see recovery.ts).
 
 import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import type { Conclusion, JobEvent } from "../engine/events.js";
@@ -240,7 +243,7 @@ export class TaskReporter {
     const snapshot = this.snapshot();
     this.persisting = this.persisting
       .then(async () => {
-        this.store.sync();
+        if (this.store instanceof SpoolRowStore) await this.store.syncAsync();
         await spool.writeState(snapshot);
       })
       .catch((err: unknown) => this.warnThrottled("could not journal the task state", err));

@@ -139,6 +139,11 @@ export class SpoolRowStore implements RowStore {
     this.write();
     this.spool.sync();
   }
+
+  async syncAsync(): Promise<void> {
+    this.write();
+    await this.spool.syncAsync();
+  }
 }
 
 function takeBatch(rows: StoredRow[], start: number, max: number, maxBytes: number): StoredRow[] {

@@ -12,7 +12,7 @@
 // Only rows at or past the ack are ever read back; memory holds a bounded
 // window, everything else stays on disk.
 
-import { closeSync, fsyncSync, openSync, readSync, writeSync } from "node:fs";
+import { closeSync, fsync, fsyncSync, ftruncateSync, openSync, readSync, writeSync } from "node:fs";
 import { mkdir, open, readdir, readFile, rename, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { randomUUID } from "node:crypto";
@@ -123,22 +123,24 @@ export class TaskSpool {
     return sp;
   }
 
+  /** Indexes the rows already in the journal, reading it in chunks (it may be large after a long outage). */
   private async scanExisting(): Promise<void> {
-    const buf = await readFile(join(this.dir, "rows")).catch(() => Buffer.alloc(0));
+    const chunk = Buffer.alloc(1 << 20);
+    let pos = 0;
     let start = 0;
-    for (let i = 0; i < buf.length; i++) {
-      if (buf[i] === 0x0a) {
+    for (;;) {
+      const n = readSync(this.fd, chunk, 0, chunk.length, pos);
+      if (n === 0) break;
+      for (let i = chunk.indexOf(0x0a, 0); i >= 0 && i < n; i = chunk.indexOf(0x0a, i + 1)) {
         this.offsets.push(start);
-        start = i + 1;
+        start = pos + i + 1;
       }
+      pos += n;
     }
     // A torn last line (crash mid-write) is dropped: it was never reported.
     this.size = start;
     this.rowCount = this.offsets.length;
-    if (start < buf.length) {
-      const { truncateSync } = await import("node:fs");
-      truncateSync(join(this.dir, "rows"), start);
-    }
+    if (start < pos) ftruncateSync(this.fd, start);
   }
 
   get rows(): number {
@@ -185,6 +187,14 @@ export class TaskSpool {
     if (this.unsynced === 0 || this.closed) return;
     fsyncSync(this.fd);
     this.unsynced = 0;
+  }
+
+  /** sync() without blocking the event loop (fsync runs in the thread pool). */
+  async syncAsync(): Promise<void> {
+    if (this.unsynced === 0 || this.closed) return;
+    const pending = this.unsynced;
+    await new Promise<void>((resolve, reject) => fsync(this.fd, (err) => (err ? reject(err) : resolve())));
+    this.unsynced = Math.max(0, this.unsynced - pending);
   }
 
   /** Reads up to `max` rows (and at most `maxBytes`) starting at absolute index `from`. */

@@ -42,6 +42,8 @@ export interface TaskRunnerContext {
    * hints) until its final report is acknowledged. Unset: rows wait in memory.
    */
   spoolRoot?: string;
+  /** Registers a source of unacknowledged log bytes while the task runs; returns the unregister function. */
+  trackBacklog?: (bytes: () => number) => () => void;
   /** A finished task whose final report ran out of retries: its spool is to be delivered later. */
   onUndelivered?: (spoolDir: string) => void;
   /** Extra per-job env (e.g. from the cache service); released when the task ends. */
@@ -110,6 +112,7 @@ export async function runTask(task: Task, ctx: TaskRunnerContext, handle: TaskHa
     onCancelRequested: (r) =>
       handle.cancel("server", r === "cancelled" ? "The job was cancelled on the server" : "The server stopped the job"),
   });
+  const untrack = ctx.trackBacklog?.(() => reporter.backlogBytes());
   // Rows the runner writes itself (errors, notes) get the same masking as the job's.
   const secrets = [...Object.values(task.secrets), str(context.token), str(context.gitea_runtime_token), str(context.forgejo_runtime_token)]
     .filter((v): v is string => typeof v === "string" && v.length >= 4)
@@ -181,7 +184,7 @@ export async function runTask(task: Task, ctx: TaskRunnerContext, handle: TaskHa
     }
   }
   handle.jobEnded();
-  const reported = await reporter.close({ result: outcome.result, outputs: outcome.outputs });
+  const reported = await reporter.close({ result: outcome.result, outputs: outcome.outputs }).finally(() => untrack?.());
   if (spool) {
     await reporter.flushJournal();
     if (reported) {

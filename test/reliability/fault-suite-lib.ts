@@ -305,6 +305,8 @@ export interface SuiteFigures {
   duplicated: number;
   wrong: number;
   interrupted: number;
+  /** Job processes alive after the kill -9, killed by the restarted daemon's recovery. */
+  orphansKilled: number;
   problems: string[];
   seconds: number;
 }
@@ -385,6 +387,11 @@ export async function runFaultSuite(o: SuiteOptions): Promise<SuiteFigures> {
   const log = o.log ?? (() => {});
   const t0 = Date.now();
   const env = await setupEnv();
+  const firstEmulator = env.emu;
+  const closeEnv = async () => {
+    if (env.emu !== firstEmulator) await env.emu.stop();
+    await env.close();
+  };
   const signalDir = join(env.dir, "signals");
   await mkdir(signalDir, { recursive: true });
   await mkdir(join(env.dir, "work"), { recursive: true });
@@ -412,6 +419,7 @@ export async function runFaultSuite(o: SuiteOptions): Promise<SuiteFigures> {
 
   let daemon = await startDaemonCli(env, cfgFile);
   const orphans: number[] = [];
+  let recoveryOrder: string | undefined;
   const interrupted = new Map<number, string[]>();
   try {
     addFaults(env.emu, o.faultRate);
@@ -457,15 +465,22 @@ export async function runFaultSuite(o: SuiteOptions): Promise<SuiteFigures> {
       if (jobId !== undefined && env.emu.job(jobId)?.status !== "done") interrupted.set(jobId, journaledRows(join(spoolRoot, dir)));
     }
     for (const pid of execPs(env.dir)) orphans.push(pid);
+    const restartedAt = Date.now();
     daemon = await startDaemonCli(env, cfgFile);
     const rest = specs.slice(half).map(enqueue);
     await waitDone(blockIds, "interrupted jobs reported");
+    // recovery came first: no Declare/FetchTask of the new process before the interrupted tasks were closed
+    const firstPoll = env.emu.requests().find((r) => r.time >= restartedAt && /(Declare|FetchTask)$/.test(r.rpc));
+    const lastRecovered = Math.max(...blockIds.map((id) => env.emu.job(id)!.doneAt));
+    if (firstPoll && firstPoll.time < lastRecovered) {
+      recoveryOrder = `the restarted daemon polled (${firstPoll.rpc} at ${firstPoll.time}) before the interrupted tasks were reported (${lastRecovered})`;
+    }
     await waitDone(rest, "second half done");
   } catch (err) {
     daemon.child.kill("SIGKILL");
     await daemon.exited;
     for (const pid of execPs(env.dir)) process.kill(pid, "SIGKILL");
-    await env.close();
+    await closeEnv();
     throw Object.assign(err as Error, { daemonOutput: daemon.output().slice(-5000) });
   }
   daemon.child.kill("SIGKILL");
@@ -481,6 +496,7 @@ export async function runFaultSuite(o: SuiteOptions): Promise<SuiteFigures> {
     duplicated: 0,
     wrong: 0,
     interrupted: interrupted.size,
+    orphansKilled: 0,
     problems: [],
     seconds: 0,
   };
@@ -501,6 +517,15 @@ export async function runFaultSuite(o: SuiteOptions): Promise<SuiteFigures> {
       figures.problems.push(`${b.name}: no spool found after the kill`);
     }
   }
+  if (recoveryOrder) {
+    figures.wrong++;
+    figures.problems.push(recoveryOrder);
+  }
+  if (orphans.length < blockers.length) {
+    figures.wrong++;
+    figures.problems.push(`only ${orphans.length} of ${blockers.length} blocking steps were still running after the kill -9`);
+  }
+  figures.orphansKilled = orphans.length;
   const survivors = orphans.filter((pid) => alive(pid));
   if (survivors.length > 0) {
     figures.wrong++;
@@ -508,7 +533,7 @@ export async function runFaultSuite(o: SuiteOptions): Promise<SuiteFigures> {
   }
   figures.seconds = Math.round((Date.now() - t0) / 100) / 10;
   for (const pid of survivors) process.kill(pid, "SIGKILL");
-  await env.close();
+  await closeEnv();
   return figures;
 }
 
@@ -529,7 +554,7 @@ function execPs(dir: string): number[] {
 
 export function formatFigures(f: SuiteFigures): string {
   return [
-    `jobs: ${f.jobs} (${f.interrupted} interrupted by kill -9)`,
+    `jobs: ${f.jobs} (${f.interrupted} interrupted by kill -9; ${f.orphansKilled} of their processes outlived the daemon and were killed by recovery)`,
     `rows: ${f.rows}`,
     `faults fired: ${f.faultsFired} ${JSON.stringify(f.faults)}`,
     `lost rows: ${f.lost}`,

@@ -174,13 +174,39 @@ test("an orphan whose connection is gone is kept; one whose server is away is re
     await new Promise((r) => setTimeout(r, 500));
     assert.equal(re.size, 1, "still waiting for the server");
     const emu = await startEmulator({ port, state: snap });
-    (env as { emu: typeof emu }).emu = emu;
-    const job = await emu.waitForJobDone(jobId, 30_000);
-    await waitUntil(() => re.size === 0, 10_000, "redelivered");
-    await re.stop();
-    assert.equal(job.result, "failure");
-    assert.deepEqual(job.logRows, [...rows(50, "r").map((r) => r.content), RESTART_LINE]);
-    assert.deepEqual(job.steps.map((s) => s.result), ["cancelled", "cancelled"]);
+    try {
+      const job = await emu.waitForJobDone(jobId, 30_000);
+      await waitUntil(() => re.size === 0, 10_000, "redelivered");
+      await re.stop();
+      assert.equal(job.result, "failure");
+      assert.deepEqual(job.logRows, [...rows(50, "r").map((r) => r.content), RESTART_LINE]);
+      assert.deepEqual(job.steps.map((s) => s.result), ["cancelled", "cancelled"]);
+    } finally {
+      await re.stop();
+      await emu.stop();
+    }
+  } finally {
+    await env.close();
+  }
+});
+
+test("an orphan the server refuses from this runner (re-registered) is kept, not retried forever", async () => {
+  const env = await setupEnv();
+  const spoolRoot = join(env.dir, "spool");
+  try {
+    const { task } = await takeTask(env);
+    const reg = await createForgejoClient({ baseUrl: env.emu.url }).register({
+      name: "other", token: env.emu.createRegistrationToken(), version: "t", labels: ["native"],
+    });
+    const other = createForgejoClient({ baseUrl: env.emu.url, uuid: reg.runner!.uuid, token: reg.runner!.token });
+    const spool = await TaskSpool.create(spoolRoot, `emu-${task.id}`, meta(task, env));
+    spool.append(rows(3, "z"));
+    spool.close();
+    const started = Date.now();
+    const summary = await recoverOrphans({ spoolRoot, clients: new Map([["emu", other]]), retry: { max_retries: 50, initial_delay: 200, max_delay: 1000 }, log: silentLogger() });
+    assert.deepEqual(summary.kept, [`emu-${task.id}`]);
+    assert.ok(Date.now() - started < 20_000, "no long retry loop");
+    assert.ok(existsSync(join(spoolRoot, `emu-${task.id}`)));
   } finally {
     await env.close();
   }
