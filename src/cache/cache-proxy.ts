@@ -21,6 +21,9 @@ export interface ProxyRun {
 
 export type ProxyTarget = { kind: "internal"; store: CacheStore } | { kind: "external"; url: string };
 
+/** What jobs did with the cache, for metrics. */
+export type CacheActivity = { kind: "lookup"; hit: boolean } | { kind: "upload" | "download"; bytes: number };
+
 export interface CacheProxyOptions {
   host: string;
   port: number;
@@ -29,6 +32,7 @@ export interface CacheProxyOptions {
   /** Replaces `http://host:port` in the URLs handed to jobs. */
   urlOverride?: string;
   log?: CacheLog;
+  onActivity?: (a: CacheActivity) => void;
 }
 
 const WRITE_DENIED = "cache write denied:";
@@ -105,6 +109,7 @@ export class CacheProxy {
       return sendError(res, 401, "bad or missing runtime token");
     }
     const isWrite = (method === "POST" && (sub === "/caches" || sub.startsWith("/caches/"))) || method === "PATCH";
+    this.watch(req, res, method, sub, isDownload);
     if (isWrite && run.readOnly) {
       drain(req);
       return sendError(res, 403, `${WRITE_DENIED} this job may only restore caches`);
@@ -115,6 +120,37 @@ export class CacheProxy {
       }, sub, query);
     }
     return this.forward(this.opts.target.url, req, res, run, runId, apiPath, query);
+  }
+
+  /** Reports lookups (hit or miss) and bytes moved once the answer is sent. */
+  private watch(req: IncomingMessage, res: ServerResponse, method: string, sub: string, isDownload: boolean): void {
+    const report = this.opts.onActivity;
+    if (!report) return;
+    let uploaded = 0;
+    let downloaded = 0;
+    if (method === "PATCH") req.on("data", (c: Buffer) => (uploaded += c.length));
+    if (isDownload) {
+      // Count the body as it is written (the archive is streamed, its headers are set by writeHead).
+      const write = res.write.bind(res) as (...a: unknown[]) => boolean;
+      res.write = ((chunk: unknown, ...rest: unknown[]) => {
+        if (typeof chunk === "string") downloaded += Buffer.byteLength(chunk);
+        else if (chunk instanceof Uint8Array) downloaded += chunk.length;
+        return write(chunk, ...rest);
+      }) as typeof res.write;
+    }
+    res.once("finish", () => {
+      try {
+        if (method === "GET" && sub === "/cache" && (res.statusCode === 200 || res.statusCode === 204)) {
+          report({ kind: "lookup", hit: res.statusCode === 200 });
+        } else if (method === "PATCH" && res.statusCode < 300) {
+          report({ kind: "upload", bytes: uploaded });
+        } else if (isDownload && method === "GET" && res.statusCode < 300) {
+          report({ kind: "download", bytes: downloaded });
+        }
+      } catch {
+        // metrics must not break the cache
+      }
+    });
   }
 
   private tokenMatches(req: IncomingMessage, token: string): boolean {

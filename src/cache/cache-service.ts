@@ -1,6 +1,6 @@
 import { randomBytes } from "node:crypto";
 import { CacheStore, type ExpiryRules } from "./cache-store.js";
-import { CacheProxy } from "./cache-proxy.js";
+import { CacheProxy, type CacheActivity } from "./cache-proxy.js";
 import { startCacheServer, type CacheServer } from "./cache-server.js";
 import { jobCacheScope, type JobCacheScope } from "./scope.js";
 import type { CacheLog } from "./log.js";
@@ -30,6 +30,8 @@ export interface CacheServiceOptions {
   urlOverride?: string;
   log?: CacheLog;
   expiry?: Partial<ExpiryRules>;
+  /** Lookups and bytes moved by jobs (metrics). */
+  onActivity?: (a: CacheActivity) => void;
 }
 
 export interface CacheJob {
@@ -96,6 +98,7 @@ export async function startCacheService(opts: CacheServiceOptions): Promise<Cach
       host, port: opts.proxyPort, secret, log,
       target: store ? { kind: "internal", store } : { kind: "external", url: opts.externalServer! },
       ...(opts.urlOverride ? { urlOverride: opts.urlOverride } : {}),
+      ...(opts.onActivity ? { onActivity: opts.onActivity } : {}),
     });
   } catch (err) {
     if (server) await server.close();

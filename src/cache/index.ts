@@ -2,6 +2,7 @@
 // proxy and the standalone server.
 export { startCacheService } from "./cache-service.js";
 export type { CacheService, CacheServiceOptions, CacheJob, CacheJobHandle } from "./cache-service.js";
+export type { CacheActivity } from "./cache-proxy.js";
 export { startCacheServer } from "./cache-server.js";
 export type { CacheServer, CacheServerOptions } from "./cache-server.js";
 export { jobCacheScope, isForkPullRequest } from "./scope.js";

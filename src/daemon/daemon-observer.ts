@@ -83,6 +83,10 @@ export function createDaemonObservability(cfg: RunnerConfig, version: string, lo
       metrics.gcRoots.set(roots);
       metrics.gcRootBytes.set(bytes);
     },
+    cacheActivity(a) {
+      if (a.kind === "lookup") metrics.cacheRequests.inc({ result: a.hit ? "hit" : "miss" });
+      else metrics.cacheBytes.inc({ direction: a.kind }, a.bytes);
+    },
   };
 
   return {

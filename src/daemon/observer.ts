@@ -24,6 +24,8 @@ export interface DaemonObserver {
   spoolBacklog?(bytes: number): void;
   /** Store paths kept alive by the runner's GC roots, and their closure size. */
   nixUsage?(roots: number, bytes: number): void;
+  /** A job's cache lookup (hit or miss), or bytes it saved or restored. */
+  cacheActivity?(a: { kind: "lookup"; hit: boolean } | { kind: "upload" | "download"; bytes: number }): void;
 }
 
 /** Calls a hook, swallowing whatever it throws. */

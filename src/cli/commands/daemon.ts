@@ -9,7 +9,7 @@ import {
 import { startDaemon, type DaemonOptions } from "../../daemon/index.js";
 import { createDaemonObservability } from "../../daemon/daemon-observer.js";
 import { createNixIntegration, type NixIntegration } from "../../nix/index.js";
-import { startCacheService, type CacheService } from "../../cache/index.js";
+import { startCacheService, type CacheActivity, type CacheService } from "../../cache/index.js";
 import { runJob } from "../../engine/run-job.js";
 import { createHostBackend } from "../../host/index.js";
 import type { HostBackend } from "../../host/sandbox.js";
@@ -41,6 +41,7 @@ export function daemonCommand(program: Command): void {
     const setup = await prepareRunner(cmd, flags);
     const obs = createDaemonObservability(setup.cfg, VERSION, setup.log);
     setup.nix.onUsage((roots, bytes) => obs.observer.nixUsage?.(roots, bytes));
+    setup.cacheActivity.sink = (a) => obs.observer.cacheActivity?.(a);
     try {
       const daemon = startDaemon({ ...setup.options, observer: obs.observer });
       await obs.start();
@@ -69,6 +70,8 @@ export interface PreparedRunner {
   options: DaemonOptions;
   /** GC-root retention and per-job NIX_CONFIG (already started). */
   nix: NixIntegration;
+  /** Where the cache service reports jobs' lookups and bytes (set once metrics exist). */
+  cacheActivity: { sink?: (a: CacheActivity) => void };
   /** Stops what prepareRunner started (the cache service). */
   close(): Promise<void>;
 }
@@ -104,7 +107,8 @@ export async function prepareRunner(cmd: Command, flags: ConnectionFlags): Promi
   }
 
   const host = await hostBackend(cfg, log);
-  const cache = cfg.cache.enabled ? await startCache(cfg, log) : undefined;
+  const cacheActivity: PreparedRunner["cacheActivity"] = {};
+  const cache = cfg.cache.enabled ? await startCache(cfg, log, (a) => cacheActivity.sink?.(a)) : undefined;
   const nix = createNixIntegration({ nix: cfg.nix, stateDir: cfg.state_dir, log });
   const options: DaemonOptions = {
     config: cfg,
@@ -146,6 +150,7 @@ export async function prepareRunner(cmd: Command, flags: ConnectionFlags): Promi
     log,
     options,
     nix,
+    cacheActivity,
     close: async () => {
       nix.close();
       await cache?.close();
@@ -153,7 +158,7 @@ export async function prepareRunner(cmd: Command, flags: ConnectionFlags): Promi
   };
 }
 
-async function startCache(cfg: RunnerConfig, log: Logger): Promise<CacheService> {
+async function startCache(cfg: RunnerConfig, log: Logger, onActivity: (a: CacheActivity) => void): Promise<CacheService> {
   const c = cfg.cache;
   return startCacheService({
     dir: c.dir,
@@ -166,6 +171,7 @@ async function startCache(cfg: RunnerConfig, log: Logger): Promise<CacheService>
     ...(c.external_server ? { externalServer: c.external_server } : {}),
     ...(c.actions_cache_url_override ? { urlOverride: c.actions_cache_url_override } : {}),
     log: (level, msg) => log.child({ component: "cache" })[level](msg),
+    onActivity,
   });
 }
 
