@@ -15,6 +15,7 @@ const STATUS_WRITE_INTERVAL_MS = 5000;
 
 export interface DaemonObservability {
   observer: DaemonObserver;
+  readonly metrics: RunnerMetrics;
   /** Starts the metrics server and tells systemd the daemon is ready. */
   start(): Promise<void>;
   stopping(): void;
@@ -52,7 +53,7 @@ export function createDaemonObservability(cfg: RunnerConfig, version: string, lo
     taskFinished(t) {
       status.jobFinished(t.taskId);
       metrics.running.dec();
-      metrics.jobs.inc({ result: t.result, label: t.connection });
+      metrics.jobs.inc({ result: t.result, label: t.runsOn || "unknown" });
       metrics.jobDuration.observe(t.durationMs / 1000);
       if (!t.reported) status.error(`task ${t.taskId}: the final report did not reach ${t.connection}`);
       write();
@@ -91,6 +92,7 @@ export function createDaemonObservability(cfg: RunnerConfig, version: string, lo
 
   return {
     observer,
+    metrics,
     async start() {
       if (cfg.metrics.enabled) {
         try {

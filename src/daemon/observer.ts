@@ -8,6 +8,8 @@ export interface TaskInfo {
   connection: string;
   repository: string;
   job: string;
+  /** The job's `runs-on` labels, comma-joined (metrics label). */
+  runsOn?: string;
 }
 
 export interface DaemonObserver {

@@ -88,6 +88,7 @@ export async function runTask(task: Task, ctx: TaskRunnerContext, handle: TaskHa
     connection: ctx.connectionName,
     repository: str(context.repository) ?? "",
     job: str(context.job) ?? "",
+    runsOn: runsOnOf(payload),
   };
   let firstStep = true;
   notify(ctx.observer, "taskStarted", info);
@@ -285,6 +286,22 @@ export function buildJobRequest(
       : {}),
     ...(ctx.config.runner.insecure ? { insecure: true } : {}),
   };
+}
+
+/** The `runs-on` labels of the payload's single job, joined with "," ("" when unreadable). */
+export function runsOnOf(payload: string): string {
+  try {
+    const doc: unknown = parseYaml(payload);
+    if (!isObject(doc) || !isObject(doc.jobs)) return "";
+    const job = Object.values(doc.jobs)[0];
+    if (!isObject(job)) return "";
+    const r = job["runs-on"];
+    if (typeof r === "string") return r;
+    if (Array.isArray(r)) return r.map(String).join(",");
+    return "";
+  } catch {
+    return "";
+  }
 }
 
 /** Steps of the payload's single job; 0 when the payload cannot be read (the engine reports why). */
