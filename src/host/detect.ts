@@ -7,8 +7,9 @@ import { join } from "node:path";
 import type { Identity } from "./cgroup/types.js";
 
 /** Looks a program up on PATH (plus the NixOS system profile), like `command -v`. */
-export function which(name: string, extra: string[] = []): string | undefined {
-  const dirs = [...(process.env.PATH ?? "").split(":"), ...extra].filter(Boolean);
+/** First executable `name` on `path` (default: the runner's PATH), then in `extra`. */
+export function which(name: string, extra: string[] = [], path: string = process.env.PATH ?? ""): string | undefined {
+  const dirs = [...path.split(":"), ...extra].filter(Boolean);
   for (const d of dirs) {
     const p = join(d, name);
     try {

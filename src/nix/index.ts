@@ -1,6 +1,6 @@
 export { GcRootManager, isDefaultBranchRef, segment } from "./gcroots.js";
 export type { RetentionPolicy, HarvestInput, HarvestResult, GcRootManagerOptions } from "./gcroots.js";
-export { withJobNix, DEFAULT_JOB_NIX_CONFIG, DECLARED_ROOTS_ENV } from "./job-nix.js";
+export { withJobNix, DECLARED_ROOTS_ENV } from "./job-nix.js";
 export type { JobNixInfo, JobNixOptions } from "./job-nix.js";
 export { isTrustedUser, closureBytes, addRoot } from "./nix-cli.js";
 export { toStorePath } from "./store-paths.js";

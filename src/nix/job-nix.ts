@@ -2,8 +2,6 @@ import { join } from "node:path";
 import type { HostBackend, JobSandbox, PrepareJobOptions } from "../host/sandbox.js";
 import type { GcRootManager, HarvestResult } from "./gcroots.js";
 
-export const DEFAULT_JOB_NIX_CONFIG = "experimental-features = nix-command flakes\naccept-flake-config = false";
-
 /** The file-command a step appends store paths to, to keep them rooted. */
 export const DECLARED_ROOTS_ENV = "NATIVE_RUNNER_NIX_ROOTS";
 

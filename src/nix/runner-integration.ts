@@ -4,12 +4,11 @@
 // Nix trusted-user.
 
 import { execFile } from "node:child_process";
-import { accessSync, constants } from "node:fs";
 import { userInfo } from "node:os";
-import { delimiter, join } from "node:path";
 import { promisify } from "node:util";
 import type { NixConfigSection } from "../config/types.js";
 import type { HostBackend } from "../host/sandbox.js";
+import { which } from "../host/detect.js";
 import type { Logger } from "../observability/logger.js";
 import { GcRootManager } from "./gcroots.js";
 import { withJobNix } from "./job-nix.js";
@@ -57,7 +56,7 @@ export interface NixIntegrationOptions {
 export function createNixIntegration(opts: NixIntegrationOptions): NixIntegration {
   const { nix, log } = opts;
   const g = nix.gcroots;
-  const haveNix = findOnPath("nix-store", opts.path ?? process.env.PATH ?? "") !== undefined;
+  const haveNix = which("nix-store", [], opts.path ?? process.env.PATH ?? "") !== undefined;
   const manager =
     g.enabled && haveNix
       ? new GcRootManager({
@@ -132,20 +131,6 @@ export function defaultBranchOf(event: Record<string, unknown>): string | undefi
   if (typeof repo !== "object" || repo === null) return undefined;
   const b = (repo as Record<string, unknown>).default_branch;
   return typeof b === "string" && b !== "" ? b : undefined;
-}
-
-function findOnPath(name: string, path: string): string | undefined {
-  for (const dir of path.split(delimiter)) {
-    if (!dir) continue;
-    const file = join(dir, name);
-    try {
-      accessSync(file, constants.X_OK);
-      return file;
-    } catch {
-      // next
-    }
-  }
-  return undefined;
 }
 
 async function warnIfTrusted(log: Logger): Promise<void> {

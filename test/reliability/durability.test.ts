@@ -5,7 +5,7 @@
 
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
+import { existsSync, readdirSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { setFlagsFromString } from "node:v8";
 import { runInNewContext } from "node:vm";
@@ -26,16 +26,6 @@ function spoolBytes(dir: string): number {
   for (const d of existsSync(root) ? readdirSync(root) : []) {
     const f = join(root, d, "rows");
     if (existsSync(f)) n += statSync(f).size;
-  }
-  return n;
-}
-
-function spoolRows(dir: string): number {
-  const root = join(dir, "spool");
-  let n = 0;
-  for (const d of existsSync(root) ? readdirSync(root) : []) {
-    const f = join(root, d, "rows");
-    if (existsSync(f)) n += readFileSync(f, "utf8").split("\n").length - 1;
   }
   return n;
 }
