@@ -8,6 +8,11 @@ let
 
   unitName = name: "native-runner-${name}";
   stateDir = name: "/var/lib/native-runner/${name}";
+  opt = name: key: "services.native-runner.instances.${name}.${key}";
+
+  # The same forms config.yaml's host.resources.cpu_quota takes.
+  cpuQuotaType = types.either types.ints.unsigned (types.strMatching "[0-9]+(\\.[0-9]+)?%");
+  percent = q: if builtins.isInt q then "${toString q}%" else q;
 
   connectionModule = types.submodule ({ name, ... }: {
     options = {
@@ -22,23 +27,56 @@ let
   instanceModule = types.submodule ({ name, ... }: {
     options = {
       enable = mkEnableOption "this native-runner instance";
-      name = mkOption { type = types.str; default = config.networking.hostName; description = "Runner name shown in Forgejo."; };
+      name = mkOption {
+        type = types.str;
+        default = config.networking.hostName;
+        defaultText = literalExpression "config.networking.hostName";
+        description = "Runner name shown in Forgejo.";
+      };
       url = mkOption { type = types.nullOr types.str; default = null; description = "Forgejo root URL (registration mode)."; };
       token = mkOption { type = types.nullOr types.str; default = null; description = "Registration token (ends up in the store: prefer tokenFile)."; };
-      tokenFile = mkOption { type = types.nullOr types.path; default = null; description = "File holding the registration token."; };
-      labels = mkOption { type = types.listOf types.str; default = [ "native:host" ]; description = "Runner labels."; };
+      tokenFile = mkOption {
+        type = types.nullOr types.path;
+        default = null;
+        description = "File holding the registration token: the bare token, or a `TOKEN=<token>` line (the form nixpkgs' gitea-actions-runner module uses).";
+      };
+      labels = mkOption { type = types.listOf types.str; default = [ "native:host" ]; description = "Runner labels (host labels only: `<name>:host` or a bare `<name>`)."; };
       hostPackages = mkOption {
         type = types.listOf types.package;
         default = with pkgs; [ bash coreutils curl gawk gitMinimal gnused nodejs wget nix ];
         defaultText = literalExpression "with pkgs; [ bash coreutils curl gawk gitMinimal gnused nodejs wget nix ]";
-        description = "Packages on the PATH of jobs.";
+        description = ''
+          Packages on the PATH of jobs, and nothing else: jobs get `host.path` built from exactly
+          these (NixOS adds coreutils, findutils, gnugrep, gnused and systemd to every unit's own
+          PATH; that PATH is the runner's, not the jobs').
+        '';
       };
       trustedRepos = mkOption { type = types.listOf types.str; default = [ ]; example = [ "torjus/nixos-servers" "torjus/*" ]; description = "Only these repositories (owner/repo or owner/*) may run jobs; empty allows all."; };
+      trustedEvents = mkOption {
+        type = types.listOf types.str;
+        default = [ ];
+        example = [ "push" "workflow_dispatch" "schedule" ];
+        description = "Only tasks triggered by these events may run (`runner.trusted_events`); empty allows all.";
+      };
       hiddenPaths = mkOption { type = types.listOf types.str; default = [ "/run/secrets" "/run/credentials" "/var/lib/vault" ]; description = "Paths jobs never see (plus the runner's own state, config and cache)."; };
       resources = {
-        memoryMax = mkOption { type = types.nullOr types.str; default = null; example = "8G"; description = "Per-job memory limit."; };
-        cpuQuota = mkOption { type = types.nullOr types.int; default = null; example = 200; description = "Per-job CPU quota in percent of one CPU."; };
-        pidsMax = mkOption { type = types.nullOr types.int; default = null; example = 4096; description = "Per-job process limit."; };
+        memoryMax = mkOption { type = types.nullOr types.str; default = null; example = "8G"; description = "Per-job memory limit (the job's own processes; not builds done by nix-daemon, see nixDaemon)."; };
+        cpuQuota = mkOption { type = types.nullOr cpuQuotaType; default = null; example = "150%"; description = "Per-job CPU quota: percent of one CPU, as an integer (150) or a string (\"150%\")."; };
+        pidsMax = mkOption { type = types.nullOr types.ints.positive; default = null; example = 4096; description = "Per-job process limit."; };
+      };
+      shutdownTimeout = mkOption {
+        type = types.ints.unsigned;
+        default = 600;
+        description = ''
+          Seconds a stopping runner lets running jobs finish before cancelling them
+          (`runner.shutdown_timeout`). The unit's TimeoutStopSec is this plus 30 s, so a hung
+          runner cannot hold up `nixos-rebuild switch` or shutdown for longer.
+        '';
+      };
+      watchdogSec = mkOption {
+        type = types.ints.unsigned;
+        default = 120;
+        description = "systemd restarts the runner when its event loop has not pinged for this many seconds (WatchdogSec); 0 turns the watchdog off.";
       };
       nixRoots = {
         enable = mkOption { type = types.bool; default = true; description = "Keep the outputs jobs build alive (GC roots under the state dir)."; };
@@ -47,22 +85,36 @@ let
         defaultBranchOnly = mkOption { type = types.bool; default = true; description = "Keep outputs of default-branch runs only."; };
       };
       connections = mkOption { type = types.attrsOf connectionModule; default = { }; description = "Pre-registered connections (uuid + token); no registration step."; };
-      settings = mkOption { type = yaml.type; default = { }; description = "Extra config.yaml settings (freeform)."; };
+      settings = mkOption {
+        type = yaml.type;
+        default = { };
+        description = ''
+          Extra config.yaml settings (freeform). Directories given here (cache.dir,
+          host.workdir_parent, actions.cache_dir, runner.file's directory) must lie below /var/lib
+          or /var/cache: the unit declares them as StateDirectory/CacheDirectory so that its
+          DynamicUser can write them.
+        '';
+      };
     };
   });
 
-  configFor = name: inst: yaml.generate "native-runner-${name}.yaml" (lib.recursiveUpdate {
+  registered = inst: inst.connections == { };
+
+  configFor = name: inst: lib.recursiveUpdate {
     runner = {
       file = "${stateDir name}/.runner";
       trusted_repos = inst.trustedRepos;
-    } // lib.optionalAttrs (inst.connections == { }) { labels = inst.labels; };
+      trusted_events = inst.trustedEvents;
+      shutdown_timeout = "${toString inst.shutdownTimeout}s";
+    } // lib.optionalAttrs (registered inst) { labels = inst.labels; };
     cache.dir = "${stateDir name}/cache";
     host = {
       workdir_parent = "${stateDir name}/work";
+      path = lib.makeBinPath inst.hostPackages;
       hidden_paths = inst.hiddenPaths;
       resources = lib.filterAttrs (_: v: v != null) {
         memory_max = inst.resources.memoryMax;
-        cpu_quota = inst.resources.cpuQuota;
+        cpu_quota = if inst.resources.cpuQuota == null then null else percent inst.resources.cpuQuota;
         pids_max = inst.resources.pidsMax;
       };
     };
@@ -77,13 +129,39 @@ let
       token_url = "file:$CREDENTIALS_DIRECTORY/${cname}-token";
       labels = if c.labels == null then inst.labels else c.labels;
     } // lib.optionalAttrs (c.trustedRepos != null) { trusted_repos = c.trustedRepos; }) inst.connections;
-  } inst.settings);
+  } inst.settings;
+
+  configFile = name: inst: yaml.generate "native-runner-${name}.yaml" (configFor name inst);
+
+  # Directories the runner writes, by the settings key that names them.
+  writableDirs = name: inst:
+    let
+      c = configFor name inst;
+      get = path: lib.attrByPath path null c;
+      dirOf' = p: if p == null then null else builtins.dirOf p;
+      abs = p: if p == null || lib.hasPrefix "/" p then p else "${stateDir name}/${p}";
+    in
+    lib.filterAttrs (_: v: v != null) {
+      "cache.dir" = abs (get [ "cache" "dir" ]);
+      "host.workdir_parent" = abs (get [ "host" "workdir_parent" ]);
+      "actions.cache_dir" = abs (get [ "actions" "cache_dir" ]);
+      "runner.file" = abs (dirOf' (get [ "runner" "file" ]));
+    };
+
+  under = root: p: p == root || lib.hasPrefix "${root}/" p;
+  relativeTo = root: p: lib.removePrefix "${root}/" p;
+  extraDirs = root: name: inst:
+    lib.unique (map (relativeTo root) (lib.filter (p: under root p && !(under (stateDir name) p))
+      (lib.attrValues (writableDirs name inst))));
+  unwritable = name: inst:
+    lib.filterAttrs (_: p: !(under "/var/lib" p) && !(under "/var/cache" p)) (writableDirs name inst);
 
   tokenCredential = name: inst:
     if inst.tokenFile != null then inst.tokenFile
     else pkgs.writeText "native-runner-${name}-token" inst.token;
 
-  # Re-register when url, name, labels or the token change.
+  # Registers when there is no .runner yet, and again when url, name, labels or the token change.
+  # The labels travel in the config file (runner.labels), not on the command line.
   registerScript = name: inst: pkgs.writeShellScript "native-runner-${name}-register" ''
     set -eu
     cd ${stateDir name}
@@ -94,51 +172,120 @@ let
       rm -f .runner
       ${cfg.package}/bin/native-runner register --no-interactive \
         --instance ${lib.escapeShellArg inst.url} --token-file "$CREDENTIALS_DIRECTORY/token" \
-        --name ${lib.escapeShellArg inst.name} --labels ${lib.escapeShellArg (lib.concatStringsSep "," inst.labels)} \
-        --config ${configFor name inst}
+        --name ${lib.escapeShellArg inst.name} --config ${configFile name inst}
       echo "$want" > .registration-hash
     fi
   '';
 
+  isContainerLabel = l: lib.hasInfix ":docker://" l || lib.hasInfix ":podman://" l || lib.hasSuffix ":docker" l;
+
   enabled = lib.filterAttrs (_: i: i.enable) cfg.instances;
+  nd = cfg.nixDaemon;
 in
 {
   options.services.native-runner = {
     package = mkOption { type = types.package; description = "The native-runner package."; };
     instances = mkOption { type = types.attrsOf instanceModule; default = { }; description = "Runner instances."; };
-  };
-
-  config = mkIf (enabled != { }) {
-    assertions = lib.mapAttrsToList (name: i: {
-      assertion = i.connections != { } || (i.url != null && (i.token == null) != (i.tokenFile == null));
-      message = "services.native-runner.instances.${name}: set url and exactly one of token / tokenFile, or connections.";
-    }) enabled;
-
-    systemd.services = lib.mapAttrs' (name: inst: lib.nameValuePair (unitName name) {
-      description = "native-runner ${name}";
-      wantedBy = [ "multi-user.target" ];
-      wants = [ "network-online.target" ];
-      after = [ "network-online.target" "nix-daemon.socket" ];
-      path = inst.hostPackages;
-      environment.HOME = stateDir name;
-      serviceConfig = {
-        Type = "notify";
-        NotifyAccess = "all";
-        DynamicUser = true;
-        StateDirectory = "native-runner/${name}";
-        StateDirectoryMode = "0700";
-        WorkingDirectory = stateDir name;
-        Delegate = true;
-        KillMode = "mixed";
-        Restart = "on-failure";
-        RestartSec = 2;
-        TimeoutStopSec = "infinity";
-        LoadCredential =
-          lib.optional (inst.connections == { }) "token:${tokenCredential name inst}"
-          ++ lib.mapAttrsToList (c: v: "${c}-token:${v.tokenFile}") inst.connections;
-        ExecStartPre = lib.optional (inst.connections == { }) (registerScript name inst);
-        ExecStart = "${cfg.package}/bin/native-runner daemon --config ${configFor name inst}";
+    nixDaemon = {
+      memoryMax = mkOption {
+        type = types.nullOr types.str;
+        default = null;
+        example = "16G";
+        description = ''
+          MemoryMax of nix-daemon.service. Every build the daemon runs (for jobs, and for anything
+          else on the host, nixos-rebuild included) lives in that unit's cgroup, so this bounds all
+          builds together. OOMPolicy=continue is set with it: a build that hits the limit fails,
+          the daemon keeps running. null (the default) leaves the unit unbounded.
+        '';
       };
-    }) enabled;
+      cpuQuota = mkOption {
+        type = types.nullOr cpuQuotaType;
+        default = null;
+        example = "400%";
+        description = "CPUQuota of nix-daemon.service (all builds together; percent of one CPU). null (the default) leaves it unset.";
+      };
+      maxJobs = mkOption {
+        type = types.nullOr (types.either types.ints.unsigned (types.enum [ "auto" ]));
+        default = null;
+        example = 2;
+        description = "`nix.settings.max-jobs`: builds the daemon runs at once. null (the default) keeps NixOS's value (`auto`: one per CPU).";
+      };
+      cores = mkOption {
+        type = types.nullOr types.ints.unsigned;
+        default = null;
+        example = 4;
+        description = "`nix.settings.cores`: CPUs one build may use (0 = all). null (the default) keeps NixOS's value (0).";
+      };
+    };
   };
+
+  config = lib.mkMerge [
+    (mkIf (enabled != { }) {
+      assertions = lib.concatLists (lib.mapAttrsToList (name: i: [
+        {
+          assertion = i.connections != { } || i.url != null;
+          message = "${opt name "url"} must be set (or use ${opt name "connections"}).";
+        }
+        {
+          assertion = i.connections != { } || (i.token == null) != (i.tokenFile == null);
+          message = "${opt name "token"} and ${opt name "tokenFile"}: set exactly one of them (tokenFile keeps the token out of the store).";
+        }
+        {
+          assertion = i.labels != [ ];
+          message = "${opt name "labels"} is empty: give at least one host label, e.g. [ \"native:host\" ].";
+        }
+        {
+          assertion = !(lib.any isContainerLabel i.labels);
+          message = "${opt name "labels"}: ${lib.concatStringsSep ", " (lib.filter isContainerLabel i.labels)} asks for a container, "
+            + "which native-runner does not run yet; keep container labels on services.gitea-actions-runner and use host labels (\"native:host\") here.";
+        }
+        {
+          assertion = !(lib.hasAttrByPath [ "runner" "shutdown_timeout" ] i.settings);
+          message = "${opt name "settings"}.runner.shutdown_timeout: use ${opt name "shutdownTimeout"} (it also bounds the unit's TimeoutStopSec).";
+        }
+      ] ++ lib.mapAttrsToList (key: p: {
+        assertion = false;
+        message = "${opt name "settings"}.${key} = \"${p}\": the unit runs with DynamicUser and can only write below /var/lib (StateDirectory) or /var/cache (CacheDirectory); choose a directory there.";
+      }) (unwritable name i)) enabled);
+
+      systemd.services = lib.mapAttrs' (name: inst: lib.nameValuePair (unitName name) {
+        description = "native-runner ${name}";
+        wantedBy = [ "multi-user.target" ];
+        wants = [ "network-online.target" ];
+        after = [ "network-online.target" "nix-daemon.socket" ];
+        # The runner's own tools; jobs get host.path (hostPackages only).
+        path = inst.hostPackages ++ [ pkgs.bubblewrap pkgs.util-linux ];
+        environment.HOME = stateDir name;
+        serviceConfig = {
+          Type = "notify";
+          NotifyAccess = "main";
+          WatchdogSec = mkIf (inst.watchdogSec > 0) inst.watchdogSec;
+          DynamicUser = true;
+          StateDirectory = [ "native-runner/${name}" ] ++ extraDirs "/var/lib" name inst;
+          CacheDirectory = mkIf (extraDirs "/var/cache" name inst != [ ]) (extraDirs "/var/cache" name inst);
+          StateDirectoryMode = "0700";
+          WorkingDirectory = stateDir name;
+          Delegate = true;
+          KillMode = "mixed";
+          Restart = "on-failure";
+          RestartSec = 2;
+          TimeoutStopSec = inst.shutdownTimeout + 30;
+          LoadCredential =
+            lib.optional (registered inst) "token:${tokenCredential name inst}"
+            ++ lib.mapAttrsToList (c: v: "${c}-token:${v.tokenFile}") inst.connections;
+          ExecStartPre = lib.optional (registered inst) (registerScript name inst);
+          ExecStart = "${pkgs.perl}/bin/perl ${./sd-notify-exec.pl} ${cfg.package}/bin/native-runner daemon --config ${configFile name inst}";
+        };
+      }) enabled;
+    })
+    (mkIf (nd.memoryMax != null || nd.cpuQuota != null) {
+      systemd.services.nix-daemon.serviceConfig = lib.filterAttrs (_: v: v != null) {
+        MemoryMax = nd.memoryMax;
+        OOMPolicy = if nd.memoryMax != null then "continue" else null;
+        CPUQuota = if nd.cpuQuota == null then null else percent nd.cpuQuota;
+      };
+    })
+    (mkIf (nd.maxJobs != null) { nix.settings.max-jobs = nd.maxJobs; })
+    (mkIf (nd.cores != null) { nix.settings.cores = nd.cores; })
+  ];
 }

@@ -1,9 +1,13 @@
 import { execFile } from "node:child_process";
+import { writeSync } from "node:fs";
 
 /**
- * sd_notify(3) for the daemon. Node cannot send AF_UNIX datagrams, so the
- * message goes through `systemd-notify`, which only writes one datagram to
- * $NOTIFY_SOCKET (the NixOS unit sets NotifyAccess=all for that reason).
+ * sd_notify(3) for the daemon. Node cannot open AF_UNIX datagram sockets, so
+ * nix/sd-notify-exec.pl connects one to $NOTIFY_SOCKET and execs the daemon
+ * with it open as $NOTIFY_FD: each write is one datagram sent by the daemon's
+ * own pid, which NotifyAccess=main accepts. Without that descriptor the
+ * message goes through `systemd-notify`, a child process that only
+ * NotifyAccess=all accepts.
  */
 export class SdNotifier {
   private watchdog?: NodeJS.Timeout;
@@ -20,6 +24,15 @@ export class SdNotifier {
   /** Sends `KEY=VALUE` assignments; resolves false when disabled or failing (never throws). */
   send(...assignments: string[]): Promise<boolean> {
     if (!this.enabled || assignments.length === 0) return Promise.resolve(false);
+    const fd = Number(this.env.NOTIFY_FD);
+    if (this.env.NOTIFY_FD && Number.isInteger(fd) && fd > 2) {
+      try {
+        writeSync(fd, assignments.join("\n"));
+        return Promise.resolve(true);
+      } catch {
+        return Promise.resolve(false);
+      }
+    }
     return new Promise((resolve) => {
       execFile(this.program, assignments, { env: this.env, timeout: 5000 }, (err) =>
         resolve(!err),
