@@ -135,6 +135,8 @@ async function runStep(rt: JobRuntime, step: StepModel, scope: Scope, actions: A
   scope.usedIds.add(id);
   const envBefore = scope.env();
   const baseContexts = contextsFor(rt, scope, envBefore, undefined);
+  // The step's own `if:` and `env:` already see its id as github.action (GitHub sets it before both).
+  (baseContexts["github"] as Record<string, unknown>)["action"] = id;
   const name = displayName(step, baseContexts);
   if (top) {
     rt.log.enterStep(step.index);
