@@ -193,7 +193,8 @@ async function runStep(rt: JobRuntime, step: StepModel, scope: Scope, actions: A
     outcome = "failure";
   } finally {
     const conclusion: Conclusion = outcome === "failure" && continueOnError ? "success" : outcome;
-    scope.steps[id] = { outputs, outcome, conclusion };
+    // Generated ids (`__run`, `__owner_repo`) stay out of the steps context, as on GitHub.
+    if (!id.startsWith("__")) scope.steps[id] = { outputs, outcome, conclusion };
     if (conclusion === "failure") scope.failed = true;
     if (top) {
       const shown: Record<string, string> = {};
