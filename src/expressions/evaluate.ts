@@ -191,6 +191,12 @@ export function evaluateCondition(
 
   const segs = splitTemplate(text);
   if (segs.length === 1 && segs[0]!.expr !== undefined) {
+    // GitHub turns `${{ 'text' }}` into its plain string first, and that string is the condition.
+    const literal = loneStringLiteral(segs[0]!.expr);
+    if (literal !== undefined) {
+      if (literal.trim() === "") return truthy(successFn.call());
+      return evaluateBareCondition(literal.trim(), ctx, opts);
+    }
     return evaluateBareCondition(segs[0]!.expr, ctx, opts);
   }
   if (segs.some((s) => s.expr !== undefined)) {
@@ -201,6 +207,17 @@ export function evaluateCondition(
     return interpolate(text, ctx).length > 0;
   }
   return evaluateBareCondition(text, ctx, opts);
+}
+
+function loneStringLiteral(expr: string): string | undefined {
+  let tokens: Token[];
+  try {
+    tokens = fixStringLiterals(new Lexer(expr).lex().tokens);
+  } catch {
+    return undefined;
+  }
+  const real = tokens.filter((t) => t.type !== TokenType.EOF);
+  return real.length === 1 && real[0]!.type === TokenType.STRING ? String(real[0]!.value) : undefined;
 }
 
 function evaluateBareCondition(expr: string, ctx: EvalContext, opts?: { allowSecrets?: boolean }): boolean {

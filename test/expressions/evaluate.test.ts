@@ -183,3 +183,16 @@ test("every '' in a string literal is one quote (the library unescapes only the 
   assert.equal(evaluateExpression("''''''", base), "''");
   assert.equal(interpolate("${{ 'x''}}''y' }}", base), "x'}}'y");
 });
+
+test("an if: that is one ${{ }} holding a string literal is that string taken as the condition", () => {
+  assert.equal(evaluateCondition("${{ 'false' }}", base), false);
+  assert.equal(evaluateCondition("${{ 'true' }}", base), true);
+  assert.equal(evaluateCondition("${{ '' }}", base), true, "empty: success()");
+  assert.equal(evaluateCondition("${{ '' }}", withStatus(true, false)), false, "empty: success() after a failure");
+  assert.equal(evaluateCondition("${{ 'matrix.os == ''linux''' }}", base), true);
+  assert.equal(evaluateCondition("${{ 'failure()' }}", withStatus(true, false)), true);
+  assert.equal(evaluateCondition("${{ 'false' }} ", base), false);
+  // Not a lone literal: a non-empty string value is true.
+  assert.equal(evaluateCondition("${{ format('{0}', 'false') }}", base), true);
+  assert.equal(evaluateCondition("x ${{ 'false' }}", base), true);
+});
