@@ -24,6 +24,11 @@ export interface JobRequest {
   secrets: Record<string, string>;
   vars: Record<string, string>;
   needs: Record<string, NeedResult>;
+  /**
+   * A job further up the needs chain failed (exec knows the whole graph; a
+   * Forgejo task carries only its direct needs). failure() in the job's if: sees it.
+   */
+  ancestorsFailed?: boolean;
   /** workflow_dispatch / workflow_call inputs, already typed. */
   inputs?: Record<string, unknown>;
   /** Extra env from runner config (runner.envs), lowest precedence. */

@@ -130,7 +130,7 @@ async function runInSandbox(
   try {
     // Job-level contexts and env.
     const jobCtx = { ...base, forge: github };
-    const needsFailed = Object.values(req.needs).some((n) => n.result === "failure");
+    const needsFailed = req.ancestorsFailed === true || Object.values(req.needs).some((n) => n.result === "failure");
     const needsBlocked = Object.values(req.needs).some((n) => n.result === "skipped" || n.result === "cancelled");
     let runIt: boolean;
     try {

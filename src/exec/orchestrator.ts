@@ -73,6 +73,8 @@ export interface OrchestratorOptions {
 export interface NodeResult {
   result: Conclusion;
   outputs: Record<string, string>;
+  /** This job or one of its ancestors failed (failure() in a job-level if: sees every ancestor). */
+  upstreamFailed?: boolean;
 }
 
 interface Scope {
@@ -128,7 +130,9 @@ export class Orchestrator {
           ? (async () => {
               const needs: Record<string, NodeResult> = {};
               for (const n of job.needs) needs[n] = await get(n);
-              return this.runNode(job, needs, scope);
+              const r = await this.runNode(job, needs, scope);
+              const upstream = Object.values(needs).some((n) => n.upstreamFailed);
+              return { ...r, upstreamFailed: upstream || r.result === "failure" };
             })()
           : Promise.resolve<NodeResult>({ result: "failure", outputs: {} });
         running.set(id, p);
@@ -136,7 +140,12 @@ export class Orchestrator {
       return p;
     };
     const out: Record<string, NodeResult> = {};
-    await Promise.all(selected.map(async (id) => (out[id] = await get(id))));
+    await Promise.all(
+      selected.map(async (id) => {
+        const { result, outputs } = await get(id);
+        out[id] = { result, outputs };
+      }),
+    );
     return out;
   }
 
@@ -148,14 +157,15 @@ export class Orchestrator {
     const needsCtx: Record<string, NodeResult> = {};
     for (const id of job.needs) needsCtx[id] = needs[id] ?? { result: "failure", outputs: {} };
     const results = Object.values(needsCtx).map((n) => n.result);
+    const ancestorsFailed = Object.values(needsCtx).some((n) => n.upstreamFailed);
     const status: StatusScope = {
-      failed: results.includes("failure"),
+      failed: results.includes("failure") || ancestorsFailed,
       cancelled: scope.signal.aborted,
       blocked: results.some((r) => r === "skipped" || r === "cancelled"),
     };
     const contexts: Record<string, unknown> = {
       github: this.githubContext(scope, job.id),
-      needs: needsCtx,
+      needs: Object.fromEntries(Object.entries(needsCtx).map(([id, n]) => [id, { result: n.result, outputs: n.outputs }])),
       vars: this.opts.vars,
       inputs: scope.inputs,
     };
@@ -319,6 +329,7 @@ export class Orchestrator {
       secrets: scope.secrets,
       vars: opts.vars,
       needs: needResults,
+      ancestorsFailed: Object.values(needs).some((n) => n.upstreamFailed),
       inputs: scope.inputs,
       runnerEnv: opts.runnerEnv ?? {},
       defaultActionsUrl: opts.run.defaultActionsUrl,
