@@ -22,6 +22,8 @@ export interface SelfCheckInput {
 export async function selfCheck(input: SelfCheckInput): Promise<string[]> {
   const warnings: string[] = [];
   for (const s of input.secrets) {
+    // Store files are world-readable by design and hold no secrets (NixOS passes those as credentials).
+    if (s.path.startsWith("/nix/store/")) continue;
     if (!(await exists(s.path))) continue;
     if (input.isolation === "bwrap" || input.isolation === "uid+bwrap") {
       // Hidden by a tmpfs / /dev/null bind in every job; still worth saying when
