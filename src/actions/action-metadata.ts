@@ -1,108 +1,85 @@
 import { promises as fs } from "node:fs";
 import path from "node:path";
 import { LineCounter, parseDocument, type Document } from "yaml";
-import { z } from "zod";
 import { formatWorkflowError, type ParseResult, type StepModel, type WorkflowError } from "../workflow/model.js";
 import { ActionError, type ActionInput, type ActionMetadata, type ActionOutput, type ActionRuns } from "./types.js";
 
 const METADATA_FILES = ["action.yml", "action.yaml"] as const;
 
-// Scalars that action.yml authors write unquoted (`default: 3`, `default: true`) become strings.
-const scalarString = z.union([z.string(), z.number(), z.boolean()]).transform((v) => String(v));
-const optionalText = scalarString.nullish().transform((v) => v ?? undefined);
-const booleanLike = z
-  .union([z.boolean(), z.enum(["true", "false", "True", "False", "TRUE", "FALSE"])])
-  .transform((v) => (typeof v === "boolean" ? v : v.toLowerCase() === "true"));
-const stringMap = z
-  .record(z.string(), scalarString.nullable().transform((v) => v ?? ""))
-  .nullish()
-  .transform((v) => v ?? undefined);
-const nonEmpty = z
-  .string({ error: (issue) => (issue.input === undefined ? "is required" : "must be a string") })
-  .trim()
-  .min(1, "must be a non-empty string");
+// The checks are written out rather than declared with a schema library: action.yml has a dozen keys, and a
+// schema library's load time (zod: ~750 KB of code, tens of ms) would be paid by every job that runs an action.
 
-const inputSchema = z
-  .looseObject({
-    description: optionalText,
-    required: booleanLike.nullish().transform((v) => v ?? undefined),
-    default: optionalText,
-    deprecationMessage: optionalText,
-  })
-  .nullable();
+type Path = (string | number)[];
+interface Issue {
+  path: Path;
+  message: string;
+}
 
-const outputSchema = z
-  .looseObject({
-    description: optionalText,
-    value: optionalText,
-  })
-  .nullable();
+class Checker {
+  readonly issues: Issue[] = [];
+  fail(path: Path, message: string): undefined {
+    this.issues.push({ path, message });
+    return undefined;
+  }
 
-const rootSchema = z.looseObject({
-  name: optionalText,
-  description: optionalText,
-  author: optionalText,
-  inputs: z.record(z.string(), inputSchema).nullish(),
-  outputs: z.record(z.string(), outputSchema).nullish(),
-  runs: z.looseObject({ using: z.string({ error: "runs.using is required" }).trim().min(1) }, {
-    error: "'runs' is required and must be a mapping",
-  }),
-});
+  /** Scalars that action.yml authors write unquoted (`default: 3`, `default: true`) become strings; null and absent are undefined. */
+  text(v: unknown, path: Path): string | undefined {
+    if (v === null || v === undefined) return undefined;
+    if (typeof v === "string" || typeof v === "number" || typeof v === "boolean") return String(v);
+    return this.fail(path, "must be a string");
+  }
 
-const scriptRunsFields = {
-  main: nonEmpty,
-  pre: optionalText,
-  "pre-if": optionalText,
-  post: optionalText,
-  "post-if": optionalText,
-  env: stringMap,
-};
+  nonEmpty(v: unknown, path: Path): string | undefined {
+    if (v === undefined) return this.fail(path, "is required");
+    if (typeof v !== "string") return this.fail(path, "must be a string");
+    const t = v.trim();
+    return t === "" ? this.fail(path, "must be a non-empty string") : t;
+  }
 
-const nodeRunsSchema = z.looseObject(scriptRunsFields);
+  booleanLike(v: unknown, path: Path): boolean | undefined {
+    if (v === null || v === undefined) return undefined;
+    if (typeof v === "boolean") return v;
+    if (typeof v === "string" && /^(true|false|True|False|TRUE|FALSE)$/.test(v)) return v.toLowerCase() === "true";
+    return this.fail(path, "must be true or false");
+  }
 
-const dockerRunsSchema = z.looseObject({
-  image: nonEmpty,
-  entrypoint: optionalText,
-  "pre-entrypoint": optionalText,
-  "pre-if": optionalText,
-  "post-entrypoint": optionalText,
-  "post-if": optionalText,
-  args: z.array(scalarString).nullish().transform((v) => v ?? undefined),
-  env: stringMap,
-});
+  mapping(v: unknown, path: Path, message = "must be a mapping"): Record<string, unknown> | undefined {
+    if (v !== null && typeof v === "object" && !Array.isArray(v)) return v as Record<string, unknown>;
+    return this.fail(path, message);
+  }
 
-const rawMap = z
-  .record(z.string(), z.unknown())
-  .nullish()
-  .transform((v) => v ?? {});
+  /** A mapping of strings (env:); null values become "". */
+  stringMap(v: unknown, path: Path): Record<string, string> | undefined {
+    if (v === null || v === undefined) return undefined;
+    const m = this.mapping(v, path);
+    if (!m) return undefined;
+    const out: Record<string, string> = {};
+    for (const [k, x] of Object.entries(m)) out[k] = x === null ? "" : (this.text(x, [...path, k]) ?? "");
+    return out;
+  }
 
-const compositeStepSchema = z
-  .looseObject({
-    id: optionalText,
-    name: optionalText,
-    if: optionalText,
-    run: optionalText,
-    uses: optionalText,
-    shell: optionalText,
-    "working-directory": optionalText,
-    with: rawMap,
-    env: rawMap,
-    "continue-on-error": z.unknown().optional(),
-    "timeout-minutes": z.unknown().optional(),
-  })
-  .superRefine((step, ctx) => {
-    if (step.run === undefined && step.uses === undefined) {
-      ctx.addIssue({ code: "custom", message: "a step needs either 'run' or 'uses'" });
-    } else if (step.run !== undefined && step.uses !== undefined) {
-      ctx.addIssue({ code: "custom", message: "a step cannot have both 'run' and 'uses'" });
-    } else if (step.run !== undefined && step.shell === undefined) {
-      ctx.addIssue({ code: "custom", path: ["run"], message: "'shell' is required on 'run' steps of a composite action" });
+  /** A mapping kept as it is (a composite step's with:/env:); null and absent are {}. */
+  rawMap(v: unknown, path: Path): Record<string, unknown> {
+    if (v === null || v === undefined) return {};
+    return this.mapping(v, path) ?? {};
+  }
+
+  /** inputs:/outputs:: a mapping of mappings (or nulls). */
+  entries(v: unknown, path: Path): [string, Record<string, unknown> | null][] {
+    if (v === null || v === undefined) return [];
+    const m = this.mapping(v, path);
+    if (!m) return [];
+    const out: [string, Record<string, unknown> | null][] = [];
+    for (const [k, x] of Object.entries(m)) {
+      if (x === null) out.push([k, null]);
+      else {
+        const e = this.mapping(x, [...path, k]);
+        if (e) out.push([k, e]);
+      }
     }
-  });
-
-const compositeRunsSchema = z.looseObject({
-  steps: z.array(compositeStepSchema, { error: "must be a list of steps" }).min(1, "needs at least one step"),
-});
+    return out;
+  }
+}
 
 const USINGS = ["node12", "node16", "node20", "node24", "composite", "docker", "sh", "go"];
 
@@ -128,22 +105,69 @@ export function parseActionMetadata(text: string, fileName: string): ParseResult
     return { errors: [{ file: fileName, line: 1, column: 1, message: "an action file must be a YAML mapping" }] };
   }
 
-  const errors: WorkflowError[] = [];
-  const issuesToErrors = (issues: z.core.$ZodIssue[], prefix: (string | number)[]) => {
-    for (const issue of issues.slice(0, 20)) {
-      const at = [...prefix, ...issue.path.filter((p): p is string | number => typeof p !== "symbol")];
-      errors.push(positioned(doc, lineCounter, fileName, at, `${describePath(at)}${issue.message}`));
-    }
-  };
-
-  const root = rootSchema.safeParse(js);
-  if (!root.success) {
-    issuesToErrors(root.error.issues, []);
-    return { errors };
+  const c = new Checker();
+  const meta = checkMetadata(js as Record<string, unknown>, c);
+  const errors = c.issues
+    .slice(0, 20)
+    .map((i) => positioned(doc, lineCounter, fileName, i.path, `${i.path.length > 0 ? describePath(i.path) : ""}${i.message}`));
+  if (meta.runs?.using === "composite") {
+    const ids = new Set<string>();
+    meta.runs.steps.forEach((s, i) => {
+      if (s.id === undefined) return;
+      if (ids.has(s.id)) errors.push(positioned(doc, lineCounter, fileName, ["runs", "steps", i, "id"], `duplicate step id '${s.id}'`));
+      ids.add(s.id);
+    });
   }
-  const rawRuns = root.data.runs as Record<string, unknown>;
-  const using = root.data.runs.using.toLowerCase();
-  let runs: ActionRuns | undefined;
+  if (meta.badUsing !== undefined) {
+    errors.push(
+      positioned(doc, lineCounter, fileName, ["runs", "using"], `runs.using '${meta.badUsing}' is not supported (expected one of ${USINGS.join(", ")})`),
+    );
+  }
+  if (errors.length > 0 || meta.runs === undefined) return { errors };
+  return { value: dropUndefined({ ...meta.value, runs: meta.runs }), errors: [] };
+}
+
+interface Checked {
+  value: Omit<ActionMetadata, "runs">;
+  runs?: ActionRuns;
+  badUsing?: string;
+}
+
+function checkMetadata(root: Record<string, unknown>, c: Checker): Checked {
+  const inputs: Record<string, ActionInput> = {};
+  for (const [k, v] of c.entries(root.inputs, ["inputs"])) {
+    const at = ["inputs", k];
+    inputs[k] =
+      v === null
+        ? {}
+        : dropUndefined({
+            description: c.text(v.description, [...at, "description"]),
+            required: c.booleanLike(v.required, [...at, "required"]),
+            default: c.text(v.default, [...at, "default"]),
+            deprecationMessage: c.text(v.deprecationMessage, [...at, "deprecationMessage"]),
+          });
+  }
+  const outputs: Record<string, ActionOutput> = {};
+  for (const [k, v] of c.entries(root.outputs, ["outputs"])) {
+    outputs[k] = v === null ? {} : dropUndefined({ description: c.text(v.description, ["outputs", k, "description"]), value: c.text(v.value, ["outputs", k, "value"]) });
+  }
+  const value = dropUndefined({
+    name: c.text(root.name, ["name"]) ?? "",
+    description: c.text(root.description, ["description"]),
+    author: c.text(root.author, ["author"]),
+    inputs,
+    outputs,
+  });
+  const rawRuns = c.mapping(root.runs, ["runs"], "'runs' is required and must be a mapping");
+  if (!rawRuns) return { value };
+  const usingRaw = rawRuns.using;
+  if (typeof usingRaw !== "string" || usingRaw.trim() === "") {
+    c.fail(["runs", "using"], "runs.using is required");
+    return { value };
+  }
+  if (c.issues.length > 0) return { value };
+  const using = usingRaw.trim().toLowerCase();
+  const at = (k: string | number, ...more: (string | number)[]) => ["runs", k, ...more];
   switch (using) {
     case "node12":
     case "node16":
@@ -151,101 +175,76 @@ export function parseActionMetadata(text: string, fileName: string): ParseResult
     case "node24":
     case "sh":
     case "go": {
-      const r = nodeRunsSchema.safeParse(rawRuns);
-      if (!r.success) issuesToErrors(r.error.issues, ["runs"]);
-      else {
-        runs = dropUndefined({
-          using,
-          main: r.data.main,
-          pre: r.data.pre,
-          preIf: r.data["pre-if"],
-          post: r.data.post,
-          postIf: r.data["post-if"],
-          env: r.data.env,
-        }) as ActionRuns;
-      }
-      break;
+      const runs = dropUndefined({
+        using,
+        main: c.nonEmpty(rawRuns.main, at("main")),
+        pre: c.text(rawRuns.pre, at("pre")),
+        preIf: c.text(rawRuns["pre-if"], at("pre-if")),
+        post: c.text(rawRuns.post, at("post")),
+        postIf: c.text(rawRuns["post-if"], at("post-if")),
+        env: c.stringMap(rawRuns.env, at("env")),
+      }) as ActionRuns;
+      return c.issues.length > 0 ? { value } : { value, runs };
     }
     case "docker": {
-      const r = dockerRunsSchema.safeParse(rawRuns);
-      if (!r.success) issuesToErrors(r.error.issues, ["runs"]);
-      else {
-        runs = dropUndefined({
-          using: "docker",
-          image: r.data.image,
-          entrypoint: r.data.entrypoint,
-          preEntrypoint: r.data["pre-entrypoint"],
-          preIf: r.data["pre-if"],
-          postEntrypoint: r.data["post-entrypoint"],
-          postIf: r.data["post-if"],
-          args: r.data.args,
-          env: r.data.env,
-        }) as ActionRuns;
+      let args: string[] | undefined;
+      if (rawRuns.args !== null && rawRuns.args !== undefined) {
+        if (!Array.isArray(rawRuns.args)) c.fail(at("args"), "must be a list");
+        else args = rawRuns.args.map((a, i) => c.text(a, at("args", i)) ?? "");
       }
-      break;
+      const runs = dropUndefined({
+        using: "docker",
+        image: c.nonEmpty(rawRuns.image, at("image")),
+        entrypoint: c.text(rawRuns.entrypoint, at("entrypoint")),
+        preEntrypoint: c.text(rawRuns["pre-entrypoint"], at("pre-entrypoint")),
+        preIf: c.text(rawRuns["pre-if"], at("pre-if")),
+        postEntrypoint: c.text(rawRuns["post-entrypoint"], at("post-entrypoint")),
+        postIf: c.text(rawRuns["post-if"], at("post-if")),
+        args,
+        env: c.stringMap(rawRuns.env, at("env")),
+      }) as ActionRuns;
+      return c.issues.length > 0 ? { value } : { value, runs };
     }
     case "composite": {
-      const r = compositeRunsSchema.safeParse(rawRuns);
-      if (!r.success) issuesToErrors(r.error.issues, ["runs"]);
-      else {
-        const steps: StepModel[] = r.data.steps.map((s, index) =>
-          dropUndefined({
-            index,
-            id: s.id,
-            name: s.name,
-            if: s.if,
-            run: s.run,
-            uses: s.uses,
-            with: s.with,
-            env: s.env,
-            shell: s.shell,
-            workingDirectory: s["working-directory"],
-            continueOnError: s["continue-on-error"],
-            timeoutMinutes: s["timeout-minutes"],
-          }) as StepModel,
-        );
-        const ids = new Set<string>();
-        steps.forEach((s, i) => {
-          if (s.id === undefined) return;
-          if (ids.has(s.id)) {
-            errors.push(positioned(doc, lineCounter, fileName, ["runs", "steps", i, "id"], `duplicate step id '${s.id}'`));
-          }
-          ids.add(s.id);
-        });
-        runs = { using: "composite", steps };
+      const raw = rawRuns.steps;
+      if (!Array.isArray(raw)) {
+        c.fail(at("steps"), "must be a list of steps");
+        return { value };
       }
-      break;
+      if (raw.length === 0) {
+        c.fail(at("steps"), "needs at least one step");
+        return { value };
+      }
+      const steps = raw.map((item, index) => compositeStep(item, index, c));
+      return c.issues.length > 0 ? { value } : { value, runs: { using: "composite", steps: steps as StepModel[] } };
     }
     default:
-      errors.push(
-        positioned(
-          doc,
-          lineCounter,
-          fileName,
-          ["runs", "using"],
-          `runs.using '${root.data.runs.using}' is not supported (expected one of ${USINGS.join(", ")})`,
-        ),
-      );
+      return { value, badUsing: usingRaw };
   }
-  if (errors.length > 0 || runs === undefined) return { errors };
+}
 
-  const inputs: Record<string, ActionInput> = {};
-  for (const [k, v] of Object.entries(root.data.inputs ?? {})) {
-    inputs[k] = v === null ? {} : dropUndefined({ description: v.description, required: v.required, default: v.default, deprecationMessage: v.deprecationMessage });
-  }
-  const outputs: Record<string, ActionOutput> = {};
-  for (const [k, v] of Object.entries(root.data.outputs ?? {})) {
-    outputs[k] = v === null ? {} : dropUndefined({ description: v.description, value: v.value });
-  }
-  const metadata: ActionMetadata = dropUndefined({
-    name: root.data.name ?? "",
-    description: root.data.description,
-    author: root.data.author,
-    inputs,
-    outputs,
-    runs,
-  });
-  return { value: metadata, errors: [] };
+function compositeStep(item: unknown, index: number, c: Checker): StepModel | undefined {
+  const at = (...more: (string | number)[]) => ["runs", "steps", index, ...more];
+  const s = c.mapping(item, at());
+  if (!s) return undefined;
+  const step = dropUndefined({
+    index,
+    id: c.text(s.id, at("id")),
+    name: c.text(s.name, at("name")),
+    if: c.text(s.if, at("if")),
+    run: c.text(s.run, at("run")),
+    uses: c.text(s.uses, at("uses")),
+    with: c.rawMap(s.with, at("with")),
+    env: c.rawMap(s.env, at("env")),
+    shell: c.text(s.shell, at("shell")),
+    workingDirectory: c.text(s["working-directory"], at("working-directory")),
+    continueOnError: s["continue-on-error"],
+    timeoutMinutes: s["timeout-minutes"],
+  }) as StepModel;
+  if (step.run === undefined && step.uses === undefined) c.fail(at(), "a step needs either 'run' or 'uses'");
+  else if (step.run !== undefined && step.uses !== undefined) c.fail(at(), "a step cannot have both 'run' and 'uses'");
+  else if (step.run !== undefined && step.shell === undefined) c.fail(at("run"), "'shell' is required on 'run' steps of a composite action");
+  return step;
 }
 
 /**

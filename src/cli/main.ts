@@ -1,33 +1,52 @@
 import { Command } from "commander";
-import { VERSION } from "../version.js";
-import { registerCommand } from "./commands/register.js";
-import { createRunnerFileCommand } from "./commands/create-runner-file.js";
-import { daemonCommand } from "./commands/daemon.js";
-import { oneJobCommand } from "./commands/one-job.js";
-import { execCommand } from "./commands/exec.js";
-import { validateCommand } from "./commands/validate.js";
-import { generateConfigCommand } from "./commands/generate-config.js";
-import { cacheServerCommand } from "./commands/cache-server.js";
-import { statusCommand } from "./commands/status.js";
+import { VERSION_LINE } from "../version.js";
 
-/** Builds the CLI. Each verb lives in its own file under commands/ and adds itself to `program`. */
-export function buildCli(): Command {
+type AddCommand = (program: Command) => void;
+
+// Each verb's module is imported only when that verb runs: a verb's imports (engine, protocol, cache, metrics,
+// SQLite) cost start-up time and memory that the other verbs do not need.
+const VERBS: Record<string, () => Promise<AddCommand>> = {
+  register: async () => (await import("./commands/register.js")).registerCommand,
+  "create-runner-file": async () => (await import("./commands/create-runner-file.js")).createRunnerFileCommand,
+  daemon: async () => (await import("./commands/daemon.js")).daemonCommand,
+  "one-job": async () => (await import("./commands/one-job.js")).oneJobCommand,
+  exec: async () => (await import("./commands/exec.js")).execCommand,
+  validate: async () => (await import("./commands/validate.js")).validateCommand,
+  "generate-config": async () => (await import("./commands/generate-config.js")).generateConfigCommand,
+  "cache-server": async () => (await import("./commands/cache-server.js")).cacheServerCommand,
+  status: async () => (await import("./commands/status.js")).statusCommand,
+};
+
+/** The verb in argv (the first word that is not an option or the value of `-c`), if any. */
+export function verbOf(argv: string[]): string | undefined {
+  const args = argv.slice(2);
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i]!;
+    if (a === "--") return args[i + 1];
+    if (a === "-c" || a === "--config") {
+      i++;
+      continue;
+    }
+    if (!a.startsWith("-")) return a;
+  }
+  return undefined;
+}
+
+/** Builds the CLI with the given verbs (all of them by default: help and unknown verbs list every verb). */
+export async function buildCli(verbs: string[] = Object.keys(VERBS)): Promise<Command> {
   const program = new Command("native-runner")
     .description("A Forgejo Actions runner that runs jobs on the host, isolated")
-    .version(VERSION, "-v, --version")
+    .version(VERSION_LINE, "-v, --version")
     .option("-c, --config <file>", "config file path")
     .showHelpAfterError();
-  for (const add of [
-    registerCommand, createRunnerFileCommand, daemonCommand, oneJobCommand, execCommand,
-    validateCommand, generateConfigCommand, cacheServerCommand, statusCommand,
-  ]) {
-    add(program);
-  }
+  const adders = await Promise.all(verbs.map((v) => VERBS[v]!()));
+  for (const add of adders) add(program);
   return program;
 }
 
 export async function main(argv: string[]): Promise<void> {
-  const program = buildCli();
+  const verb = verbOf(argv);
+  const program = await buildCli(verb !== undefined && Object.hasOwn(VERBS, verb) ? [verb] : undefined);
   program.exitOverride();
   try {
     await program.parseAsync(argv);

@@ -15,12 +15,35 @@ export interface RepoInfo {
   defaultBranch: string;
 }
 
-function git(dir: string, args: string[]): string | undefined {
+// Everything exec asks git, in one process: spawning from a large Node process costs milliseconds per call.
+// Each answer ends with a line holding only RS (\x1e); a failed command leaves its answer empty.
+const GIT_QUERIES = `
+a() { "$@" 2>/dev/null; printf '\\n\\036\\n'; }
+a git remote -v
+head=$(git symbolic-ref -q HEAD 2>/dev/null); printf '%s\\n\\036\\n' "$head"
+a git rev-parse -q --verify HEAD
+if [ -z "$head" ]; then a git describe --tags --exact-match HEAD; else printf '\\n\\036\\n'; fi
+a git config user.name
+a git symbolic-ref -q refs/remotes/origin/HEAD
+`;
+
+function gitAnswers(dir: string): string[] {
+  let out = "";
   try {
-    return execFileSync("git", args, { cwd: dir, encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] }).trim();
-  } catch {
-    return undefined;
+    out = execFileSync("sh", ["-c", GIT_QUERIES], { cwd: dir, encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] });
+  } catch (err) {
+    out = String((err as { stdout?: string }).stdout ?? "");
   }
+  return out.split("\n\x1e\n").map((a) => a.trim());
+}
+
+/** The URL of `origin` in `git remote -v` output, else the first remote's. */
+function remoteUrl(remotes: string): string | undefined {
+  const fetches = remotes
+    .split("\n")
+    .map((l) => /^(\S+)\t(.+) \(fetch\)$/.exec(l))
+    .filter((m): m is RegExpExecArray => m !== null);
+  return (fetches.find((m) => m[1] === "origin") ?? fetches[0])?.[2];
 }
 
 /** Parses `https://host/owner/name(.git)` or `git@host:owner/name(.git)` into its parts. */
@@ -57,20 +80,14 @@ export function parseRemote(url: string): { server: string; owner: string; name:
 /** What exec can learn about the repository in `dir`; falls back to `local/<dirname>`. */
 export function readRepoInfo(dir: string): RepoInfo {
   const abs = path.resolve(dir);
-  const remoteUrl = git(abs, ["remote", "get-url", "origin"]) ?? firstRemoteUrl(abs);
-  const remote = remoteUrl ? parseRemote(remoteUrl) : undefined;
+  const [remotes = "", head = "", sha = "", tag = "", userName = "", originHead = ""] = gitAnswers(abs);
+  const url = remoteUrl(remotes);
+  const remote = url ? parseRemote(url) : undefined;
   const owner = remote?.owner ?? "local";
   const name = remote?.name ?? (path.basename(abs) || "workspace");
-  const head = git(abs, ["symbolic-ref", "-q", "HEAD"]);
-  const sha = git(abs, ["rev-parse", "-q", "--verify", "HEAD"]) ?? "";
-  let ref = head ?? "";
-  if (!ref && sha) {
-    const tag = git(abs, ["describe", "--tags", "--exact-match", "HEAD"]);
-    if (tag) ref = `refs/tags/${tag}`;
-  }
-  const actor = git(abs, ["config", "user.name"]) || process.env.USER || "local";
-  const originHead = git(abs, ["symbolic-ref", "-q", "refs/remotes/origin/HEAD"]);
-  const defaultBranch = originHead?.replace(/^refs\/remotes\/origin\//, "") || (head ? head.replace(/^refs\/heads\//, "") : "main");
+  const ref = head || (sha && tag ? `refs/tags/${tag}` : "");
+  const actor = userName || process.env.USER || "local";
+  const defaultBranch = originHead.replace(/^refs\/remotes\/origin\//, "") || (head ? head.replace(/^refs\/heads\//, "") : "main");
   return {
     repository: `${owner}/${name}`,
     owner,
@@ -81,10 +98,4 @@ export function readRepoInfo(dir: string): RepoInfo {
     actor,
     defaultBranch,
   };
-}
-
-function firstRemoteUrl(dir: string): string | undefined {
-  const remotes = git(dir, ["remote"]);
-  const first = remotes?.split("\n").find(Boolean);
-  return first ? git(dir, ["remote", "get-url", first]) : undefined;
 }
