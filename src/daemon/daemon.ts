@@ -101,6 +101,7 @@ export function startDaemon(opts: DaemonOptions): Daemon {
       client,
       instanceUrl: conn.url,
       connectionName: conn.name,
+      labels: conn.labels,
       config,
       host: opts.host,
       log: clog,

@@ -17,6 +17,8 @@ import { ConnectError, Code } from "../protocol/index.js";
 import { notify, type DaemonObserver, type TaskInfo } from "./observer.js";
 import { DAEMON_INSTANCE, TaskSpool } from "./spool.js";
 import { bootId, jobMarker, markJobProcesses } from "./job-marker.js";
+import { jobPlatform } from "../container/job-platform.js";
+import { parseLabel, type Label } from "../config/labels.js";
 
 export type RunJobFn = (req: JobRequest, opts: RunJobOptions) => Promise<JobOutcome>;
 
@@ -30,6 +32,11 @@ export interface TaskRunnerContext {
   log: Logger;
   runJob: RunJobFn;
   runnerName?: string;
+  /**
+   * The connection's labels (`name:schema[:arg]`). A task whose job needs a
+   * container (by its label, `container:` or `services:`) is refused.
+   */
+  labels?: readonly string[];
   /** Repositories/events this connection accepts; checked before anything of the task runs. */
   trust?: TrustPolicy;
   /** The connection's cache is read-only (server.connections.<name>.cache_mode: read). */
@@ -144,6 +151,7 @@ export async function runTask(task: Task, ctx: TaskRunnerContext, handle: TaskHa
         throw new TaskRejected(`Error: this runner does not run this job: ${verdict.reason}`);
       }
     }
+    refuseContainerJob(payload, ctx.labels);
     const req = buildJobRequest(task, payload, context, ctx);
     const jobInfo: JobEnvInfo = {
       taskId: task.id,
@@ -199,6 +207,22 @@ export async function runTask(task: Task, ctx: TaskRunnerContext, handle: TaskHa
   log.info({ result: outcome.result, reported }, "job finished");
   notify(ctx.observer, "taskFinished", { ...info, result: outcome.result, durationMs: Date.now() - receivedAt, reported });
   return { taskId: task.id, result: outcome.result, reported };
+}
+
+/** No path runs a container job on the host: such a task fails with the reason. */
+function refuseContainerJob(payload: string, labels: readonly string[] | undefined): void {
+  const parsed: Label[] = [];
+  for (const l of labels ?? []) {
+    try {
+      parsed.push(parseLabel(l));
+    } catch {
+      // refused when the config was loaded
+    }
+  }
+  const platform = jobPlatform(payload, parsed, { unmatched: labels ? "container" : "host" });
+  if (platform.kind === "container") {
+    throw new TaskRejected(`Error: this runner does not run this job: ${platform.reason}, and this runner has no container executor`);
+  }
 }
 
 /** Spool directory name of a task: connection name (made path-safe) and task id. */

@@ -9,6 +9,8 @@ import { parseDotenv } from "../config/dotenv.js";
 import type { JobOutcome, JobRequest, RunJobOptions } from "../engine/job-request.js";
 import { runJob as engineRunJob } from "../engine/run-job.js";
 import { PlainBackend } from "../host/plain-backend.js";
+import { jobPlatform, platformLabel } from "../container/job-platform.js";
+import type { Label } from "../config/labels.js";
 import type { HostBackend } from "../host/sandbox.js";
 import { formatWorkflowError } from "../workflow/model.js";
 import { parseTaskPayload } from "../workflow/parse-payload.js";
@@ -39,6 +41,8 @@ export interface ExecOptions {
   defaultActionsUrl: string;
   actionCacheOffline: boolean;
   concurrency?: number;
+  /** `-P label=image`: runs-on labels mapped to container images (`-self-hosted`: the host). */
+  platforms?: string[];
 }
 
 export interface ExecIo {
@@ -104,6 +108,14 @@ export async function runExec(o: ExecOptions, io: ExecIo): Promise<number> {
     return 1;
   }
 
+  let platforms: Label[];
+  try {
+    platforms = (o.platforms ?? []).map(platformLabel);
+  } catch (err) {
+    io.stderr(`exec: ${(err as Error).message}\n`);
+    return 1;
+  }
+
   let secrets: Record<string, string>;
   let vars: Record<string, string>;
   let env: Record<string, string>;
@@ -166,7 +178,7 @@ export async function runExec(o: ExecOptions, io: ExecIo): Promise<number> {
   const printer = o.json ? new JsonPrinter(io.stdout) : new ConsolePrinter({ write: io.stdout, color: io.color });
   const workdir = mkdtempSync(path.join(os.tmpdir(), "native-runner-exec-"));
   const host = io.host ?? new PlainBackend(workdir);
-  const runJob: RunJobFn = o.dryrun ? dryRunJob : (io.runJob ?? engineRunJob);
+  const runJob = refusingContainerJobs(o.dryrun ? dryRunJob : (io.runJob ?? engineRunJob), platforms);
 
   const results: NodeResult[] = [];
   const concurrency = o.concurrency ?? Math.max(1, os.availableParallelism());
@@ -283,6 +295,18 @@ function printList(workflows: LoadedWorkflow[], out: (s: string) => void): void 
   }
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
   for (const r of rows) out(r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!))).join("  ") + "\n");
+}
+
+/** A job that needs a container fails with the reason; it never runs on the host. */
+function refusingContainerJobs(run: RunJobFn, platforms: Label[]): RunJobFn {
+  return async (req, opts) => {
+    const platform = jobPlatform(req.workflowYaml, platforms, { unmatched: "host" });
+    if (platform.kind === "host") return run(req, opts);
+    const line = `Error: exec does not run this job: ${platform.reason}, and this runner has no container executor`;
+    opts.emit({ type: "log", time: new Date(), line, stage: "setup" });
+    opts.emit({ type: "job-finished", time: new Date(), result: "failure", outputs: {} });
+    return { result: "failure", outputs: {} };
+  };
 }
 
 /** `--dryrun`: reports every step as successful without running anything. */

@@ -64,7 +64,7 @@ describe("register and create-runner-file against the emulator", { timeout: 120_
     await writeFile(join(cwd, "token"), emu.createRegistrationToken() + "\n");
     const res = await cli(
       ["register", "--no-interactive", "--instance", emu.url, "--token-file", join(cwd, "token"), "--name", "nix-cache02-native",
-        "--labels", "native:host,ubuntu:docker://node:22-bookworm", "--config", join(cwd, "config.yaml")],
+        "--labels", "native:host,nix:host", "--config", join(cwd, "config.yaml")],
       { cwd },
     );
     assert.equal(res.code, 0, res.stderr);
@@ -74,14 +74,14 @@ describe("register and create-runner-file against the emulator", { timeout: 120_
     assert.equal(reg.WARNING, REGISTRATION_WARNING);
     assert.equal(reg.name, "nix-cache02-native");
     assert.equal(reg.address, emu.url);
-    assert.deepEqual(reg.labels, ["native:host", "ubuntu:docker://node:22-bookworm"]);
+    assert.deepEqual(reg.labels, ["native:host", "nix:host"]);
     assert.match(reg.token as string, /^[0-9a-f]{40}$/);
     assert.ok(text.endsWith("}\n") && text.startsWith('{\n  "WARNING": '));
     const seen = emu.runners().find((r) => r.uuid === reg.uuid);
     assert.ok(seen, "the emulator knows the runner");
     assert.equal(seen.id, reg.id);
     assert.equal(seen.name, "nix-cache02-native");
-    assert.deepEqual(seen.labels, ["native", "ubuntu"], "only label names reach the server");
+    assert.deepEqual(seen.labels, ["native", "nix"], "only label names reach the server");
     assert.equal(seen.version, VERSION);
     assert.equal(seen.ephemeral, false);
     const registers = emu.requests().filter((r) => /Register$/.test(r.rpc));
@@ -139,13 +139,14 @@ describe("register and create-runner-file against the emulator", { timeout: 120_
   it("registers interactively from answers on stdin", async () => {
     const cwd = await workdir("interactive");
     const token = emu.createRegistrationToken();
-    const res = await cli(["register"], { cwd, input: `\n${emu.url}\n${token}\nasked-name\nbad:host:x\nnative:host, box:lxc\n` });
+    const res = await cli(["register"], { cwd, input: `\n${emu.url}\n${token}\nasked-name\nbad:host:x\nnative:host, box:lxc\nnative:host, box:host\n` });
     assert.equal(res.code, 0, res.stderr);
     assert.match(res.stderr, /Enter the Forgejo instance URL/);
     assert.match(res.stderr, /Invalid labels \(schema: host does not have arguments\)/);
+    assert.match(res.stderr, /Invalid labels \(label \\"box:lxc\\" runs jobs in an LXC container/);
     const reg = JSON.parse(await readFile(join(cwd, ".runner"), "utf8")) as { labels: string[]; name: string; uuid: string };
     assert.equal(reg.name, "asked-name");
-    assert.deepEqual(reg.labels, ["native:host", "box:lxc"]);
+    assert.deepEqual(reg.labels, ["native:host", "box:host"]);
     assert.deepEqual(emu.runners().find((r) => r.uuid === reg.uuid)!.labels, ["native", "box"]);
     // With runner.labels in the config, the labels question is not asked.
     const withCfg = await workdir("interactive-cfg");

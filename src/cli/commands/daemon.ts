@@ -15,6 +15,7 @@ import { createHostBackend } from "../../host/index.js";
 import type { HostBackend } from "../../host/sandbox.js";
 import { createLogger, type Logger } from "../../observability/logger.js";
 import { VERSION } from "../../version.js";
+import { labelRefusal } from "../../container/job-platform.js";
 
 /** v13 flags that describe a connection without a .runner file. */
 export interface ConnectionFlags {
@@ -103,6 +104,8 @@ export async function prepareRunner(cmd: Command, flags: ConnectionFlags): Promi
     );
   }
   for (const c of connections) {
+    const refused = labelRefusal(c.labels);
+    if (refused) throw new Error(`connection ${c.name}: ${refused}`);
     if (c.labels.length === 0) log.warn({ connection: c.name }, "no labels configured, the runner may not be able to pick up jobs");
   }
 

@@ -9,6 +9,7 @@ import {
 import { createForgejoClient, type ForgejoClient } from "../../protocol/index.js";
 import { createLogger, type Logger } from "../../observability/logger.js";
 import { VERSION } from "../../version.js";
+import { labelRefusal } from "../../container/job-platform.js";
 
 /**
  * Labels used when neither --labels nor runner.labels give any. forgejo-runner
@@ -108,6 +109,8 @@ function nonInteractiveInputs(
   if (inputs.token === "") throw new Error("token is empty (use --token or --token-file)");
   const bad = validateLabels(labels);
   if (bad) throw new Error(`invalid labels: ${bad}`);
+  const refused = labelRefusal(labels);
+  if (refused) throw new Error(refused);
   return inputs;
 }
 
@@ -149,7 +152,7 @@ async function promptInputs(
             "for example, native:host,ubuntu-22.04:docker://node:20-bookworm):",
         );
         labels = answer === "" ? DEFAULT_REGISTER_LABELS : commaSplit(answer);
-        const bad = validateLabels(labels);
+        const bad = validateLabels(labels) ?? labelRefusal(labels);
         if (!bad) break;
         log.info(`Invalid labels (${bad}), please input again`);
       }
@@ -167,6 +170,8 @@ export async function doRegister(
   log: Logger,
   inputs: RegisterInputs & { ephemeral: boolean; pingTimeoutMs: number },
 ): Promise<void> {
+  const refused = labelRefusal(inputs.labels);
+  if (refused) throw new Error(refused);
   const client = createForgejoClient({ baseUrl: inputs.instance, codec: cfg.runner.protocol, insecure: cfg.runner.insecure });
   await pingUntilUp(client, inputs.name, inputs.pingTimeoutMs, log);
   const names = labelNames(inputs.labels);
