@@ -106,6 +106,55 @@ describe("register and create-runner-file against the emulator", { timeout: 120_
     assert.equal(seen.ephemeral, true);
   });
 
+  it("the older nixpkgs invocation: EnvironmentFile= with TOKEN=..., then register ... --token \"$TOKEN\" --labels with the same labels as the config", async () => {
+    const cwd = await workdir("nixpkgs-envfile");
+    await writeFile(join(cwd, "config.yaml"), "runner:\n  capacity: 4\n  labels:\n  - native:host\n");
+    await writeFile(join(cwd, "token.env"), `TOKEN=${emu.createRegistrationToken()}\n`);
+    // systemd's EnvironmentFile=: KEY=VALUE lines become the unit's environment.
+    const unitEnv = Object.fromEntries(
+      (await readFile(join(cwd, "token.env"), "utf8")).split("\n").filter((l) => /^[A-Z_]+=/.test(l)).map((l) => [l.slice(0, l.indexOf("=")), l.slice(l.indexOf("=") + 1)]),
+    );
+    const script = `exec "$NODE" --import "$TSX" "$ENTRY" register --no-interactive --instance "$URL" --token "$TOKEN" --name nix-cache02-native --labels native:host --config config.yaml`;
+    const res = await new Promise<RunResult>((resolvePromise, reject) => {
+      const child = spawn("sh", ["-c", script], {
+        cwd,
+        env: { PATH: process.env.PATH, HOME: cwd, NODE: process.execPath, TSX: tsx, ENTRY: entry, URL: emu.url, ...unitEnv },
+        stdio: ["ignore", "pipe", "pipe"],
+      });
+      let stdout = "";
+      let stderr = "";
+      child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
+      child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
+      child.on("error", reject);
+      child.on("close", (code) => resolvePromise({ code, stdout, stderr }));
+    });
+    assert.equal(res.code, 0, res.stderr);
+    assert.doesNotMatch(res.stderr, /ignored/, "the same labels twice are not worth a warning");
+    const reg = JSON.parse(await readFile(join(cwd, ".runner"), "utf8")) as { uuid: string; labels: string[] };
+    assert.deepEqual(reg.labels, ["native:host"]);
+    assert.equal(emu.runners().find((r) => r.uuid === reg.uuid)!.name, "nix-cache02-native");
+  });
+
+  it("--ping-timeout 0 keeps trying; by default it says what it waits for and for how long", async () => {
+    const cwd = await workdir("ping-forever");
+    await writeFile(join(cwd, "token"), `${emu.createRegistrationToken()}\n`);
+    emu.faults.add({ rpc: "Ping", kind: "http5xx", count: 3 });
+    try {
+      const res = await cli(["register", "--no-interactive", "--instance", emu.url, "--token-file", "token", "--name", "patient", "--ping-timeout", "0"], { cwd });
+      assert.equal(res.code, 0, res.stderr);
+      assert.match(res.stderr, /Waiting for the Forgejo instance to answer a ping \(no time limit: --ping-timeout 0\)/);
+      assert.equal(res.stderr.match(/Cannot ping the Forgejo instance server; retrying in 1s"/g)?.length, 3, res.stderr);
+      assert.match(res.stderr, /The Forgejo instance answered/);
+    } finally {
+      emu.faults.clear();
+    }
+    const bounded = await cli(["register", "--no-interactive", "--instance", "http://127.0.0.1:9/", "--token", "t", "--ping-timeout", "2s"], { cwd: await workdir("ping-bounded") });
+    assert.equal(bounded.code, 1);
+    assert.match(bounded.stderr, /Waiting for the Forgejo instance to answer a ping \(up to 2s; --ping-timeout\)/);
+    assert.match(bounded.stderr, /retrying in 1s; giving up in /);
+    assert.match(bounded.stderr, /gave up after 2s; --ping-timeout 0 keeps trying/);
+  });
+
   it("uses the host label and the host name by default (over the JSON codec when configured)", async () => {
     const cwd = await workdir("defaults");
     await writeFile(join(cwd, "c.yaml"), "runner:\n  protocol: json\n");

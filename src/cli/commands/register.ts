@@ -3,7 +3,7 @@ import { hostname } from "node:os";
 import { createInterface } from "node:readline/promises";
 import type { Command } from "commander";
 import {
-  commaSplit, isHttpUrl, labelNames, loadConfig, parseGoDuration, validateLabels, writeRegistration,
+  commaSplit, formatDuration, isHttpUrl, labelNames, loadConfig, parseGoDuration, validateLabels, writeRegistration,
   type RunnerConfig,
 } from "../../config/index.js";
 import { createForgejoClient, type ForgejoClient } from "../../protocol/index.js";
@@ -40,7 +40,7 @@ export function registerCommand(program: Command): void {
     .option("--name <name>", "runner name (default: the host name)")
     .option("--labels <labels>", "runner labels, comma separated")
     .option("--ephemeral", "ask Forgejo to delete this runner after it has run one job")
-    .option("--ping-timeout <duration>", "give up when the instance does not answer pings for this long", "60s")
+    .option("--ping-timeout <duration>", "give up when the instance does not answer pings for this long (0: keep trying)", "60s")
     .action(async (flags: RegisterFlags, cmd: Command) => {
       const { cfg, log } = await loadCliConfig(cmd);
       refuseWithDeclaredConnections(cfg);
@@ -95,7 +95,9 @@ function nonInteractiveInputs(
   const flagLabels = (flags.labels ?? "").trim();
   if (flagLabels !== "") labels = commaSplit(flagLabels);
   if (cfg.runner.labels.length > 0) {
-    if (flagLabels !== "") log.warn("Labels from the command line are ignored; using the labels defined in the config file (runner.labels)");
+    if (flagLabels !== "" && labels.join(",") !== cfg.runner.labels.join(",")) {
+      log.warn("Labels from the command line are ignored; using the labels defined in the config file (runner.labels)");
+    }
     labels = cfg.runner.labels;
   }
   let name = flags.name ?? "";
@@ -203,18 +205,27 @@ export async function doRegister(
   });
 }
 
+/** Pings every second until the instance answers; timeoutMs 0 keeps trying for ever. */
 async function pingUntilUp(client: ForgejoClient, data: string, timeoutMs: number, log: Logger): Promise<void> {
+  const forever = timeoutMs === 0;
   const deadline = Date.now() + timeoutMs;
-  for (;;) {
+  log.info(
+    { instance: client.baseUrl },
+    forever
+      ? "Waiting for the Forgejo instance to answer a ping (no time limit: --ping-timeout 0)"
+      : `Waiting for the Forgejo instance to answer a ping (up to ${formatDuration(timeoutMs)}; --ping-timeout)`,
+  );
+  for (let attempt = 1; ; attempt++) {
     try {
-      await client.ping(data, { timeoutMs: 10_000 });
-      log.debug("Successfully pinged the Forgejo instance server");
+      await client.ping(data, { timeoutMs: forever ? 10_000 : Math.max(1000, Math.min(10_000, deadline - Date.now())) });
+      log.info({ instance: client.baseUrl }, "The Forgejo instance answered");
       return;
     } catch (err) {
-      if (Date.now() + 1000 > deadline) {
-        throw new Error(`Cannot ping the Forgejo instance server at ${client.baseUrl}: ${(err as Error).message}`);
+      if (!forever && Date.now() + 1000 > deadline) {
+        throw new Error(`Cannot ping the Forgejo instance server at ${client.baseUrl}: ${(err as Error).message} (gave up after ${formatDuration(timeoutMs)}; --ping-timeout 0 keeps trying)`);
       }
-      log.error({ err: (err as Error).message }, "Cannot ping the Forgejo instance server; retrying in 1s");
+      const left = forever ? "" : `; giving up in ${formatDuration(Math.max(0, deadline - Date.now()))}`;
+      log.warn({ err: (err as Error).message, attempt }, `Cannot ping the Forgejo instance server; retrying in 1s${left}`);
       await new Promise((r) => setTimeout(r, 1000));
     }
   }
@@ -230,7 +241,7 @@ async function readTokenFile(path: string, log: Logger): Promise<string> {
   }
   const envLine = /^\s*TOKEN\s*=\s*(.*?)\s*$/m.exec(text);
   if (envLine) {
-    log.warn(`--token-file ${path} holds a TOKEN= line; a file with only the token is preferred`);
+    log.info(`--token-file ${path} holds a TOKEN= line (an environment file); using its value`);
     return envLine[1]!.replace(/^(["'])(.*)\1$/, "$2");
   }
   const token = text.trim();
