@@ -19,6 +19,8 @@ import { DAEMON_INSTANCE, TaskSpool } from "./spool.js";
 import { bootId, jobMarker, markJobProcesses } from "./job-marker.js";
 import { jobPlatform } from "../container/job-platform.js";
 import { parseLabel, type Label } from "../config/labels.js";
+import { githubTaskContext, payloadJob } from "../workflow/task-job.js";
+import { withWorkflowCalls } from "../exec/workflow-call-task.js";
 
 export type RunJobFn = (req: JobRequest, opts: RunJobOptions) => Promise<JobOutcome>;
 
@@ -81,14 +83,14 @@ export interface TaskResult {
 class TaskRejected extends Error {}
 
 export async function runTask(task: Task, ctx: TaskRunnerContext, handle: TaskHandle): Promise<TaskResult> {
-  const context = (task.context ?? {}) as Record<string, unknown>;
+  const payload = task.workflowPayload ? new TextDecoder().decode(task.workflowPayload) : "";
+  const context = githubTaskContext((task.context ?? {}) as Record<string, unknown>, payloadJob(payload));
   const log = taskLogger(ctx.log, {
     taskId: task.id,
     repo: str(context.repository),
     job: str(context.job),
     connection: ctx.connectionName,
   });
-  const payload = task.workflowPayload ? new TextDecoder().decode(task.workflowPayload) : "";
   const receivedAt = Date.now();
   const info: TaskInfo = {
     taskId: String(task.id),
@@ -178,7 +180,7 @@ export async function runTask(task: Task, ctx: TaskRunnerContext, handle: TaskHa
       });
     }
     log.info("job started");
-    outcome = await ctx.runJob(req, { emit: reporter.handle, signal: handle.signal, host });
+    outcome = await withWorkflowCalls(ctx.runJob)(req, { emit: reporter.handle, signal: handle.signal, host });
   } catch (err) {
     const msg = err instanceof TaskRejected ? err.message : `Error: the runner could not run this job: ${describe(err)}`;
     addRow(msg);
