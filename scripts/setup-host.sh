@@ -2,12 +2,13 @@
 # Installs and starts what the test suite needs on a Debian 12 machine (root):
 # git, nix (multi-user, offline), bubblewrap, tar/zstd for @actions/cache,
 # acl (setfacl: runner-written files stay writable for per-job uids), gcc (the
-# hostile suite builds an LD_PRELOAD probe and a symlink racer).
+# hostile suite builds an LD_PRELOAD probe and a symlink racer), xz-utils and
+# curl (../shared/peers/gitea.sh: the real Gitea of test/e2e-gitea).
 # Idempotent: safe to run on a machine that already has everything.
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
 need=()
-for pkg in git nix-bin nix-setup-systemd bubblewrap busybox-static util-linux zstd tar procps acl openssl gcc libc6-dev; do
+for pkg in git nix-bin nix-setup-systemd bubblewrap busybox-static util-linux zstd tar procps acl openssl gcc libc6-dev xz-utils curl; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need+=("$pkg")
 done
 if [ "$(id -u)" = 0 ] && [ ${#need[@]} -gt 0 ]; then

@@ -196,14 +196,18 @@ function substitute<T>(value: T, caseDir: string, workspace: string | undefined)
   return JSON.parse(s) as T;
 }
 
-/** On Forgejo github.workflow / GITHUB_WORKFLOW is the workflow file's name, not its `name:` or path. */
+/**
+ * Forgejo sends the workflow file's name as github.workflow; the runner puts
+ * the workflow's `name:` in its place, as GitHub does. A workflow without a
+ * name stays the file name (GitHub: its path, which the task does not carry).
+ */
 function forgejoWorkflowNames(exp: CaseExpect, plan: CasePlan): CaseExpect {
   let s = JSON.stringify(exp);
   for (const w of plan.workflows) {
     if (!/github\.workflow\b|GITHUB_WORKFLOW\b/.test(w.text)) continue;
-    const names = [`.forgejo/workflows/${w.file}`];
-    if (typeof w.doc.name === "string" && w.doc.name.length > 3) names.push(w.doc.name);
-    for (const n of names) s = s.split(JSON.stringify(n).slice(1, -1)).join(JSON.stringify(w.file).slice(1, -1));
+    if (typeof w.doc.name === "string" && w.doc.name.trim() !== "") continue;
+    const path = `.forgejo/workflows/${w.file}`;
+    s = s.split(JSON.stringify(path).slice(1, -1)).join(JSON.stringify(w.file).slice(1, -1));
   }
   return JSON.parse(s) as CaseExpect;
 }
