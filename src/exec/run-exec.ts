@@ -25,6 +25,8 @@ import { findWorkflowFiles, loadWorkflowSet, reachableFiles, type LoadedWorkflow
 
 export interface ExecOptions {
   workflows?: string;
+  /** Workflows in subdirectories of the workflow directory too (default true; `--no-recurse`). */
+  recurse?: boolean;
   job?: string;
   /** Event name; default `push` (or, for a single `-W` file without `push`, its first event). */
   eventName?: string;
@@ -60,7 +62,7 @@ export async function runExec(o: ExecOptions, io: ExecIo): Promise<number> {
   const root = path.resolve(o.directory);
   let files: string[];
   try {
-    files = findWorkflowFiles(root, o.workflows);
+    files = findWorkflowFiles(root, o.workflows, { recurse: o.recurse ?? true });
   } catch (err) {
     io.stderr(`exec: ${(err as Error).message}\n`);
     return 1;

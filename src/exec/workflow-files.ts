@@ -17,32 +17,61 @@ export interface LoadedWorkflow {
   text: string;
 }
 
-export const DEFAULT_WORKFLOW_DIRS = [".forgejo/workflows", ".github/workflows"];
+/**
+ * Where the server looks, in its order: the first of these directories that
+ * exists holds the repository's workflows (Forgejo; Gitea has no `.forgejo`).
+ */
+export const DEFAULT_WORKFLOW_DIRS = [".forgejo/workflows", ".gitea/workflows", ".github/workflows"];
 
-/** Workflow files named by `-W` (a file or a directory), else the default directories under `root`. */
-export function findWorkflowFiles(root: string, w?: string): string[] {
+export interface FindOptions {
+  /** Also files in subdirectories (default true: the server and forgejo-runner both descend). */
+  recurse?: boolean;
+}
+
+/** The repository's workflow directory (relative), as the server picks it; undefined when there is none. */
+export function defaultWorkflowDir(root: string): string | undefined {
+  return DEFAULT_WORKFLOW_DIRS.find((d) => isDir(path.join(root, d)));
+}
+
+/** Workflow files named by `-W` (a file or a directory), else those of the default directory under `root`. */
+export function findWorkflowFiles(root: string, w?: string, opts: FindOptions = {}): string[] {
+  const recurse = opts.recurse ?? true;
   if (w !== undefined) {
     // Relative to the repository root first, then to the current directory.
     const p = [path.resolve(root, w), path.resolve(w)].find((c) => existsSync(c));
     if (!p) throw new Error(`${w}: no such file or directory`);
-    return statSync(p).isDirectory() ? listYaml(p) : [p];
+    return statSync(p).isDirectory() ? listYaml(p, recurse) : [p];
   }
-  for (const d of DEFAULT_WORKFLOW_DIRS) {
-    const p = path.join(root, d);
-    if (existsSync(p) && statSync(p).isDirectory()) {
-      const files = listYaml(p);
-      if (files.length > 0) return files;
-    }
+  const dir = defaultWorkflowDir(root);
+  if (dir === undefined) {
+    throw new Error(`no workflows found: none of ${DEFAULT_WORKFLOW_DIRS.join(", ")} exists under ${root}`);
   }
-  throw new Error(`no workflows found in ${DEFAULT_WORKFLOW_DIRS.map((d) => path.join(root, d)).join(" or ")}`);
+  const files = listYaml(path.join(root, dir), recurse);
+  if (files.length === 0) throw new Error(`no workflows found in ${path.join(root, dir)} (the first of ${DEFAULT_WORKFLOW_DIRS.join(", ")} that exists is the one used)`);
+  return files;
 }
 
-function listYaml(dir: string): string[] {
-  return readdirSync(dir)
-    .filter((f) => /\.ya?ml$/.test(f))
-    .sort()
-    .map((f) => path.join(dir, f))
-    .filter((f) => statSync(f).isFile());
+function isDir(p: string): boolean {
+  try {
+    return statSync(p).isDirectory();
+  } catch {
+    return false;
+  }
+}
+
+function listYaml(dir: string, recurse: boolean): string[] {
+  const out: string[] = [];
+  for (const name of readdirSync(dir).sort()) {
+    const full = path.join(dir, name);
+    const st = statSync(full, { throwIfNoEntry: false });
+    if (!st) continue;
+    if (st.isDirectory()) {
+      if (recurse) out.push(...listYaml(full, true));
+    } else if (st.isFile() && /\.ya?ml$/.test(name)) {
+      out.push(full);
+    }
+  }
+  return out;
 }
 
 /** Reads and validates one workflow file. */

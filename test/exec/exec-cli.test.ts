@@ -435,6 +435,53 @@ jobs:
     }
   });
 
+  test(".gitea/workflows is found as the server finds it, subdirectories too; GITHUB_WORKFLOW is the name, workflow_ref the path", async () => {
+    const r = gitRepo({
+      ".gitea/workflows/ci.yml": `name: Gitea CI
+on: push
+jobs:
+  top:
+    runs-on: native
+    steps:
+      - run: echo "wf=$GITHUB_WORKFLOW ref=\${{ github.workflow_ref }}"
+`,
+      ".gitea/workflows/more/nested.yml": `on: push
+jobs:
+  nested:
+    runs-on: native
+    steps:
+      - run: echo "wf=$GITHUB_WORKFLOW"
+`,
+      ".github/workflows/ignored.yml": `on: push
+jobs:
+  ignored:
+    runs-on: native
+    steps: [{ run: echo never }]
+`,
+    });
+    try {
+      const res = await cli(["exec", "-C", r.root, "--json"], r.home);
+      assert.equal(res.code, 0, res.stderr);
+      const evs = events(res.stdout);
+      const finished = evs.filter((e) => e.type === "job-finish").map((e) => String(e.id)).sort();
+      assert.deepEqual(finished, ["nested", "top"]);
+      assert.ok(logsOf(evs, "ci.top").includes("wf=Gitea CI ref=alice/webapp/.gitea/workflows/ci.yml@refs/heads/main"), logsOf(evs, "ci.top").join("\n"));
+      assert.ok(logsOf(evs, "nested.nested").includes("wf=.gitea/workflows/more/nested.yml"));
+
+      const flat = await cli(["exec", "-C", r.root, "--json", "--no-recurse"], r.home);
+      assert.equal(flat.code, 0, flat.stderr);
+      assert.deepEqual(events(flat.stdout).filter((e) => e.type === "job-finish").map((e) => e.id), ["top"]);
+
+      const v = await cli(["validate", "-C", r.root], r.home);
+      assert.equal(v.code, 0, v.stderr);
+      assert.match(v.stdout, /^\.gitea\/workflows\/ci\.yml: valid workflow$/m);
+      assert.match(v.stdout, /^\.gitea\/workflows\/more\/nested\.yml: valid workflow$/m);
+      assert.doesNotMatch(v.stdout, /ignored/);
+    } finally {
+      r.cleanup();
+    }
+  });
+
   test("validate --action checks action.yml files", async () => {
     const r = gitRepo({
       "actions/good/action.yml": `name: good

@@ -82,19 +82,27 @@ test("refs come from the event when it has them", () => {
   assert.equal((ev.repository as Record<string, unknown>).full_name, "o/r");
 });
 
-test("workflow discovery: -W file or dir, else .forgejo then .github", (t) => {
+test("workflow discovery: -W file or dir, else the first of .forgejo, .gitea, .github that exists (as the server), subdirectories included", (t) => {
   const root = mkdtempSync(path.join(tmpdir(), "nr-find-"));
   t.after(() => rmSync(root, { recursive: true, force: true }));
+  const rel = (files: string[]) => files.map((f) => path.relative(root, f));
   assert.throws(() => findWorkflowFiles(root), /no workflows found/);
-  mkdirSync(path.join(root, ".github/workflows"), { recursive: true });
+  mkdirSync(path.join(root, ".github/workflows/nested"), { recursive: true });
   writeFileSync(path.join(root, ".github/workflows/b.yaml"), "");
   writeFileSync(path.join(root, ".github/workflows/a.yml"), "");
   writeFileSync(path.join(root, ".github/workflows/notes.txt"), "");
-  assert.deepEqual(findWorkflowFiles(root).map((f) => path.relative(root, f)), [".github/workflows/a.yml", ".github/workflows/b.yaml"]);
+  writeFileSync(path.join(root, ".github/workflows/nested/c.yml"), "");
+  assert.deepEqual(rel(findWorkflowFiles(root)), [".github/workflows/a.yml", ".github/workflows/b.yaml", ".github/workflows/nested/c.yml"]);
+  assert.deepEqual(rel(findWorkflowFiles(root, undefined, { recurse: false })), [".github/workflows/a.yml", ".github/workflows/b.yaml"]);
+  mkdirSync(path.join(root, ".gitea/workflows"), { recursive: true });
+  assert.throws(() => findWorkflowFiles(root), /no workflows found in .*\.gitea\/workflows/, "an existing .gitea/workflows is the one used, even empty");
+  writeFileSync(path.join(root, ".gitea/workflows/g.yml"), "");
+  assert.deepEqual(rel(findWorkflowFiles(root)), [".gitea/workflows/g.yml"]);
   mkdirSync(path.join(root, ".forgejo/workflows"), { recursive: true });
   writeFileSync(path.join(root, ".forgejo/workflows/x.yml"), "");
-  assert.deepEqual(findWorkflowFiles(root).map((f) => path.relative(root, f)), [".forgejo/workflows/x.yml"]);
-  assert.deepEqual(findWorkflowFiles(root, ".github/workflows/b.yaml").map((f) => path.relative(root, f)), [".github/workflows/b.yaml"]);
+  assert.deepEqual(rel(findWorkflowFiles(root)), [".forgejo/workflows/x.yml"]);
+  assert.deepEqual(rel(findWorkflowFiles(root, ".github/workflows/b.yaml")), [".github/workflows/b.yaml"]);
+  assert.deepEqual(rel(findWorkflowFiles(root, ".github/workflows", { recurse: false })), [".github/workflows/a.yml", ".github/workflows/b.yaml"]);
   assert.throws(() => findWorkflowFiles(root, "nope.yml"), /no such file/);
 });
 

@@ -7,7 +7,8 @@ export function execCommand(program: Command): void {
   program
     .command("exec")
     .description("Run a repository's workflows on this host, without Forgejo")
-    .option("-W, --workflows <path>", "workflow file or directory (default: .forgejo/workflows, then .github/workflows)")
+    .option("-W, --workflows <path>", "workflow file or directory (default: the first of .forgejo/workflows, .gitea/workflows, .github/workflows that exists)")
+    .option("--no-recurse", "do not run workflows from subdirectories of the workflow directory")
     .option("-j, --job <id>", "run this job (and the jobs it needs)")
     .option("-E, --event <name>", "event name (default: push)")
     .option("-e, --event-file <file>", "event payload (JSON)")
@@ -46,6 +47,7 @@ export function execCommand(program: Command): void {
         process.exitCode = await runExec(
           {
             workflows: opts.workflows as string | undefined,
+            recurse: opts.recurse as boolean,
             job: opts.job as string | undefined,
             eventName: opts.event as string | undefined,
             eventFile: opts.eventFile as string | undefined,

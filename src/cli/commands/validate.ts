@@ -5,7 +5,7 @@ export function validateCommand(program: Command): void {
   program
     .command("validate")
     .description("Check workflow or action files (exit 1 when invalid)")
-    .option("-W, --path <path>", "file or directory to check (default: .forgejo/workflows, then .github/workflows)")
+    .option("-W, --path <path>", "file or directory to check (default: the workflow directory, as exec picks it, and every action.yml under -C)")
     .option("-C, --directory <dir>", "repository root", ".")
     .option("--workflow", "the files are workflows", false)
     .option("--action", "the files are actions (action.yml)", false)
