@@ -510,6 +510,58 @@ runs:
     }
   });
 
+  test("validate a whole repository: workflows and every action.yml, in -C or in a clone (--repository, --clonedir)", async () => {
+    const r = gitRepo({
+      ".forgejo/workflows/ci.yml": `on: push
+jobs:
+  a:
+    runs-on: native
+    steps:
+      - uses: ./.forgejo/actions/good
+`,
+      ".forgejo/actions/good/action.yml": `name: good
+description: ok
+runs:
+  using: composite
+  steps:
+    - run: echo hi
+      shell: bash
+`,
+      "tools/bad/action.yaml": `name: bad
+runs:
+  using: node99
+  main: index.js
+`,
+    });
+    try {
+      const check = (res: CliResult, prefix: string) => {
+        assert.equal(res.code, 1, res.stderr);
+        assert.match(res.stderr, new RegExp(`^${prefix}tools/bad/action\\.yaml \\(Line: \\d+, Col: \\d+\\): .*node99`, "m"));
+        assert.match(res.stdout, new RegExp(`^${prefix}\\.forgejo/workflows/ci\\.yml: valid workflow$`, "m"));
+        assert.match(res.stdout, new RegExp(`^${prefix}\\.forgejo/actions/good/action\\.yml: valid action$`, "m"));
+      };
+      check(await cli(["validate", "-C", r.root], r.home), "");
+      const onlyWorkflows = await cli(["validate", "-C", r.root, "--workflow"], r.home);
+      assert.equal(onlyWorkflows.code, 0, onlyWorkflows.stderr);
+      assert.doesNotMatch(onlyWorkflows.stdout, /action/);
+
+      // A clone into a temporary directory, removed afterwards: paths are shown relative to the clone.
+      check(await cli(["validate", "--repository", r.root], r.home), "");
+      const clonedir = path.join(r.home, "clone");
+      check(await cli(["validate", "--repository", r.root, "--clonedir", clonedir], r.home), "");
+      assert.ok(existsSync(path.join(clonedir, "tools/bad/action.yaml")), "--clonedir keeps the clone");
+      // An existing clone directory is validated as it is (no second clone).
+      writeFileSync(path.join(clonedir, "tools/bad/action.yaml"), "name: fixed\ndescription: d\nruns:\n  using: node20\n  main: index.js\n");
+      const fixed = await cli(["validate", "--repository", r.root, "--clonedir", clonedir], r.home);
+      assert.equal(fixed.code, 0, fixed.stderr);
+      const missing = await cli(["validate", "--repository", path.join(r.home, "no-such-repo")], r.home);
+      assert.equal(missing.code, 1);
+      assert.match(missing.stderr, /git clone .* failed/);
+    } finally {
+      r.cleanup();
+    }
+  });
+
   test("the README's example runs: matrix, outputs, needs, summary", async () => {
     const home = mkdtempSync(path.join(tmpdir(), "nr-exec-home-"));
     try {
