@@ -56,6 +56,12 @@ export interface JobRequest {
   actionCacheOffline?: boolean;
   /** Size bound of the action cache in bytes (actions.max_cache_size). */
   actionCacheMaxBytes?: number;
+  /**
+   * exec: the workspace is the user's working copy, so actions/checkout of the
+   * repository being run is skipped (and one of another repository into the
+   * workspace root refused).
+   */
+  protectWorkingCopy?: boolean;
   /** Skip TLS verification when cloning actions (runner.insecure). */
   insecure?: boolean;
 }

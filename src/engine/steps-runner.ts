@@ -14,6 +14,7 @@ import { runScriptStep } from "./handlers/run.js";
 import type { HandlerResult, StepInvocation } from "./handlers/types.js";
 import { inputEnv, resolveInputs } from "./action-inputs.js";
 import { JobLog } from "./job-log.js";
+import { selfCheckoutDecision } from "./self-checkout.js";
 
 export interface ActionSource {
   prepare(uses: string, signal: AbortSignal): Promise<PreparedAction>;
@@ -31,6 +32,7 @@ export async function runPreSteps(rt: JobRuntime, steps: StepModel[], scope: Sco
   for (const step of steps) {
     const uses = step.uses;
     if (uses === undefined || uses.startsWith("./") || uses.startsWith("docker://") || step.run !== undefined) continue;
+    if (rt.req.protectWorkingCopy && isProtectedCheckout(rt, step, scope)) continue;
     let prepared: PreparedAction;
     try {
       prepared = await actions.prepare(uses, rt.jobSignal);
@@ -107,6 +109,14 @@ export function contextsFor(rt: JobRuntime, scope: Scope, env: Record<string, st
     job: { status: jobStatus(rt), container: {}, services: {} },
     inputs: scope.inputs ?? rt.base.inputs,
   };
+}
+
+function isProtectedCheckout(rt: JobRuntime, step: StepModel, scope: Scope): boolean {
+  try {
+    return selfCheckoutDecision(step, contextsFor(rt, scope, scope.env(), undefined), rt.sandbox.dirs.workspace) !== undefined;
+  } catch {
+    return false;
+  }
 }
 
 function stepId(step: StepModel, scope: Scope): string {
@@ -210,6 +220,17 @@ async function dispatch(inv: StepInvocation, actions: ActionSource, preInstance:
   if (step.uses === undefined || step.uses === "") {
     rt.log.error("A step must have either `run` or `uses`.");
     return { outcome: "failure", outputs: {} };
+  }
+  if (rt.req.protectWorkingCopy) {
+    const decision = selfCheckoutDecision(step, inv.contexts, rt.sandbox.dirs.workspace);
+    if (decision?.kind === "skip") {
+      rt.log.write(decision.note);
+      return { outcome: "success", outputs: {} };
+    }
+    if (decision?.kind === "refuse") {
+      rt.log.error(decision.message);
+      return { outcome: "failure", outputs: {} };
+    }
   }
   let instance = preInstance;
   if (instance) instance.stepId = inv.id;

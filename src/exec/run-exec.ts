@@ -45,6 +45,8 @@ export interface ExecOptions {
   concurrency?: number;
   /** `-P label=image`: runs-on labels mapped to container images (`-self-hosted`: the host). */
   platforms?: string[];
+  /** Run actions/checkout of the repository being run (it would work on the user's working copy). */
+  noSkipCheckout?: boolean;
 }
 
 export interface ExecIo {
@@ -216,6 +218,7 @@ export async function runExec(o: ExecOptions, io: ExecIo): Promise<number> {
             actionCacheDir: actionCacheDir(),
             actionCacheOffline: o.actionCacheOffline,
             extraMasks: [run.runtimeToken],
+            protectWorkingCopy: !o.noSkipCheckout,
           },
         });
         const multi = selected.length > 1;

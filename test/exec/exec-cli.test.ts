@@ -482,6 +482,31 @@ jobs:
     }
   });
 
+  test("--no-skip-checkout runs actions/checkout of the repository itself", async () => {
+    const r = gitRepo({
+      ".forgejo/workflows/ci.yml": `on: push
+jobs:
+  j:
+    runs-on: native
+    steps:
+      - uses: actions/checkout@v4
+`,
+    });
+    try {
+      const skipped = await cli(["exec", "-C", r.root, "--json", "--action-cache-offline"], r.home);
+      assert.equal(skipped.code, 0, skipped.stderr + skipped.stdout);
+      assert.ok(logsOf(events(skipped.stdout), "j").some((l) => l.startsWith("Skipping actions/checkout@v4")));
+      // Run for real: offline, with nothing cached, the action cannot even be fetched.
+      const run = await cli(["exec", "-C", r.root, "--json", "--action-cache-offline", "--no-skip-checkout"], r.home);
+      assert.equal(run.code, 1);
+      const lines = logsOf(events(run.stdout), "j");
+      assert.ok(!lines.some((l) => l.startsWith("Skipping")), lines.join("\n"));
+      assert.ok(lines.some((l) => l.startsWith("##[error]") && /checkout/.test(l)), lines.join("\n"));
+    } finally {
+      r.cleanup();
+    }
+  });
+
   test("validate --action checks action.yml files", async () => {
     const r = gitRepo({
       "actions/good/action.yml": `name: good

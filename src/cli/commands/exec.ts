@@ -24,6 +24,7 @@ export function execCommand(program: Command): void {
     .option("--default-actions-url <url>", "base URL for `uses: owner/repo@ref`", "https://data.forgejo.org")
     .option("--action-cache-offline", "use only cached actions (no network)", false)
     .option("-P, --platform <label=image>", "run jobs whose runs-on names this label in a container of this image (-self-hosted: on the host); repeatable", collect, [])
+    .option("--no-skip-checkout", "run actions/checkout of this repository too (it works on the working copy: cleans and resets it)")
     .option("--concurrency <n>", "jobs running at the same time (default: number of CPUs)", (v) => {
       const n = Number.parseInt(v, 10);
       if (!Number.isFinite(n) || n < 1) throw new Error(`--concurrency ${v}: expected a positive integer`);
@@ -64,6 +65,7 @@ export function execCommand(program: Command): void {
             actionCacheOffline: opts.actionCacheOffline as boolean,
             concurrency: opts.concurrency as number | undefined,
             platforms: opts.platform as string[],
+            noSkipCheckout: opts.skipCheckout === false,
           },
           {
             stdout: (s) => process.stdout.write(s),
