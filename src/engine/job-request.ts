@@ -62,6 +62,10 @@ export interface JobRequest {
    * workspace root refused).
    */
   protectWorkingCopy?: boolean;
+  /** Debug logging as if ACTIONS_STEP_DEBUG were set (exec -d). */
+  debug?: boolean;
+  /** exec --insecure-secrets: secret values are not masked in the log (values added with ::add-mask:: still are). */
+  insecureSecrets?: boolean;
   /** Skip TLS verification when cloning actions (runner.insecure). */
   insecure?: boolean;
 }

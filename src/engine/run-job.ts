@@ -25,7 +25,7 @@ const CLEANUP_TIMEOUT_MS = 30 * 60_000;
 
 export async function runJob(req: JobRequest, opts: RunJobOptions): Promise<JobOutcome> {
   const masker = new Masker();
-  for (const v of Object.values(req.secrets)) masker.add(v);
+  if (!req.insecureSecrets) for (const v of Object.values(req.secrets)) masker.add(v);
   for (const v of req.extraMasks ?? []) masker.add(v);
   for (const v of tokenMasks(req)) masker.add(v);
   const log = new JobLog(opts.emit, masker);
@@ -80,7 +80,7 @@ async function runInSandbox(
   await writeFile(eventPath, JSON.stringify(typeof event === "object" && event !== null ? event : {}, null, 2));
   await chmod(eventPath, 0o644);
 
-  const debug = req.secrets["ACTIONS_STEP_DEBUG"] === "true" || req.vars["ACTIONS_STEP_DEBUG"] === "true";
+  const debug = req.debug === true || req.secrets["ACTIONS_STEP_DEBUG"] === "true" || req.vars["ACTIONS_STEP_DEBUG"] === "true";
   const github = buildGithubContext(req, dirs, eventPath, job);
   const inputs =
     req.inputs ?? (req.context["event_name"] === "workflow_dispatch" ? inputsFromDispatchEvent(workflow.dispatchInputs, event) : undefined);

@@ -47,6 +47,17 @@ export interface ExecOptions {
   platforms?: string[];
   /** Run actions/checkout of the repository being run (it would work on the user's working copy). */
   noSkipCheckout?: boolean;
+  /**
+   * Dotenv file whose variables every job gets, like `--env` (which wins).
+   * Relative to the repository root; `.env` when not given, read only if it exists.
+   */
+  envFile?: string;
+  /** Debug logging in every job (as ACTIONS_STEP_DEBUG). */
+  debug?: boolean;
+  /** Without -E: the first event of the first workflow instead of `push`. */
+  detectEvent?: boolean;
+  /** Do not mask secret values in the log. */
+  insecureSecrets?: boolean;
 }
 
 export interface ExecIo {
@@ -76,15 +87,7 @@ export async function runExec(o: ExecOptions, io: ExecIo): Promise<number> {
     return 1;
   }
 
-  let eventName = o.eventName ?? "push";
-  const single = set.workflows.length === 1 ? set.workflows[0]! : undefined;
-  if (o.eventName === undefined && o.workflows !== undefined && single && !single.model.events.includes(eventName)) {
-    const picked = single.model.events.find((e) => e !== "workflow_call") ?? single.model.events[0];
-    if (picked) {
-      eventName = picked;
-      io.stderr(`exec: ${single.name} is not triggered by push; running it as '${picked}' (use -E to choose)\n`);
-    }
-  }
+  const eventName = o.eventName ?? pickEvent(set.workflows, o, io.stderr);
 
   let selected: LoadedWorkflow[];
   if (o.job) {
@@ -130,7 +133,7 @@ export async function runExec(o: ExecOptions, io: ExecIo): Promise<number> {
     if (o.secretFile) Object.assign(secrets, parseDotenv(readFileSync(o.secretFile, "utf8")));
     Object.assign(secrets, parsePairs(o.secrets, "-s", true));
     vars = parsePairs(o.vars, "--var", false);
-    env = parsePairs(o.env, "--env", false);
+    env = { ...readEnvFile(root, o.envFile), ...parsePairs(o.env, "--env", false) };
     givenInputs = parsePairs(o.inputs, "--input", false);
     if (o.eventFile) {
       let parsed: unknown;
@@ -219,6 +222,8 @@ export async function runExec(o: ExecOptions, io: ExecIo): Promise<number> {
             actionCacheOffline: o.actionCacheOffline,
             extraMasks: [run.runtimeToken],
             protectWorkingCopy: !o.noSkipCheckout,
+            ...(o.debug ? { debug: true } : {}),
+            ...(o.insecureSecrets ? { insecureSecrets: true } : {}),
           },
         });
         const multi = selected.length > 1;
@@ -240,6 +245,49 @@ export async function runExec(o: ExecOptions, io: ExecIo): Promise<number> {
   if (overall === "failure") return 1;
   if (overall === "cancelled") return 130;
   return 0;
+}
+
+/**
+ * The event when -E is not given, as forgejo-runner exec picks it: the only
+ * event the workflows have, else (--detect-event) the first one, else push.
+ * A single -W file that push does not trigger runs as its first event.
+ */
+function pickEvent(workflows: LoadedWorkflow[], o: ExecOptions, note: (s: string) => void): string {
+  const events = [...new Set(workflows.flatMap((w) => w.model.events))];
+  const first = (w: LoadedWorkflow) => w.model.events.find((e) => e !== "workflow_call") ?? w.model.events[0];
+  if (events.length === 1) {
+    note(`exec: using the only event the workflows have: '${events[0]}' (use -E to choose)\n`);
+    return events[0]!;
+  }
+  if (o.detectEvent) {
+    const picked = workflows.map(first).find((e) => e !== undefined);
+    if (picked) {
+      note(`exec: using the first event of ${workflows.find((w) => first(w) === picked)!.name}: '${picked}' (use -E to choose)\n`);
+      return picked;
+    }
+  }
+  const single = workflows.length === 1 ? workflows[0]! : undefined;
+  if (o.workflows !== undefined && single && !single.model.events.includes("push")) {
+    const picked = first(single);
+    if (picked) {
+      note(`exec: ${single.name} is not triggered by push; running it as '${picked}' (use -E to choose)\n`);
+      return picked;
+    }
+  }
+  return "push";
+}
+
+/** `--env-file`: a dotenv file; the default `.env` is optional, a named file must exist. */
+function readEnvFile(root: string, file: string | undefined): Record<string, string> {
+  const p = path.resolve(root, file ?? ".env");
+  let text: string;
+  try {
+    text = readFileSync(p, "utf8");
+  } catch (err) {
+    if (file === undefined && (err as NodeJS.ErrnoException).code === "ENOENT") return {};
+    throw new Error(`--env-file ${file ?? ".env"}: ${(err as Error).message}`);
+  }
+  return parseDotenv(text);
 }
 
 function parsePairs(items: string[], flag: string, fromEnv: boolean): Record<string, string> {

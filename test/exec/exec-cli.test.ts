@@ -31,6 +31,24 @@ function cli(args: string[], home: string): Promise<CliResult> {
   });
 }
 
+/** The installed entry point, started as a user starts it (its own shebang line); needs dist/ built. */
+const BIN = path.join(ROOT, "bin/native-runner.js");
+function binCli(args: string[], home: string): Promise<CliResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(BIN, args, {
+      cwd: home,
+      env: { ...process.env, HOME: home, XDG_STATE_HOME: path.join(home, "state"), XDG_CACHE_HOME: path.join(home, "cache"), NO_COLOR: "1" },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
+    child.on("error", reject);
+    child.on("close", (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
 /** Starts the CLI, sends SIGINT once `trigger` appears on stdout. */
 function cliInterrupted(args: string[], home: string, trigger: string): Promise<CliResult & { interruptedAt: number; endedAt: number }> {
   return new Promise((resolve, reject) => {
@@ -340,7 +358,7 @@ jobs:
       // A single -W file that push does not trigger runs with its own event.
       const auto = await cli(["exec", "-C", r.root, "--json", "-W", ".forgejo/workflows/d.yml", "-j", "show", "--input", "level=high"], r.home);
       assert.equal(auto.code, 0, auto.stderr);
-      assert.match(auto.stderr, /running it as 'workflow_dispatch'/);
+      assert.match(auto.stderr, /using the only event the workflows have: 'workflow_dispatch'/);
       assert.ok(logsOf(events(auto.stdout), "show").includes("flag=false count=false level=high"), auto.stdout);
 
       const bad = await cli(["exec", "-C", r.root, "-E", "workflow_dispatch", "--input", "level=medium"], r.home);
@@ -504,6 +522,94 @@ jobs:
       assert.ok(lines.some((l) => l.startsWith("##[error]") && /checkout/.test(l)), lines.join("\n"));
     } finally {
       r.cleanup();
+    }
+  });
+
+  test("--env-file reaches the jobs through the installed entry point (node does not take it); .env is read by default", { skip: !existsSync(path.join(ROOT, "dist/native-runner.js")) && "dist/ is not built" }, async () => {
+    const r = gitRepo({
+      ".forgejo/workflows/ci.yml": `on: push
+jobs:
+  j:
+    runs-on: native
+    steps:
+      - run: echo "default=\${FROM_DEFAULT:-unset} custom=\${FROM_CUSTOM:-unset} both=\${BOTH:-unset}"
+`,
+      ".env": "FROM_DEFAULT=yes\nBOTH=dotenv\n",
+      "custom.env": "# a comment\nFROM_CUSTOM=file\nBOTH=file\n",
+    });
+    try {
+      const line = (res: CliResult) => logsOf(events(res.stdout), "j").find((l) => l.startsWith("default="));
+      const byDefault = await binCli(["exec", "-C", r.root, "--json"], r.home);
+      assert.equal(byDefault.code, 0, byDefault.stderr);
+      assert.equal(line(byDefault), "default=yes custom=unset both=dotenv");
+      const named = await binCli(["exec", "-C", r.root, "--json", "--env-file", "custom.env", "--env", "BOTH=flag"], r.home);
+      assert.equal(named.code, 0, named.stderr);
+      assert.equal(line(named), "default=unset custom=file both=flag", "a named file replaces .env; --env wins");
+      const missing = await binCli(["exec", "-C", r.root, "--json", "--env-file", "missing.env"], r.home);
+      assert.equal(missing.code, 1);
+      assert.match(missing.stderr, /^exec: --env-file missing\.env: .*ENOENT/m);
+      assert.equal(missing.stdout, "");
+    } finally {
+      r.cleanup();
+    }
+  });
+
+  test("-d, --insecure-secrets, --use-gitignore", async () => {
+    const r = gitRepo({
+      ".forgejo/workflows/ci.yml": `on: push
+jobs:
+  j:
+    runs-on: native
+    steps:
+      - run: |
+          echo "::debug::a debug line"
+          echo "secret is \${{ secrets.MY_SECRET }}"
+`,
+    });
+    try {
+      const plain = await cli(["exec", "-C", r.root, "--json", "-s", "MY_SECRET=hunter2"], r.home);
+      assert.equal(plain.code, 0, plain.stderr);
+      let lines = logsOf(events(plain.stdout), "j");
+      assert.ok(lines.includes("secret is ***"), lines.join("\n"));
+      assert.ok(!lines.includes("##[debug]a debug line"));
+      const loud = await cli(["exec", "-C", r.root, "--json", "-s", "MY_SECRET=hunter2", "-d", "--insecure-secrets", "--use-gitignore", "false"], r.home);
+      assert.equal(loud.code, 0, loud.stderr);
+      lines = logsOf(events(loud.stdout), "j");
+      assert.ok(lines.includes("secret is hunter2"), lines.join("\n"));
+      assert.ok(lines.includes("##[debug]a debug line"), lines.join("\n"));
+    } finally {
+      r.cleanup();
+    }
+  });
+
+  test("without -E: the only event of the workflows, or with --detect-event the first one, else push", async () => {
+    const wf = (on: string, job: string) => `on: ${on}
+jobs:
+  ${job}:
+    runs-on: native
+    steps:
+      - run: echo "\${{ github.event_name }}"
+`;
+    const only = gitRepo({ ".forgejo/workflows/a.yml": wf("workflow_dispatch", "a"), ".forgejo/workflows/b.yml": wf("[workflow_dispatch]", "b") });
+    const two = gitRepo({ ".forgejo/workflows/a.yml": wf("pull_request", "a"), ".forgejo/workflows/b.yml": wf("[issues, pull_request]", "b") });
+    try {
+      const res = await cli(["exec", "-C", only.root, "--json"], only.home);
+      assert.equal(res.code, 0, res.stderr);
+      assert.match(res.stderr, /using the only event the workflows have: 'workflow_dispatch'/);
+      assert.equal(events(res.stdout).filter((e) => e.type === "job-finish").length, 2);
+
+      const push = await cli(["exec", "-C", two.root, "--json"], two.home);
+      assert.equal(push.code, 0, push.stderr);
+      assert.match(push.stderr, /no workflow is triggered by 'push'/);
+      const detected = await cli(["exec", "-C", two.root, "--json", "--detect-event"], two.home);
+      assert.equal(detected.code, 0, detected.stderr);
+      assert.match(detected.stderr, /using the first event of a\.yml: 'pull_request'/);
+      const evs = events(detected.stdout);
+      assert.deepEqual(evs.filter((e) => e.type === "job-finish").map((e) => e.id).sort(), ["a", "b"]);
+      assert.ok(logsOf(evs, "a.a").includes("pull_request"));
+    } finally {
+      only.cleanup();
+      two.cleanup();
     }
   });
 

@@ -17,6 +17,11 @@ export function execCommand(program: Command): void {
     .option("--var <NAME=VALUE>", "variable (vars context); repeatable", collect, [])
     .option("--input <NAME=VALUE>", "workflow_dispatch input; repeatable", collect, [])
     .option("--env <NAME=VALUE>", "environment variable for every job; repeatable", collect, [])
+    .option("--env-file <file>", "dotenv file of environment variables for every job (default: .env, when it exists)")
+    .option("-d, --debug", "debug logging in every job (as ACTIONS_STEP_DEBUG)", false)
+    .option("--detect-event", "without -E: use the first event of the workflows instead of push", false)
+    .option("--insecure-secrets", "NOT RECOMMENDED: do not mask secrets in the log", false)
+    .option("--use-gitignore [bool]", "accepted for forgejo-runner compatibility; nothing is copied here (jobs run in the working copy)")
     .option("-C, --directory <dir>", "repository root and workspace", ".")
     .option("--json", "print one JSON event per line", false)
     .option("-l, --list", "list the jobs and exit", false)
@@ -66,6 +71,10 @@ export function execCommand(program: Command): void {
             concurrency: opts.concurrency as number | undefined,
             platforms: opts.platform as string[],
             noSkipCheckout: opts.skipCheckout === false,
+            envFile: opts.envFile as string | undefined,
+            debug: opts.debug as boolean,
+            detectEvent: opts.detectEvent as boolean,
+            insecureSecrets: opts.insecureSecrets as boolean,
           },
           {
             stdout: (s) => process.stdout.write(s),
