@@ -210,6 +210,12 @@ export async function handleConnect(req: IncomingMessage, res: ServerResponse, o
     return;
   }
   if (fault?.kind === "latency") await sleep(fault.latencyMs ?? 1000);
+  if (fault?.kind === "oversize") {
+    record.status = 200;
+    opts.record(record);
+    await sendOversize(req, res, fault.bytes ?? 300 * 1024 * 1024);
+    return;
+  }
 
   const send = (status: number, headers: Record<string, string>, body: Buffer) => {
     record.status = status;
@@ -306,4 +312,42 @@ export async function handleConnect(req: IncomingMessage, res: ServerResponse, o
     headers["Content-Encoding"] = "gzip";
   }
   send(200, headers, out);
+}
+
+/**
+ * A well-formed 200 answer, not processed, whose task carries a payload of
+ * `size` bytes, streamed in 1 MiB chunks (the emulator never holds it whole).
+ */
+async function sendOversize(req: IncomingMessage, res: ServerResponse, size: number): Promise<void> {
+  const json = header(req, "content-type").toLowerCase().startsWith("application/json");
+  const chunk = Buffer.alloc(1024 * 1024, json ? "A" : "a");
+  let head: Buffer;
+  let tail: Buffer;
+  let n = size;
+  if (json) {
+    n -= n % 4; // whole base64 quads
+    head = Buffer.from('{"task":{"id":"1","workflowPayload":"');
+    tail = Buffer.from('"}}');
+  } else {
+    // FetchTaskResponse.task (1) { id (1) = 1, workflow_payload (2) = n bytes }
+    const payloadField = Buffer.concat([Buffer.from([0x12]), varint(n)]);
+    const task = Buffer.concat([Buffer.from([0x08, 0x01]), payloadField]);
+    head = Buffer.concat([Buffer.from([0x0a]), varint(task.length + n), task]);
+    tail = Buffer.alloc(0);
+  }
+  res.writeHead(200, { "Content-Type": json ? "application/json" : "application/proto", "Content-Length": String(head.length + n + tail.length) });
+  const write = (b: Buffer) => (res.write(b) ? Promise.resolve() : new Promise<void>((r) => res.once("drain", () => r())));
+  await write(head);
+  for (let left = n; left > 0 && !res.destroyed; left -= chunk.length) await write(left >= chunk.length ? chunk : chunk.subarray(0, left));
+  res.end(tail);
+}
+
+function varint(v: number): Buffer {
+  const out: number[] = [];
+  while (v >= 0x80) {
+    out.push((v % 0x80) | 0x80);
+    v = Math.floor(v / 0x80);
+  }
+  out.push(v);
+  return Buffer.from(out);
 }

@@ -1,7 +1,7 @@
 /** Fault injection rules, matched per RPC in the order they were added. */
 import type { FaultRule } from "./types.js";
 
-const KINDS = new Set(["drop", "drop-response", "http5xx", "latency", "reset"]);
+const KINDS = new Set(["drop", "drop-response", "http5xx", "latency", "reset", "oversize"]);
 
 export class FaultSet {
   private rules: FaultRule[] = [];
@@ -19,6 +19,9 @@ export class FaultSet {
     }
     if (rule.count !== undefined && !(Number.isInteger(rule.count) && rule.count >= 0)) {
       throw new Error("fault count must be a non-negative integer");
+    }
+    if (rule.bytes !== undefined && !(Number.isInteger(rule.bytes) && rule.bytes >= 0)) {
+      throw new Error("fault bytes must be a non-negative integer");
     }
     this.rules.push({ ...rule });
   }

@@ -181,7 +181,7 @@ export interface RunnerView {
 export interface FaultRule {
   /** RPC name (`FetchTask`, `runner.v1.RunnerService/FetchTask`, `Ping`…); absent = every RPC. */
   rpc?: string;
-  kind: "drop" | "drop-response" | "http5xx" | "latency" | "reset";
+  kind: "drop" | "drop-response" | "http5xx" | "latency" | "reset" | "oversize";
   /** Chance of applying to a matching request; default 1. */
   probability?: number;
   /** Number of times the rule applies; absent = unlimited. */
@@ -190,6 +190,8 @@ export interface FaultRule {
   latencyMs?: number;
   /** For `http5xx`; default 503. */
   status?: number;
+  /** For `oversize`: size of the answer's task payload; default 300 MiB. */
+  bytes?: number;
 }
 
 export interface StoredLogRow {

@@ -51,6 +51,8 @@ export function noCompiler(): string | false {
 
 export interface RunnerOptions extends Partial<Backend> {
   capacity?: number;
+  /** runner.protocol: the Connect codec */
+  protocol?: "proto" | "json";
   trustedRepos?: string[];
   trustedEvents?: string[];
   cache?: boolean;
@@ -139,6 +141,7 @@ runner:
   fetch_interval: 100ms
   report_interval: 200ms
   shutdown_timeout: 0s
+  protocol: ${o.protocol ?? "proto"}
   trusted_repos: ${JSON.stringify(o.trustedRepos ?? [])}
   trusted_events: ${JSON.stringify(o.trustedEvents ?? [])}
   report_retry:

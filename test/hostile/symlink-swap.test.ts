@@ -1,0 +1,145 @@
+// Paths the runner creates inside the job root belong to the job: a step can
+// replace any of them with a symlink, once between steps or, with a process
+// that survives its step, in a loop while the runner works. The runner must
+// never write, create or chmod through such a link. Targets here are
+// root-owned 0700 directories (what /etc/cron.d is to an attacker): after the
+// job each must still be empty, root-owned and 0700.
+
+import { after, before, describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { existsSync } from "node:fs";
+import { chmod, mkdir, readdir, rm, stat } from "node:fs/promises";
+import { dirname, join } from "node:path";
+import {
+  SANDBOX_BACKENDS, TODO, compileProbe, hostJob, killLeftovers, label, logText, makeBase, noCompiler, skipReason, startRunner,
+  type HostileRunner,
+} from "./harness.js";
+import { waitUntil } from "../daemon/harness.js";
+
+const PATHS: Record<string, string> = {
+  RUNNER_TEMP: '"$RUNNER_TEMP"',
+  "file-command dir": '"$(dirname "$GITHUB_ENV")"',
+  HOME: '"$HOME"',
+  workspace: '"$GITHUB_WORKSPACE"',
+  "tool cache": '"$RUNNER_TOOL_CACHE"',
+  "event dir": '"$(dirname "$GITHUB_EVENT_PATH")"',
+};
+
+/** The step after the swap uses every file command; a third one runs whatever happened. */
+const USE_FILE_COMMANDS = `      - if: always()
+        run: |
+          echo "SWAPPED=1" >> "$GITHUB_ENV"
+          echo "o=1" >> "$GITHUB_OUTPUT"
+          echo "- summary" >> "$GITHUB_STEP_SUMMARY"
+          echo "$HOME/bin" >> "$GITHUB_PATH"
+          echo second
+      - if: always()
+        run: echo third
+`;
+
+interface TargetState {
+  entries: string[];
+  mode: string;
+  uid: number;
+}
+
+async function targetState(dir: string): Promise<TargetState> {
+  const st = await stat(dir);
+  return { entries: await readdir(dir), mode: (st.mode & 0o7777).toString(8), uid: st.uid };
+}
+
+const untouched: TargetState = { entries: [], mode: "700", uid: 0 };
+
+async function makeTarget(base: string, name: string): Promise<string> {
+  const t = join(base, "targets", name.replace(/[^A-Za-z0-9]/g, "_"));
+  await mkdir(t, { recursive: true, mode: 0o700 });
+  await chmod(t, 0o700);
+  await chmod(dirname(t), 0o755);
+  return t;
+}
+
+/** Waits until the job's root (from the log's `Workspace:` line) has been removed. */
+async function disposed(log: string): Promise<void> {
+  const ws = /^Workspace: (.+)$/m.exec(log)?.[1];
+  if (!ws) return;
+  await waitUntil(() => !existsSync(dirname(ws)), 20_000).catch(() => {});
+}
+
+for (const b of SANDBOX_BACKENDS) {
+  const skip = (await skipReason(b)) || noCompiler();
+  describe(`hostile: symlinks in the job root, ${label(b)}`, { skip }, () => {
+    let r: HostileRunner;
+    let base: string;
+    let racer: string;
+    before(async () => {
+      base = await makeBase();
+      await mkdir(join(base, "probes"), { mode: 0o755 });
+      racer = await compileProbe("racer", join(base, "probes"), false);
+      r = await startRunner({ ...b, capacity: 3, base });
+    });
+    after(async () => {
+      await r?.close();
+      await rm(base, { recursive: true, force: true });
+    });
+
+    const swaps = new Map<string, Promise<{ log: string; target: string }>>();
+    const swap = (name: string) => {
+      let p = swaps.get(name);
+      if (!p) {
+        p = (async () => {
+          const target = await makeTarget(base, name);
+          const job = await r.emu.waitForJobDone(
+            r.emu.enqueue({
+              workflow: hostJob(`      - run: |
+          p=${PATHS[name]}
+          mv "$p" "$p.moved"
+          ln -s ${target} "$p"
+          ls -ld "$p"
+${USE_FILE_COMMANDS}`),
+            }).jobId,
+            120_000,
+          );
+          const log = logText(job);
+          await disposed(log);
+          return { log, target };
+        })();
+        p.catch(() => {});
+        swaps.set(name, p);
+      }
+      return p;
+    };
+
+    for (const name of Object.keys(PATHS)) {
+      // Only RUNNER_TEMP (step scripts, the file-command dir) was written through before the fix; the rest guard against regressions.
+      it(`${name} swapped for a symlink between steps: nothing written or chmodded through it`, { todo: name === "RUNNER_TEMP" ? TODO : undefined }, async () => {
+        for (const n of Object.keys(PATHS)) void swap(n);
+        const { log, target } = await swap(name);
+        assert.match(log, new RegExp(`-> ${target}`), `the swap happened: ${log}`);
+        assert.deepEqual(await targetState(target), untouched, `${name} -> ${target}:\n${log}`);
+        assert.ok(r.daemon.alive(), "daemon alive");
+      });
+    }
+
+    // Under bubblewrap the racer dies with its step's PID namespace; with a per-job uid alone it survives.
+    it("the file-command dir swapped in a loop by a surviving racer: no chmod, no file through the link", { todo: b.isolation === "uid" ? TODO : undefined }, async () => {
+      const target = await makeTarget(base, "race");
+      const steps = Array.from({ length: 80 }, () => "      - if: always()\n        run: echo step\n").join("");
+      const job = await r.emu.waitForJobDone(
+        r.emu.enqueue({
+          workflow: hostJob(`      - run: |
+          setsid ${racer} "$(dirname "$GITHUB_ENV")" ${target} </dev/null >/dev/null 2>&1 &
+          sleep 0.2
+          echo racer started
+${steps}`),
+        }).jobId,
+        240_000,
+      );
+      const log = logText(job);
+      await disposed(log);
+      await killLeftovers(racer);
+      assert.match(log, /racer started/);
+      assert.deepEqual(await targetState(target), untouched, log.slice(-3000));
+      assert.ok(r.daemon.alive(), "daemon alive");
+    });
+  });
+}
