@@ -12,7 +12,7 @@ export const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..");
 // The package's getWorkflowSchema() re-validates its shipped JSON on every start; the bundle builds the same
 // schema directly (src/workflow/workflow-schema-tokens.ts, checked equal by a test).
 const parserDist = dirname(fileURLToPath(import.meta.resolve("@actions/workflow-parser")));
-const fastWorkflowSchema = {
+export const fastWorkflowSchema = {
   name: "fast-workflow-schema",
   setup(b) {
     b.onResolve({ filter: /workflow-schema(\.js)?$/ }, (args) => {

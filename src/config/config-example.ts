@@ -50,9 +50,12 @@ runner:
   # How often to ask Forgejo for a job. Forced to at least 30s for
   # codeberg.org.
   fetch_interval: 2s
-  # (Gitea act_runner key) While idle the fetch interval backs off up to
-  # this ceiling. Never less than fetch_interval.
-  fetch_interval_max: 30s
+  # (Gitea act_runner key) While idle (two minutes after the last job), the
+  # fetch interval doubles after each empty answer up to this ceiling (at
+  # most 30s): fewer requests for large fleets, but a job that arrives after
+  # an idle spell waits about half the ceiling on average. By default it
+  # equals fetch_interval: no backoff, a job is picked up within fetch_interval.
+  fetch_interval_max: 2s
   # How often logs and step states of a running job are sent.
   report_interval: 1s
   # Retries of the final log and state upload at the end of a job. The delay

@@ -15,8 +15,11 @@ export const DEFAULT_RUNNER_FILE = ".runner";
 export const DEFAULT_TIMEOUT = 3 * HOUR;
 export const DEFAULT_FETCH_TIMEOUT = 5 * SECOND;
 export const DEFAULT_FETCH_INTERVAL = 2 * SECOND;
-/** Idle backoff ceiling. Gitea's act_runner uses 60 s; 30 s keeps a Forgejo server from ever seeing the runner as offline. */
-export const DEFAULT_FETCH_INTERVAL_MAX = 30 * SECOND;
+/**
+ * Idle backoff ceiling: by default fetch_interval, i.e. no backoff, so a runner picks up a job within
+ * fetch_interval however long it has idled (any configured backoff is capped at 30 s by the poller).
+ */
+export const DEFAULT_FETCH_INTERVAL_MAX = DEFAULT_FETCH_INTERVAL;
 export const DEFAULT_REPORT_INTERVAL = SECOND;
 export const DEFAULT_REPORT_MAX_RETRIES = 10;
 export const DEFAULT_REPORT_INITIAL_DELAY = 100;

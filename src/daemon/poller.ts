@@ -1,10 +1,12 @@
 // Polls one connection (one Forgejo instance/scope) for tasks.
 //
 // - Declare at start; `unimplemented` (old server) is tolerated.
-// - FetchTask at most once per fetch_interval, and at once when a slot
-//   frees. While idle, the interval doubles up to fetch_interval_max (never
-//   beyond ~30 s, so the server keeps seeing the runner); a task resets it. Slots are reserved before the call so that several connections
-//   never take more tasks than the shared capacity.
+// - FetchTask at the pace of FetchPacer (faster for a while after activity,
+//   fetch_interval otherwise, an optional idle backoff up to
+//   fetch_interval_max, never beyond ~30 s so that the server keeps seeing
+//   the runner), and at once when a slot frees. Slots are reserved before
+//   the call so that several connections never take more tasks than the
+//   shared capacity.
 // - tasks_version: keep the largest seen, back to 0 after any task.
 // - x-runner-request-key: the same key after an error (the server then
 //   returns what it assigned to the lost answer), a new one after a success.
@@ -19,6 +21,7 @@ import {
 import { describe } from "./reporter.js";
 import type { Supervisor } from "./supervisor.js";
 import { notify, type DaemonObserver } from "./observer.js";
+import { FetchPacer } from "./fetch-pacer.js";
 
 /** The server marks a runner offline after 60 s without a call; stay well below. */
 export const MAX_SILENCE_MS = 30_000;
@@ -29,7 +32,7 @@ export interface PollerOptions {
   client: ForgejoClient;
   supervisor: Supervisor;
   fetchIntervalMs: number;
-  /** Idle backoff ceiling (runner.fetch_interval_max); default: no backoff. */
+  /** Idle backoff ceiling (runner.fetch_interval_max); default (or ≤ fetchIntervalMs): no backoff. */
   fetchIntervalMaxMs?: number;
   fetchTimeoutMs: number;
   /** Label names sent with Declare. */
@@ -48,15 +51,20 @@ export interface PollerOptions {
   maxSilenceMs?: number;
 }
 
-export function effectiveFetchInterval(url: string, intervalMs: number): number {
+/** Codeberg asks runners for at least 30 s between calls. */
+function isCodeberg(url: string): boolean {
   let host = "";
   try {
     host = new URL(url).hostname.toLowerCase();
   } catch {
     // leave as is
   }
+  return host === "codeberg.org" || host.endsWith(".codeberg.org");
+}
+
+export function effectiveFetchInterval(url: string, intervalMs: number): number {
   const interval = intervalMs > 0 ? intervalMs : 2000;
-  return host === "codeberg.org" || host.endsWith(".codeberg.org") ? Math.max(interval, CODEBERG_MIN_INTERVAL_MS) : interval;
+  return isCodeberg(url) ? Math.max(interval, CODEBERG_MIN_INTERVAL_MS) : interval;
 }
 
 export class Poller {
@@ -65,8 +73,7 @@ export class Poller {
   private readonly log: Logger;
   private readonly interval: number;
   private readonly maxInterval: number;
-  /** The wait before the next fetch: `interval`, doubled after each empty answer up to `maxInterval`. */
-  private currentInterval: number;
+  private readonly pacer: FetchPacer;
   private tasksVersion = 0n;
   private requestKey = randomUUID();
   private stopped = false;
@@ -87,7 +94,11 @@ export class Poller {
     this.interval = effectiveFetchInterval(opts.client.baseUrl, opts.fetchIntervalMs);
     // The backoff never makes the runner silent for longer than the server tolerates.
     this.maxInterval = Math.max(this.interval, Math.min(opts.fetchIntervalMaxMs ?? this.interval, this.maxSilence));
-    this.currentInterval = this.interval;
+    this.pacer = new FetchPacer({
+      intervalMs: this.interval,
+      maxIntervalMs: this.maxInterval,
+      noHotPolling: isCodeberg(opts.client.baseUrl),
+    });
     if (this.interval !== opts.fetchIntervalMs && opts.fetchIntervalMs > 0) {
       this.log.info({ fetchIntervalMs: this.interval }, "fetch_interval raised to the server's minimum");
     }
@@ -107,16 +118,16 @@ export class Poller {
     this.wake();
   }
 
-  /** The wait between fetches right now (idle backoff included). */
+  /** The wait between fetches right now (faster after activity, idle backoff included). */
   get nextInterval(): number {
-    return this.currentInterval;
+    return this.pacer.wait(Date.now());
   }
 
   /** Fetch now (a job ended), or with `immediate` false just re-check the slots. */
   wake(immediate = true): void {
     if (immediate) {
       this.woken = true;
-      this.currentInterval = this.interval;
+      this.pacer.activity(Date.now());
     }
     const w = this.wakeup;
     this.wakeup = undefined;
@@ -135,7 +146,7 @@ export class Poller {
           if (!this.stopped && this.opts.supervisor.free() <= 0) await this.keepAlive();
           continue;
         }
-        const wait = this.lastFetchAt + this.currentInterval - Date.now();
+        const wait = this.lastFetchAt + this.pacer.wait(Date.now()) - Date.now();
         if (wait > 0 && !this.woken) {
           // woken by a job's end while waiting: the flag makes the next pass fetch at once
           await this.waitForWake(wait);
@@ -215,9 +226,9 @@ export class Poller {
       tasks = [...(res.task ? [res.task] : []), ...res.additionalTasks];
       if (tasks.length > 0) {
         this.tasksVersion = 0n;
-        this.currentInterval = this.interval;
+        this.pacer.activity(Date.now());
       } else {
-        this.currentInterval = Math.min(this.currentInterval * 2, this.maxInterval);
+        this.pacer.empty(Date.now());
       }
     } catch (err) {
       sup.release(reserved);

@@ -109,6 +109,11 @@ export class ConsolePrinter implements ExecObserver {
       st.echo = [];
     }
     const indent = "  ".repeat(st.depth + 1);
+    if (!raw.startsWith("##[")) {
+      // the common case: plain output, no workflow command to render
+      this.line(job, `${indent}${this.c(2, stage === "step" ? "│" : "·")} ${raw}`);
+      return;
+    }
     const group = /^##\[group\](.*)$/.exec(raw);
     if (group) {
       this.line(job, `${indent}${this.c(1, `▸ ${group[1]}`)}`);

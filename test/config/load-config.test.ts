@@ -43,7 +43,7 @@ test("no config file: forgejo-runner's defaults", () => {
   assert.equal(cfg.container.workdir_parent, "workspace");
   assert.equal(cfg.container.network, "");
   assert.equal(cfg.host.workdir_parent, "/home/ci/.cache/act");
-  assert.equal(cfg.runner.fetch_interval_max, 30_000);
+  assert.equal(cfg.runner.fetch_interval_max, 2000, "no idle backoff by default");
   assert.deepEqual(cfg.metrics, { enabled: false, addr: "127.0.0.1:9101" });
   assert.equal(cfg.cache.max_size, 10 * 1024 ** 3);
   assert.equal(cfg.actions.cache_dir, "/home/ci/.cache/act/actions");
@@ -262,7 +262,7 @@ test("tuneForAddress raises the fetch interval for codeberg.org hosts only", () 
   const cfg = load("runner:\n  fetch_interval: 5s\n");
   assert.equal(tuneForAddress(cfg, "https://forgejo.example").runner.fetch_interval, 5000);
   assert.equal(tuneForAddress(cfg, "https://codeberg.org").runner.fetch_interval, 30_000);
-  assert.equal(cfg.runner.fetch_interval_max, 30_000);
+  assert.equal(cfg.runner.fetch_interval_max, 30_000, "never below the raised interval");
   const sub = load("runner:\n  fetch_interval: 5s\n");
   assert.equal(tuneForAddress(sub, "https://next.codeberg.org/").runner.fetch_interval, 30_000);
   const slow = load("runner:\n  fetch_interval: 1m\n");

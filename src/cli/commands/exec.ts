@@ -1,5 +1,6 @@
 import type { Command } from "commander";
 import { runExec } from "../../exec/run-exec.js";
+import { batchedOutput } from "../batched-output.js";
 
 const collect = (value: string, previous: string[]) => [...previous, value];
 
@@ -37,6 +38,7 @@ export function execCommand(program: Command): void {
     })
     .action(async (opts: Record<string, unknown>) => {
       const ctl = new AbortController();
+      const stdout = batchedOutput((s) => process.stdout.write(s));
       let interrupts = 0;
       const onSigint = () => {
         interrupts++;
@@ -44,6 +46,7 @@ export function execCommand(program: Command): void {
           process.stderr.write("\nexec: cancelling (press Ctrl-C again to exit at once)\n");
           ctl.abort(new Error("cancelled by the user"));
         } else {
+          stdout.flush();
           process.exit(130);
         }
       };
@@ -77,13 +80,14 @@ export function execCommand(program: Command): void {
             insecureSecrets: opts.insecureSecrets as boolean,
           },
           {
-            stdout: (s) => process.stdout.write(s),
+            stdout: stdout.write,
             stderr: (s) => process.stderr.write(s),
             color: Boolean(process.stdout.isTTY) && !process.env.NO_COLOR,
             signal: ctl.signal,
           },
         );
       } finally {
+        stdout.flush();
         process.off("SIGINT", onSigint);
         process.off("SIGTERM", onSigint);
       }

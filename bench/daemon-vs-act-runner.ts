@@ -1,0 +1,196 @@
+// The daemon side by side with Gitea's Go act_runner (host mode), each against
+// its own emulator on 127.0.0.1 with the same settings (fetch_interval 2 s,
+// capacity 1, cache off), in the same run:
+//   1. idle: resident memory after `idle` seconds and FetchTask requests per minute;
+//   2. pickup with jobs arriving every 1–4 s: enqueue → task assigned and
+//      enqueue → the step's shell running, p50/p95;
+//   3. pickup after an idle spell longer than the poller's hot window (both
+//      runners idle at the same time, so this costs `idleAfter` seconds per sample);
+//   4. one job's end → the next queued job's start (capacity 1, two jobs queued).
+//   npx tsx bench/daemon-vs-act-runner.ts [samples=20] [idle=60] [idleAfter=150] [idleSamples=4]
+
+import { execFileSync, spawn, type ChildProcess } from "node:child_process";
+import { existsSync, readFileSync } from "node:fs";
+import { mkdir, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { setupEnv, startCli, waitUntil, workflow, type TestEnv } from "../test/daemon/harness.js";
+import { median, peerBinary, percentile, shippedCli } from "./peers.js";
+
+const SAMPLES = Number(process.argv[2] ?? 20);
+const IDLE_S = Number(process.argv[3] ?? 60);
+const IDLE_AFTER_S = Number(process.argv[4] ?? 150);
+const IDLE_SAMPLES = Number(process.argv[5] ?? 4);
+
+interface Daemon {
+  name: string;
+  env: TestEnv;
+  pid: number;
+  stop(): Promise<void>;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function nativeRunner(cli: string): Promise<Daemon> {
+  const env = await setupEnv();
+  const p = await startCli(env, ["daemon"], { fetchInterval: "2s", reportInterval: "1s", capacity: 1 }, cli);
+  return {
+    name: "native-runner",
+    env,
+    pid: p.child.pid!,
+    async stop() {
+      p.child.kill("SIGTERM");
+      await p.exited;
+      await env.close();
+    },
+  };
+}
+
+async function actRunner(bin: string): Promise<Daemon> {
+  const env = await setupEnv();
+  const cfg = join(env.dir, "act_runner.yaml");
+  await mkdir(join(env.dir, "work"), { recursive: true });
+  await writeFile(
+    cfg,
+    [
+      "log:\n  level: warn",
+      `runner:\n  file: ${join(env.dir, ".runner-ar")}\n  capacity: 1\n  timeout: 3h\n  fetch_timeout: 5s\n  fetch_interval: 2s\n  labels: []`,
+      "cache:\n  enabled: false",
+      `host:\n  workdir_parent: ${join(env.dir, "work")}`,
+      "",
+    ].join("\n"),
+  );
+  execFileSync(bin, ["register", "--no-interactive", "--instance", env.emu.url, "--token", env.emu.createRegistrationToken(), "--name", "ar", "--labels", "native:host", "-c", cfg], {
+    cwd: env.dir,
+    stdio: "ignore",
+  });
+  const child: ChildProcess = spawn(bin, ["daemon", "-c", cfg], { cwd: env.dir, stdio: ["ignore", "ignore", "ignore"] });
+  const exited = new Promise((r) => child.once("exit", r));
+  return {
+    name: "act_runner",
+    env,
+    pid: child.pid!,
+    async stop() {
+      child.kill("SIGTERM");
+      await exited;
+      await env.close();
+    },
+  };
+}
+
+function rssMiB(pid: number): number {
+  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
+  return Number(m?.[1] ?? 0) / 1024;
+}
+
+const fetches = (d: Daemon) => d.env.emu.requests().filter((r) => r.rpc.endsWith("FetchTask"));
+
+async function firstFetch(d: Daemon): Promise<void> {
+  await waitUntil(() => fetches(d).length > 0, 60_000, `${d.name}: first FetchTask`);
+}
+
+async function idle(d: Daemon): Promise<{ rss: number; perMin: number }> {
+  await firstFetch(d);
+  const t0 = Date.now();
+  const n0 = fetches(d).length;
+  await sleep(IDLE_S * 1000);
+  const perMin = ((fetches(d).length - n0) * 60_000) / (Date.now() - t0);
+  return { rss: rssMiB(d.pid), perMin };
+}
+
+/** One job, enqueued now: [enqueue → assigned, enqueue → step running] in ms. */
+async function oneJob(d: Daemon, tag: string): Promise<[number, number]> {
+  const stamp = join(d.env.dir, `start-${tag}`);
+  const t0 = Date.now();
+  const { jobId } = d.env.emu.enqueue({ workflow: workflow(`      - run: date +%s%3N > ${stamp}\n`) });
+  await d.env.emu.waitFor(() => (d.env.emu.job(jobId)?.status !== "waiting" ? true : undefined), 120_000);
+  const assigned = Date.now() - t0;
+  await d.env.emu.waitForJobDone(jobId, 120_000);
+  return [assigned, Number(readFileSync(stamp, "utf8").trim()) - t0];
+}
+
+async function arriving(d: Daemon): Promise<{ assigned: number[]; started: number[] }> {
+  const assigned: number[] = [];
+  const started: number[] = [];
+  for (let i = 0; i < SAMPLES; i++) {
+    await sleep(1000 + Math.random() * 3000);
+    const [a, s] = await oneJob(d, `arr-${i}`);
+    assigned.push(a);
+    started.push(s);
+  }
+  return { assigned, started };
+}
+
+async function backToBack(d: Daemon): Promise<number[]> {
+  const gaps: number[] = [];
+  for (let i = 0; i < Math.max(5, SAMPLES >> 1); i++) {
+    const end = join(d.env.dir, `end-${i}`);
+    const start = join(d.env.dir, `next-${i}`);
+    const a = d.env.emu.enqueue({ workflow: workflow(`      - run: sleep 0.3; date +%s%3N > ${end}\n`) });
+    const b = d.env.emu.enqueue({ workflow: workflow(`      - run: date +%s%3N > ${start}\n`) });
+    await d.env.emu.waitForJobDone(a.jobId, 120_000);
+    await d.env.emu.waitForJobDone(b.jobId, 120_000);
+    gaps.push(Number(readFileSync(start, "utf8")) - Number(readFileSync(end, "utf8")));
+  }
+  return gaps;
+}
+
+const ms = (x: number | undefined) => (x === undefined ? "-" : `${(x / 1000).toFixed(2)} s`);
+const ratio = (a: number, b: number | undefined) => (b === undefined || b === 0 ? "-" : (a / b).toFixed(2));
+const rows: string[] = [];
+function row(what: string, ours: number, peer: number | undefined, fmt: (x: number | undefined) => string, goal: string): void {
+  rows.push(`| ${what} | ${fmt(ours)} | ${fmt(peer)} | ${ratio(ours, peer)} | ${goal} |`);
+}
+
+async function main(): Promise<void> {
+  const cli = await shippedCli();
+  const arBin = peerBinary("act_runner");
+  const start = async () => Promise.all([nativeRunner(cli), arBin ? actRunner(arBin) : Promise.resolve(undefined)]);
+
+  // 1 + 3: both daemons idle side by side.
+  const [nr, ar] = await start();
+  try {
+    const [iNr, iAr] = await Promise.all([idle(nr), ar ? idle(ar) : undefined]);
+    row(`daemon RSS after ${IDLE_S} s idle`, iNr.rss, iAr?.rss, (x) => (x === undefined ? "-" : `${x.toFixed(1)} MiB`), "≤ 45 MiB");
+    row("idle FetchTask requests per minute", iNr.perMin, iAr?.perMin, (x) => (x === undefined ? "-" : x.toFixed(1)), "≤ 30");
+    const after: [number[], number[]] = [[], []];
+    for (let i = 0; i < IDLE_SAMPLES; i++) {
+      await sleep(IDLE_AFTER_S * 1000 + Math.random() * 2000);
+      const [a, b] = await Promise.all([oneJob(nr, `idle-${i}`), ar ? oneJob(ar, `idle-${i}`) : undefined]);
+      after[0].push(a[1]);
+      if (b) after[1].push(b[1]);
+    }
+    row(`pickup after ${IDLE_AFTER_S} s idle (to step running), median of ${IDLE_SAMPLES}`, median(after[0]), ar ? median(after[1]) : undefined, ms, "≤ 2.0 s");
+  } finally {
+    await nr.stop();
+    await ar?.stop();
+  }
+
+  // 2 + 4: one daemon at a time.
+  for (const make of [() => nativeRunner(cli), ...(arBin ? [() => actRunner(arBin)] : [])]) {
+    const d = await make();
+    try {
+      await firstFetch(d);
+      const r = await arriving(d);
+      const g = await backToBack(d);
+      results.set(d.name, { ...r, gaps: g });
+    } finally {
+      await d.stop();
+    }
+  }
+  const a = results.get("native-runner")!;
+  const b = results.get("act_runner");
+  row("pickup, jobs every 1–4 s: enqueue → assigned, p50", percentile(a.assigned, 50), b && percentile(b.assigned, 50), ms, "-");
+  row("pickup, jobs every 1–4 s: enqueue → assigned, p95", percentile(a.assigned, 95), b && percentile(b.assigned, 95), ms, "-");
+  row("pickup, jobs every 1–4 s: enqueue → step running, p50", percentile(a.started, 50), b && percentile(b.started, 50), ms, "≤ 1.0 s");
+  row("pickup, jobs every 1–4 s: enqueue → step running, p95", percentile(a.started, 95), b && percentile(b.started, 95), ms, "≤ 2.0 s");
+  row("job end → next queued job's step, p50", percentile(a.gaps, 50), b && percentile(b.gaps, 50), ms, "≤ 0.15 s");
+  row("job end → next queued job's step, max", Math.max(...a.gaps), b && Math.max(...b.gaps), ms, "-");
+
+  console.log(`native-runner: ${cli}\nact_runner: ${arBin ?? "(absent)"}\n`);
+  console.log("| figure | native-runner | act_runner | ratio | goal |\n|---|---|---|---|---|");
+  for (const r of rows) console.log(r);
+}
+
+const results = new Map<string, { assigned: number[]; started: number[]; gaps: number[] }>();
+if (!existsSync("/proc/self/status")) throw new Error("needs Linux /proc");
+await main();
