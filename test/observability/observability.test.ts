@@ -54,7 +54,6 @@ test("sd_notify datagrams reach NOTIFY_SOCKET", { skip: hasNotify && hasPython ?
     "print('bound', flush=True)",
     "while True:",
     "    m = s.recv(4096).decode().replace('\\n', '|'); print(m, flush=True)",
-    "    if m.startswith('STOPPING'): break",
   ].join("\n"));
   const py = spawn("python3", [receiver, sock, "3"], { stdio: ["ignore", "pipe", "inherit"] });
   let out = "";
@@ -66,6 +65,8 @@ test("sd_notify datagrams reach NOTIFY_SOCKET", { skip: hasNotify && hasPython ?
   while (!out.includes("WATCHDOG=1")) await new Promise((r) => setTimeout(r, 20));
   n.stopWatchdog();
   assert.equal(await n.stopping("shutting down"), true);
+  while (!out.includes("STOPPING=1")) await new Promise((r) => setTimeout(r, 20));
+  py.kill();
   await new Promise((r) => py.once("close", r));
   // systemd-notify follows each message with a BARRIER=1 synchronisation datagram
   const msgs = out.trim().split("\n").slice(1).filter((m) => m !== "BARRIER=1");
@@ -75,6 +76,48 @@ test("sd_notify datagrams reach NOTIFY_SOCKET", { skip: hasNotify && hasPython ?
   assert.ok(msgs.slice(1, -1).every((m) => m === "WATCHDOG=1"));
   // without NOTIFY_SOCKET nothing is sent
   assert.equal(await new SdNotifier({}).ready(), false);
+});
+
+test("behind nix/sd-notify-exec.pl the daemon's own pid sends every notification (NotifyAccess=main)", { skip: hasPython ? false : "python3 missing" }, async () => {
+  const dir = mkdtempSync(join(tmpdir(), "nr-notify-fd-"));
+  const sock = join(dir, "notify.sock");
+  const py = spawn("python3", ["-c", [
+    "import json, socket, struct, sys",
+    "s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM); s.setsockopt(socket.SOL_SOCKET, socket.SO_PASSCRED, 1); s.bind(sys.argv[1])",
+    "print(json.dumps({'pid': 0, 'text': 'bound'}), flush=True)",
+    "while True:",
+    "    msg, anc, _, _ = s.recvmsg(4096, socket.CMSG_SPACE(12))",
+    "    pid = [struct.unpack('3i', d[:12])[0] for (l, k, d) in anc if l == socket.SOL_SOCKET and k == socket.SCM_CREDENTIALS]",
+    "    print(json.dumps({'pid': pid[0] if pid else -1, 'text': msg.decode()}), flush=True)",
+  ].join("\n"), sock], { stdio: ["ignore", "pipe", "inherit"] });
+  const got: { pid: number; text: string }[] = [];
+  let buf = "";
+  py.stdout.on("data", (c: Buffer) => {
+    buf += c.toString();
+    for (let i = buf.indexOf("\n"); i >= 0; i = buf.indexOf("\n")) {
+      got.push(JSON.parse(buf.slice(0, i)) as { pid: number; text: string });
+      buf = buf.slice(i + 1);
+    }
+  });
+  try {
+    while (got.length === 0) await new Promise((r) => setTimeout(r, 20));
+    const script = [
+      `import { SdNotifier } from ${JSON.stringify(join(import.meta.dirname, "../../src/observability/sd-notify.ts"))};`,
+      "const n = new SdNotifier(process.env, '/nonexistent/systemd-notify');",
+      "if (!(await n.ready('up'))) process.exit(3);",
+      "if (!(await n.stopping('bye'))) process.exit(4);",
+    ].join("\n");
+    // Only the descriptor the wrapper hands over can work here: the systemd-notify fallback does not exist.
+    const child = spawn("perl", [join(import.meta.dirname, "../../nix/sd-notify-exec.pl"), process.execPath, "--import", "tsx", "--input-type=module", "-e", script], {
+      env: { PATH: "/usr/bin:/bin", NOTIFY_SOCKET: sock }, stdio: ["ignore", "inherit", "inherit"],
+    });
+    const code = await new Promise<number | null>((r) => child.once("exit", (c) => r(c)));
+    assert.equal(code, 0);
+    while (got.length < 3) await new Promise((r) => setTimeout(r, 20));
+    assert.deepEqual(got.slice(1), [{ pid: child.pid, text: "READY=1\nSTATUS=up" }, { pid: child.pid, text: "STOPPING=1\nSTATUS=bye" }]);
+  } finally {
+    py.kill();
+  }
 });
 
 test("status file round trip and rendering", async () => {
