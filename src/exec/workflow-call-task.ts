@@ -10,6 +10,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Conclusion, JobEvent } from "../engine/events.js";
 import type { JobOutcome, JobRequest, RunJobOptions } from "../engine/job-request.js";
+import { evaluateCondition } from "../expressions/index.js";
 import { basicAuthorization, runGit, type GitRemote } from "../actions/git.js";
 import { buildJob } from "../workflow/build-model.js";
 import { payloadMatrix } from "../workflow/parse-payload.js";
@@ -51,6 +52,29 @@ async function runWorkflowCall(req: JobRequest, opts: RunJobOptions, job: Payloa
     call.source.kind === "local" ? [str(context.repository), str(context.sha) || str(context.ref)] : [call.source.repository, call.source.ref];
   if (!serverUrl || !repository || !ref) return fail(opts, `reusable workflow '${call.uses}': the task does not say which server, repository or commit to read it from`);
 
+  const caller = buildJob(job.key, job.raw);
+  const contexts: Record<string, unknown> = {
+    github: context,
+    needs: req.needs,
+    vars: req.vars,
+    inputs: req.inputs ?? {},
+    matrix: payloadMatrix(caller) ?? {},
+  };
+  // The calling job's own if:, as the engine evaluates it for a job with steps.
+  const failed = req.ancestorsFailed === true || Object.values(req.needs).some((n) => n.result === "failure");
+  const blocked = Object.values(req.needs).some((n) => n.result === "skipped" || n.result === "cancelled");
+  let runIt: boolean;
+  try {
+    runIt = evaluateCondition(caller.if, { contexts, status: { failed, cancelled: opts.signal.aborted, blocked } });
+  } catch (err) {
+    return fail(opts, `The job's if: condition could not be evaluated: ${(err as Error).message}`);
+  }
+  if (!runIt) {
+    const result: Conclusion = opts.signal.aborted ? "cancelled" : "skipped";
+    if (result === "skipped") log(`Job '${job.key}' skipped: its if: condition is false.`);
+    opts.emit({ type: "job-finished", time: new Date(), result, outputs: {} });
+    return { result, outputs: {} };
+  }
   const root = await mkdtemp(join(tmpdir(), "nr-call-"));
   try {
     const remote: GitRemote = {
@@ -76,14 +100,6 @@ async function runWorkflowCall(req: JobRequest, opts: RunJobOptions, job: Payloa
       return fail(opts, `reusable workflow '${call.uses}' is not valid`);
     }
 
-    const caller = buildJob(job.key, job.raw);
-    const contexts: Record<string, unknown> = {
-      github: context,
-      needs: req.needs,
-      vars: req.vars,
-      inputs: req.inputs ?? {},
-      matrix: payloadMatrix(caller) ?? {},
-    };
     let prepared: ReturnType<typeof prepareCall>;
     try {
       prepared = prepareCall(caller, callee, contexts, req.secrets);
