@@ -2,9 +2,14 @@
 // Keep both in step (node test/config/regen-config-example.mjs); a test checks they are equal.
 export const CONFIG_EXAMPLE = `# native-runner configuration.
 #
-# Every key is optional; the values below are the defaults, so this file can
-# be used as it is. Print it with \`native-runner generate-config > config.yaml\`
-# and pass it with \`-c config.yaml\` (or \`--config\`) to every command.
+# Every key is optional and this file can be used as it is. Print it with
+# \`native-runner generate-config > config.yaml\` and pass it with
+# \`-c config.yaml\` (or \`--config\`) to every command. The values below are the
+# defaults, except where forgejo-runner's generate-config prints something
+# else for the same key: runner.envs (two example variables; absent: none),
+# runner.env_file (.env; absent: none) and runner.shutdown_timeout (3h;
+# absent: 0s). Those follow forgejo-runner, so either runner reads this file
+# the same way.
 #
 # The log, runner, cache, container and host sections read exactly like
 # forgejo-runner's config.yaml (same keys, same defaults, same quirks), and
@@ -33,16 +38,19 @@ runner:
   file: .runner
   # How many jobs run at the same time. 0 or less means 1.
   capacity: 1
-  # Extra environment variables for every job.
-  envs: {}
-  # A dotenv file (KEY=value lines) merged into envs. A missing file is
-  # ignored; empty means none.
-  env_file: ""
+  # Extra environment variables for every job (absent: none).
+  envs:
+    A_TEST_ENV_NAME_1: a_test_env_value_1
+    A_TEST_ENV_NAME_2: a_test_env_value_2
+  # A dotenv file (KEY=value lines) merged into envs. Ignored when empty or
+  # when the file does not exist (absent: none).
+  env_file: .env
   # Deadline for a whole job. Forgejo has its own job timeout (3h by default).
   timeout: 3h
   # On SIGTERM/SIGINT: how long running jobs may go on before they are
-  # cancelled. 0 cancels them at once. Their final logs are still sent.
-  shutdown_timeout: 0s
+  # cancelled. 0 cancels them at once (absent: 0s). Their final logs are
+  # still sent.
+  shutdown_timeout: 3h
   # Skip TLS certificate verification for the Forgejo instance.
   insecure: false
   # Timeout of one FetchTask request.
@@ -102,7 +110,7 @@ cache:
   # Shared secret between the cache proxy and the cache server. Empty means
   # a random secret at each start.
   secret: ""
-  # Read the secret from a file instead: file:/path or
+  # (native-runner) Read the secret from a file instead: file:/path or
   # file:$CREDENTIALS_DIRECTORY/name (systemd credentials). Not together
   # with secret.
   secret_url: ""
@@ -208,7 +216,8 @@ nix:
   warn_trusted_user: true
 
 metrics:
-  # (Gitea act_runner keys) Serve Prometheus /metrics and /healthz.
+  # (Gitea act_runner keys) Serve Prometheus /metrics and /healthz; the
+  # series are listed in docs/configuration.md.
   enabled: false
   addr: 127.0.0.1:9101
 

@@ -71,13 +71,12 @@ export function readRunner(s: Section, { cfg }: Scope): string | undefined {
   return file;
 }
 
-/** Merges runner.env_file into runner.envs; a missing file is only a warning. */
+/** Merges runner.env_file into runner.envs; a missing file is ignored, as forgejo-runner documents. */
 export function readEnvFile({ cfg, ctx }: Scope, path: string): void {
   let isDir = false;
   try {
     isDir = statSync(path).isDirectory();
   } catch {
-    ctx.warnings.push(`runner.env_file: ${JSON.stringify(path)} does not exist; ignored`);
     return;
   }
   if (isDir) {

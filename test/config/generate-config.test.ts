@@ -19,11 +19,39 @@ test("the embedded example is config.example.yaml", () => {
   );
 });
 
-test("loading the example gives exactly the defaults, with no warnings", () => {
+test("loading the example gives the defaults, with no warnings, except where forgejo-runner's example differs", () => {
   const env = { HOME: "/home/x" };
   const cfg = parseConfig(CONFIG_EXAMPLE, "example.yaml", { env, cwd: "/var/lib/r" });
   assert.deepEqual(cfg.warnings, []);
-  assert.deepEqual({ ...cfg, config_file: undefined }, { ...defaultConfig(env, "/var/lib/r"), config_file: undefined });
+  const defaults = defaultConfig(env, "/var/lib/r");
+  // What forgejo-runner's generate-config prints for the same keys.
+  assert.deepEqual(cfg.runner.envs, { A_TEST_ENV_NAME_1: "a_test_env_value_1", A_TEST_ENV_NAME_2: "a_test_env_value_2" });
+  assert.equal(cfg.runner.env_file, "/var/lib/r/.env");
+  assert.equal(cfg.runner.shutdown_timeout, 3 * 3600_000);
+  assert.deepEqual(defaults.runner.envs, {});
+  assert.equal(defaults.runner.shutdown_timeout, 0);
+  const { env_file: _, ...runner } = cfg.runner;
+  const same = { ...cfg, config_file: undefined, runner: { ...runner, envs: {}, shutdown_timeout: 0 } };
+  assert.deepEqual(same, { ...defaults, config_file: undefined });
+});
+
+test("keys forgejo-runner does not know are marked (native-runner)", () => {
+  const lines = CONFIG_EXAMPLE.split("\n");
+  // The comment block right above a key, up to the previous key.
+  const commentAbove = (key: string): string => {
+    const i = lines.findIndex((l) => new RegExp(`^\\s*#?\\s*${key}:`).test(l));
+    assert.ok(i > 0, key);
+    const block: string[] = [];
+    for (let j = i - 1; j >= 0 && /^\s*#/.test(lines[j]!) && !/^\s*#\s*[a-z_]+:(\s|$)/.test(lines[j]!); j--) block.unshift(lines[j]!);
+    return block.join("\n");
+  };
+  for (const key of ["format", "trusted_repos", "trusted_events", "protocol", "secret_url", "max_size", "mac_max_age", "isolation",
+    "cgroups", "path", "node", "uid_range", "job_gid", "hidden_paths", "resources", "cache_dir", "gcroots", "job_config", "warn_trusted_user"]) {
+    assert.match(commentAbove(key), /\((native-runner)|(Gitea act_runner key)/, key);
+  }
+  for (const key of ["envs", "env_file", "shutdown_timeout", "capacity", "timeout", "dir", "external_server", "secret"]) {
+    assert.doesNotMatch(commentAbove(key), /\(native-runner\)/, key);
+  }
 });
 
 test("the example documents every key the loader knows", () => {
