@@ -71,6 +71,15 @@ export function readRunner(s: Section, { cfg }: Scope): string | undefined {
   return file;
 }
 
+/** A directory key must not name an existing file (the runner creates the directory when it is missing). */
+function directoryOrAbsent(s: Section, key: string, raw: string, path: string): void {
+  try {
+    if (!statSync(path).isDirectory()) s.problem(key, raw, `is not a directory (${path} is a file)`, "a directory, created when missing");
+  } catch {
+    // absent: created later
+  }
+}
+
 /** Merges runner.env_file into runner.envs; a missing file is ignored, as forgejo-runner documents. */
 export function readEnvFile({ cfg, ctx }: Scope, path: string): void {
   let isDir = false;
@@ -93,7 +102,10 @@ export function readEnvFile({ cfg, ctx }: Scope, path: string): void {
 export function readCache(s: Section, { cfg, env, cwd }: Scope): void {
   cfg.cache.enabled = s.bool("enabled") ?? true; // unset counts as true
   const dir = s.str("dir");
-  if (dir) cfg.cache.dir = resolve(cwd, expandHome(dir, env));
+  if (dir) {
+    cfg.cache.dir = resolve(cwd, expandHome(dir, env));
+    directoryOrAbsent(s, "dir", dir, cfg.cache.dir);
+  }
   cfg.cache.host = s.str("host") ?? "";
   cfg.cache.port = s.int("port", { min: 0, max: 65535 }) ?? 0;
   cfg.cache.proxy_port = s.int("proxy_port", { min: 0, max: 65535 }) ?? 0;
@@ -145,7 +157,10 @@ export function readContainer(s: Section, { cfg }: Scope): void {
 
 export function readHost(s: Section, { cfg, env, cwd }: Scope): void {
   const workdirParent = s.str("workdir_parent");
-  if (workdirParent) cfg.host.workdir_parent = resolve(cwd, expandHome(workdirParent, env));
+  if (workdirParent) {
+    cfg.host.workdir_parent = resolve(cwd, expandHome(workdirParent, env));
+    directoryOrAbsent(s, "workdir_parent", workdirParent, cfg.host.workdir_parent);
+  }
   cfg.host.isolation = s.oneOf("isolation", ["auto", "bwrap", "uid", "uid+bwrap", "none"] as const) ?? "auto";
   cfg.host.cgroups = s.oneOf("cgroups", ["auto", "delegated", "systemd", "raw", "none"] as const) ?? "auto";
   const path = s.str("path");
@@ -216,6 +231,7 @@ function cpuQuota(res: Section): number | undefined {
 export function readActions(s: Section, { cfg, env, cwd }: Scope): void {
   const dir = s.str("cache_dir");
   cfg.actions.cache_dir = dir ? resolve(cwd, expandHome(dir, env)) : resolve(cfg.host.workdir_parent, "actions");
+  if (dir) directoryOrAbsent(s, "cache_dir", dir, cfg.actions.cache_dir);
   cfg.actions.cache_offline = s.bool("cache_offline") ?? false;
   cfg.actions.max_cache_size = s.size("max_cache_size") ?? cfg.actions.max_cache_size;
 }

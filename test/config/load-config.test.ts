@@ -315,3 +315,23 @@ test("loadConfig reads the file and reports a missing one", async () => {
     await rm(dir, { recursive: true, force: true });
   }
 });
+
+test("a directory key that names an existing file says which key", async () => {
+  const dir = await mkdtemp(join(tmpdir(), "nr-cfg-dirfile-"));
+  try {
+    await writeFile(join(dir, "cachefile"), "not a directory\n");
+    const text = "cache:\n  dir: cachefile\nhost:\n  workdir_parent: cachefile\nactions:\n  cache_dir: cachefile\n";
+    assert.throws(() => parseConfig(text, "c.yaml", { env: { HOME: dir }, cwd: dir }), (err: Error) => {
+      assert.ok(err instanceof ConfigError);
+      assert.match(err.message, new RegExp(`c\\.yaml:2:8: cache\\.dir: "cachefile" is not a directory \\(${dir}/cachefile is a file\\)`));
+      assert.match(err.message, /host\.workdir_parent: "cachefile" is not a directory/);
+      assert.match(err.message, /actions\.cache_dir: "cachefile" is not a directory/);
+      return true;
+    });
+    // a missing directory is fine: the runner creates it
+    const ok = parseConfig("cache:\n  dir: later/cache\n", "c.yaml", { env: { HOME: dir }, cwd: dir });
+    assert.equal(ok.cache.dir, join(dir, "later/cache"));
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
