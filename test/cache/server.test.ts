@@ -70,6 +70,30 @@ test("cache-server refuses to start without a secret", async () => {
   assert.match(out, /secret/);
 });
 
+test("cache-server logs in the daemon's format (JSON lines off a terminal, tagged component cache)", async () => {
+  const child = cli(["cache-server", "--dir", join(base, "logfmt"), "--host", "127.0.0.1", "--port", "0", "--secret", "s"]);
+  let err = "";
+  child.stderr!.on("data", (d: Buffer) => (err += d.toString()));
+  try {
+    await waitForLine(child, /listening on http:\/\/127\.0\.0\.1:\d+/);
+    child.kill("SIGTERM");
+    const [code] = (await once(child, "exit")) as [number | null];
+    assert.equal(code, 0);
+    const lines = err.trim().split("\n").map((l) => JSON.parse(l) as Record<string, unknown>);
+    assert.ok(lines.length >= 2, err);
+    for (const l of lines) {
+      assert.equal(l.name, "native-runner");
+      assert.equal(l.component, "cache");
+      assert.equal(typeof l.time, "number");
+      assert.equal(typeof l.level, "number");
+    }
+    assert.match(String(lines[0]!.msg), /^cache server is listening on http:\/\/127\.0\.0\.1:\d+$/);
+    assert.equal(lines.at(-1)!.msg, "SIGTERM: stopping the cache server");
+  } finally {
+    if (child.exitCode === null) child.kill("SIGKILL");
+  }
+});
+
 test("proxy + separate cache-server process sharing a secret; SIGTERM stops it", async () => {
   const dir = join(base, "external");
   const child = cli(["cache-server", "--dir", dir, "--host", "127.0.0.1", "--port", "0", "--secret", "shared-secret"]);

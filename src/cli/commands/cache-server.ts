@@ -1,6 +1,7 @@
 import type { Command } from "commander";
 import { loadConfig, parseGoDuration, parseSize } from "../../config/index.js";
 import { startCacheServer } from "../../cache/index.js";
+import { createLogger } from "../../observability/logger.js";
 
 interface CacheServerFlags {
   dir?: string;
@@ -28,6 +29,10 @@ export function cacheServerCommand(program: Command): void {
     .option("--mac-max-age <duration>", "max age of a proxy's signed timestamp, 0 = unbounded (default: cache.mac_max_age)")
     .action(async (flags: CacheServerFlags, cmd: Command) => {
       const cfg = await loadConfig(cmd.optsWithGlobals<{ config?: string }>().config);
+      // The daemon's format: the same logger settings, lines tagged like its built-in cache server.
+      const root = createLogger({ level: cfg.log.level, format: cfg.log.format, name: "native-runner" });
+      for (const w of cfg.warnings) root.warn(w);
+      const logger = root.child({ component: "cache" });
       const secret = flags.secret || cfg.cache.secret;
       if (!secret) throw new Error("cache-server: no cache secret given (--secret or cache.secret); refusing to start");
       const port = flags.port !== undefined ? Number(flags.port) : cfg.cache.port;
@@ -36,9 +41,7 @@ export function cacheServerCommand(program: Command): void {
       if (maxSize === undefined || maxSize <= 0) throw new Error(`cache-server: --max-size ${flags.maxSize}: expected a size such as 10GiB`);
       const macMaxAge = flags.macMaxAge !== undefined ? parseGoDuration(flags.macMaxAge) : cfg.cache.mac_max_age;
       if (macMaxAge === undefined || macMaxAge < 0) throw new Error(`cache-server: --mac-max-age ${flags.macMaxAge}: expected a duration such as 3h`);
-      const log = (level: string, msg: string) => {
-        if (level !== "debug") process.stderr.write(`${new Date().toISOString()} ${level} ${msg}\n`);
-      };
+      const log = (level: "debug" | "info" | "warn" | "error", msg: string) => logger[level](msg);
       const server = await startCacheServer({
         dir: flags.dir || cfg.cache.dir,
         host: flags.host || cfg.cache.host || "127.0.0.1",
