@@ -14,6 +14,15 @@ interface JobState {
   inSummaryBlock: boolean;
   /** Name of the step whose header is not printed yet. */
   pendingHeader?: string;
+  /** First error line of each step, and of the job outside steps. */
+  firstError: Map<number | "job", string>;
+  /** The first step that failed (after continue-on-error). */
+  failedStep?: { name: string; error?: string };
+}
+
+interface SummaryNote {
+  key: string;
+  text: string;
 }
 
 export interface ConsolePrinterOptions {
@@ -26,6 +35,8 @@ export class ConsolePrinter implements ExecObserver {
   private readonly jobs = new Map<string, JobState>();
   private nextColor = 0;
   readonly rows: RunRow[] = [];
+  /** Below a job's row in the final table: its failed step and first error, or why it was skipped. */
+  private readonly notes: SummaryNote[] = [];
 
   constructor(private readonly opts: ConsolePrinterOptions) {}
 
@@ -36,7 +47,7 @@ export class ConsolePrinter implements ExecObserver {
   private state(job: JobRef): JobState {
     let st = this.jobs.get(job.key);
     if (!st) {
-      st = { color: PREFIX_COLORS[this.nextColor++ % PREFIX_COLORS.length]!, depth: 0, steps: new Map(), echo: [], inSummaryBlock: false };
+      st = { color: PREFIX_COLORS[this.nextColor++ % PREFIX_COLORS.length]!, depth: 0, steps: new Map(), echo: [], inSummaryBlock: false, firstError: new Map() };
       this.jobs.set(job.key, st);
     }
     return st;
@@ -62,9 +73,13 @@ export class ConsolePrinter implements ExecObserver {
     const st = this.state(job);
     if (ev.type !== "step-finished" && ev.type !== "step-started") this.flushHeader(job, st);
     switch (ev.type) {
-      case "log":
+      case "log": {
+        const err = /^##\[error\](.*)$/.exec(ev.line);
+        const where = ev.stage === "step" && ev.stepIndex !== undefined ? ev.stepIndex : "job";
+        if (err && !st.firstError.has(where)) st.firstError.set(where, err[1]!);
         this.logLine(job, st, ev.line, ev.stage);
         break;
+      }
       case "step-started":
         this.flushHeader(job, st);
         st.depth = 0;
@@ -79,6 +94,10 @@ export class ConsolePrinter implements ExecObserver {
         const dur = s ? formatDuration(ev.time.getTime() - s.started) : "";
         const name = s?.name ?? ev.id;
         const note = ev.outcome !== ev.conclusion ? ` (${ev.outcome}, continue-on-error)` : "";
+        if (ev.conclusion === "failure" && !st.failedStep) {
+          const error = st.firstError.get(ev.index);
+          st.failedStep = error !== undefined ? { name, error } : { name };
+        }
         this.line(job, `${this.symbol(ev.conclusion === "success" ? ev.outcome : ev.conclusion)} ${name}${note} ${this.c(2, dur)}`);
         break;
       }
@@ -168,6 +187,8 @@ export class ConsolePrinter implements ExecObserver {
 
   jobFinished(job: JobRef, f: JobFinish): void {
     this.rows.push({ job: job.key, name: job.name, result: f.result, durationMs: f.durationMs });
+    const summary = this.summaryNote(job, f);
+    if (summary) this.notes.push({ key: job.key, text: summary });
     const note = f.outcome !== f.result ? " (continue-on-error)" : "";
     const what = job.isCall ? "Call" : "Job";
     this.line(job, `${this.symbol(f.outcome)} ${what} ${resultWord(f.outcome)}${note} ${this.c(2, formatDuration(f.durationMs))}`);
@@ -182,8 +203,19 @@ export class ConsolePrinter implements ExecObserver {
     for (const r of rows) {
       const res = this.colorResult(r.result as Conclusion, r.result.padEnd(resW));
       this.opts.write(`${r.name.padEnd(nameW)}  ${res}  ${formatDuration(r.durationMs)}\n`);
+      for (const n of this.notes) if (n.key === r.job) this.opts.write(`  ${this.c(2, "└")} ${n.text}\n`);
     }
     this.opts.write(`\n${this.c(1, "Run")} ${this.colorResult(result as Conclusion, result)}\n`);
+  }
+
+  private summaryNote(job: JobRef, f: JobFinish): string | undefined {
+    if (f.reason !== undefined) return `${f.result}: ${f.reason}`;
+    if (f.outcome !== "failure" || job.isCall) return undefined;
+    const st = this.jobs.get(job.key);
+    const failed = st?.failedStep;
+    if (failed) return `step '${failed.name}' failed${failed.error !== undefined ? `: ${failed.error}` : ""}`;
+    const error = st?.firstError.get("job");
+    return error !== undefined ? `error: ${error}` : undefined;
   }
 
   private colorResult(r: Conclusion, text: string): string {

@@ -76,6 +76,7 @@ export class JsonPrinter implements ExecObserver {
       outcome: f.outcome,
       outputs: f.outputs,
       durationMs: f.durationMs,
+      ...(f.reason !== undefined ? { reason: f.reason } : {}),
     });
   }
 

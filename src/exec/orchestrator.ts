@@ -40,6 +40,8 @@ export interface JobFinish {
   outcome: Conclusion;
   outputs: Record<string, string>;
   durationMs: number;
+  /** Why a job that never started was skipped or cancelled. */
+  reason?: string;
 }
 
 export interface ExecObserver {
@@ -180,7 +182,8 @@ export class Orchestrator {
     }
     if (!shouldRun) {
       const result: Conclusion = status.cancelled ? "cancelled" : "skipped";
-      this.opts.observer.jobFinished(baseRef, { result, outcome: result, outputs: {}, durationMs: 0 });
+      const reason = skipReason(job, needsCtx, status);
+      this.opts.observer.jobFinished(baseRef, { result, outcome: result, outputs: {}, durationMs: 0, reason });
       return { result, outputs: {} };
     }
 
@@ -219,7 +222,7 @@ export class Orchestrator {
         const release = await perJob.acquire();
         try {
           if (failFastCtl.signal.aborted) {
-            this.opts.observer.jobFinished(ref, { result: "cancelled", outcome: "cancelled", outputs: {}, durationMs: 0 });
+            this.opts.observer.jobFinished(ref, { result: "cancelled", outcome: "cancelled", outputs: {}, durationMs: 0, reason: "fail-fast: another instance of the matrix failed" });
             finished.push({ result: "cancelled", outputs: {} });
             return;
           }
@@ -437,4 +440,17 @@ function withNeeds(jobs: Map<string, JobModel>, only: string[]): string[] {
 
 function isTrue(v: unknown): boolean {
   return !(v === false || v === null || v === undefined || v === 0 || v === "" || v === "false");
+}
+
+/** Why a job's `if:` kept it from running, in words for the run summary. */
+function skipReason(job: JobModel, needs: Record<string, NodeResult>, status: StatusScope): string {
+  if (status.cancelled) return "the run was cancelled";
+  const cond = job.if?.trim() ?? "";
+  const usesStatus = /\b(success|failure|always|cancelled)\s*\(/i.test(cond);
+  const notOk = Object.entries(needs).filter(([, n]) => n.result !== "success");
+  if (!usesStatus && notOk.length > 0) {
+    const word = (r: Conclusion) => (r === "failure" ? "failed" : r === "skipped" ? "was skipped" : "was cancelled");
+    return notOk.map(([id, n]) => `needed job '${id}' ${word(n.result)}`).join(", ");
+  }
+  return cond === "" ? "its if: is false" : `if: ${cond} is false`;
 }

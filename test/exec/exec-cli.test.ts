@@ -613,6 +613,52 @@ jobs:
     }
   });
 
+  test("the run summary names each failed job's failed step and first error line, and why a job was skipped", async () => {
+    const r = gitRepo({
+      ".forgejo/workflows/ci.yml": `on: push
+jobs:
+  build:
+    runs-on: native
+    steps:
+      - run: echo fine
+      - name: Compile
+        run: |
+          echo "compiler says no" >&2
+          exit 3
+  deploy:
+    needs: build
+    runs-on: native
+    steps: [{ run: echo never }]
+  docs:
+    if: github.event_name == 'pull_request'
+    runs-on: native
+    steps: [{ run: echo never }]
+  notify:
+    needs: build
+    if: failure()
+    runs-on: native
+    steps: [{ run: echo notified }]
+`,
+    });
+    try {
+      const res = await cli(["exec", "-C", r.root], r.home);
+      assert.equal(res.code, 1);
+      const table = res.stdout.slice(res.stdout.indexOf("\nJOB "));
+      const lines = table.split("\n");
+      const after = (row: RegExp) => lines[lines.findIndex((l) => row.test(l)) + 1];
+      assert.equal(after(/^build +failure /), "  └ step 'Compile' failed: Process completed with exit code 3.", table);
+      assert.equal(after(/^deploy +skipped /), "  └ skipped: needed job 'build' failed", table);
+      assert.equal(after(/^docs +skipped /), "  └ skipped: if: github.event_name == 'pull_request' is false", table);
+      assert.ok(!(after(/^notify +success /) ?? "").startsWith("  └"), "a job that succeeded has no note");
+
+      const json = await cli(["exec", "-C", r.root, "--json"], r.home);
+      const finish = finishOf(events(json.stdout), "deploy");
+      assert.equal(finish?.reason, "needed job 'build' failed");
+    } finally {
+      r.cleanup();
+    }
+  });
+
   test("validate --action checks action.yml files", async () => {
     const r = gitRepo({
       "actions/good/action.yml": `name: good
