@@ -50,14 +50,18 @@ test("store path helpers", () => {
   assert.ok(!isDefaultBranchRef("refs/heads/dev", "main"));
 });
 
-test("a job's outputs outlive its workspace, then expire", { skip: skipNix }, async () => {
+test("a job's outputs outlive its workspace, then expire", { skip: skipNix }, async (t) => {
   const state = tmp("nr-state-");
   const ws = tmp("nr-ws-");
+  const other = tmp("nr-other-");
+  // the roots live in the state dir: removing it leaves nothing alive behind the test
+  t.after(() => {
+    for (const d of [state, ws, other]) rmSync(d, { recursive: true, force: true });
+  });
   const id = `nr-gc-${process.pid}-${Date.now()}`;
   const a = build(ws, `${id}-a`);
   const b = build(ws, `${id}-b`, "result-b");
   // a path declared through the file command, rooted only via a link outside the workspace
-  const other = tmp("nr-other-");
   const c = build(other, `${id}-c`);
   const declared = join(ws, "declared");
   writeFileSync(declared, `${c}\n/not/a/store/path\n`);
@@ -89,14 +93,20 @@ test("a job's outputs outlive its workspace, then expire", { skip: skipNix }, as
   for (const p of [a, b, c]) assert.equal(deletable(p), true, `${p} must be collectable after expiry`);
 });
 
-test("keep-last per repo+ref, touch on unchanged outputs, default-branch-only", { skip: skipNix }, async () => {
+test("keep-last per repo+ref, touch on unchanged outputs, default-branch-only", { skip: skipNix }, async (t) => {
   const state = tmp("nr-state-");
+  // ttl 0 keeps these roots for ever: the state dir goes, and with it every root the test made
+  const dirs = [state];
+  t.after(() => {
+    for (const d of dirs) rmSync(d, { recursive: true, force: true });
+  });
   const id = `nr-keep-${process.pid}-${Date.now()}`;
   const mgr = new GcRootManager({ stateDir: state, policy: { ttl: 0, keepLast: 2, defaultBranchOnly: true } });
   const base = { repository: "o/r", ref: "refs/heads/main", defaultBranch: "main", jobId: "j" };
   const outs: string[] = [];
   for (let run = 1; run <= 3; run++) {
     const ws = tmp("nr-ws-");
+    dirs.push(ws);
     outs.push(build(ws, `${id}-${run}`));
     const r = await mgr.harvest({ ...base, workspace: ws, runId: String(run) });
     assert.equal(r.kept.length, 1);
@@ -110,6 +120,7 @@ test("keep-last per repo+ref, touch on unchanged outputs, default-branch-only", 
 
   // run 4 rebuilds the output of run 2 (unchanged): run 2's root is refreshed and survives keep-last
   const ws4 = tmp("nr-ws-");
+  dirs.push(ws4);
   build(ws4, `${id}-2`);
   const old = Date.now() - 3600_000;
   utimesSync(join(refDir, "2-j"), new Date(old), new Date(old));
@@ -119,10 +130,16 @@ test("keep-last per repo+ref, touch on unchanged outputs, default-branch-only", 
 
   // a feature branch keeps nothing with default_branch_only
   const ws5 = tmp("nr-ws-");
+  dirs.push(ws5);
   const feature = build(ws5, `${id}-feature`);
   const r5 = await mgr.harvest({ ...base, ref: "refs/heads/feature", workspace: ws5, runId: "5" });
   assert.equal(r5.kept.length, 0);
   assert.match(r5.notes[0]!, /not the default branch/);
   rmSync(ws5, { recursive: true, force: true });
   assert.equal(deletable(feature), true);
+  // what was kept is alive until the state dir goes
+  const kept = await mgr.rootedPaths();
+  assert.deepEqual(kept, [outs[1]], "runs 2 and 4 root the same output");
+  rmSync(state, { recursive: true, force: true });
+  for (const p of kept) assert.equal(deletable(p), true, `${p}: no root left once the state dir is gone`);
 });
