@@ -5,7 +5,7 @@
 import { join } from "node:path";
 import type { RunnerConfig } from "../config/types.js";
 import type { Logger } from "../observability/logger.js";
-import { RunnerMetrics } from "../observability/metrics.js";
+import type { RunnerMetrics } from "../observability/metrics.js";
 import { startObservabilityServer, type ObservabilityServer } from "../observability/http-server.js";
 import { SdNotifier } from "../observability/sd-notify.js";
 import { StatusTracker } from "../observability/status.js";
@@ -15,17 +15,18 @@ const STATUS_WRITE_INTERVAL_MS = 5000;
 
 export interface DaemonObservability {
   observer: DaemonObserver;
-  readonly metrics: RunnerMetrics;
+  /** Only with metrics.enabled: prom-client is not even loaded otherwise. */
+  readonly metrics: RunnerMetrics | undefined;
   /** Starts the metrics server and tells systemd the daemon is ready. */
   start(): Promise<void>;
   stopping(): void;
   close(): Promise<void>;
 }
 
-export function createDaemonObservability(cfg: RunnerConfig, version: string, log: Logger): DaemonObservability {
+export async function createDaemonObservability(cfg: RunnerConfig, version: string, log: Logger): Promise<DaemonObservability> {
   const status = new StatusTracker(join(cfg.state_dir, "status.json"), cfg.runner.capacity, version);
-  const metrics = new RunnerMetrics();
-  metrics.capacity.set(cfg.runner.capacity);
+  const metrics = cfg.metrics.enabled ? new (await import("../observability/metrics.js")).RunnerMetrics() : undefined;
+  metrics?.capacity.set(cfg.runner.capacity);
   const notifier = new SdNotifier();
   let server: ObservabilityServer | undefined;
   let timer: NodeJS.Timeout | undefined;
@@ -46,23 +47,23 @@ export function createDaemonObservability(cfg: RunnerConfig, version: string, lo
   const observer: DaemonObserver = {
     taskStarted(t) {
       status.jobStarted(t);
-      metrics.running.inc();
+      metrics?.running.inc();
       void notifier.status(`running ${status.snapshot().running.length} job(s)`);
       write();
     },
     taskFinished(t) {
       status.jobFinished(t.taskId);
-      metrics.running.dec();
-      metrics.jobs.inc({ result: t.result, label: t.runsOn || "unknown" });
-      metrics.jobDuration.observe(t.durationMs / 1000);
+      metrics?.running.dec();
+      metrics?.jobs.inc({ result: t.result, label: t.runsOn || "unknown" });
+      metrics?.jobDuration.observe(t.durationMs / 1000);
       if (!t.reported) status.error(`task ${t.taskId}: the final report did not reach ${t.connection}`);
       write();
     },
     firstStepStarted(_t, ms) {
-      metrics.pickupLatency.observe(ms / 1000);
+      metrics?.pickupLatency.observe(ms / 1000);
     },
     stepFinished(_t, ms) {
-      metrics.stepDuration.observe(ms / 1000);
+      metrics?.stepDuration.observe(ms / 1000);
     },
     contact(name, url) {
       status.contact(name, url);
@@ -70,23 +71,23 @@ export function createDaemonObservability(cfg: RunnerConfig, version: string, lo
     },
     fetchError(name, url, code, message) {
       status.connectionError(name, url, `${code}: ${message}`);
-      metrics.fetchErrors.inc({ code });
+      metrics?.fetchErrors.inc({ code });
       failing.set(name, `${code}: ${message}`);
       updateHealth();
     },
     reportError(rpc, code) {
-      metrics.reportErrors.inc({ rpc, code });
+      metrics?.reportErrors.inc({ rpc, code });
     },
     spoolBacklog(bytes) {
-      metrics.spoolBacklog.set(bytes);
+      metrics?.spoolBacklog.set(bytes);
     },
     nixUsage(roots, bytes) {
-      metrics.gcRoots.set(roots);
-      metrics.gcRootBytes.set(bytes);
+      metrics?.gcRoots.set(roots);
+      metrics?.gcRootBytes.set(bytes);
     },
     cacheActivity(a) {
-      if (a.kind === "lookup") metrics.cacheRequests.inc({ result: a.hit ? "hit" : "miss" });
-      else metrics.cacheBytes.inc({ direction: a.kind }, a.bytes);
+      if (a.kind === "lookup") metrics?.cacheRequests.inc({ result: a.hit ? "hit" : "miss" });
+      else metrics?.cacheBytes.inc({ direction: a.kind }, a.bytes);
     },
   };
 
@@ -94,7 +95,7 @@ export function createDaemonObservability(cfg: RunnerConfig, version: string, lo
     observer,
     metrics,
     async start() {
-      if (cfg.metrics.enabled) {
+      if (metrics) {
         try {
           server = await startObservabilityServer(cfg.metrics.addr, metrics, () => status.healthy);
           log.info({ url: server.url }, "metrics and /healthz listening");

@@ -1,10 +1,14 @@
 // Process logging. Human-readable lines on a terminal, one JSON object per
 // line otherwise (journald, files, tests). pino-pretty runs in-process as a
 // stream: pino transports load modules by path in a worker thread, which
-// does not survive bundling the CLI into one file.
+// does not survive bundling the CLI. It is imported only when a logger will
+// pretty-print (createCliLogger): a daemon logging JSON to journald never
+// loads its code.
 
 import { pino, destination, type DestinationStream, type Logger as PinoLogger } from "pino";
-import pretty from "pino-pretty";
+import type { PrettyOptions } from "pino-pretty";
+
+type PrettyFactory = (opts: PrettyOptions) => DestinationStream;
 
 export type Logger = PinoLogger;
 export type LogLevel = "trace" | "debug" | "info" | "warn" | "error" | "fatal" | "silent";
@@ -17,6 +21,24 @@ export interface LoggerOptions {
   fd?: number;
   stream?: DestinationStream;
   name?: string;
+  /** pino-pretty's factory, for the pretty format; without it a logger writes JSON. */
+  pretty?: PrettyFactory;
+}
+
+function isTtyFd(fd: number): boolean {
+  return (fd === 1 ? process.stdout.isTTY : fd === 2 ? process.stderr.isTTY : false) === true;
+}
+
+function wantsPretty(opts: LoggerOptions): boolean {
+  const format = opts.format ?? "auto";
+  return !opts.stream && (format === "pretty" || (format === "auto" && isTtyFd(opts.fd ?? 2)));
+}
+
+/** createLogger for the CLI: loads pino-pretty first when the format calls for it. */
+export async function createCliLogger(opts: LoggerOptions = {}): Promise<Logger> {
+  if (!wantsPretty(opts) || opts.pretty) return createLogger(opts);
+  const pretty = (await import("pino-pretty")).default as unknown as PrettyFactory;
+  return createLogger({ ...opts, pretty });
 }
 
 export function createLogger(opts: LoggerOptions = {}): Logger {
@@ -24,12 +46,10 @@ export function createLogger(opts: LoggerOptions = {}): Logger {
   const level = opts.level ?? "info";
   const base = { level, name: opts.name, base: undefined as undefined | Record<string, unknown> };
   if (opts.stream) return pino(base, opts.stream);
-  const format = opts.format ?? "auto";
-  const isTty = fd === 1 ? process.stdout.isTTY : fd === 2 ? process.stderr.isTTY : false;
-  if (format === "pretty" || (format === "auto" && isTty)) {
-    const stream = pretty({
+  if (wantsPretty(opts) && opts.pretty) {
+    const stream = opts.pretty({
       destination: fd,
-      colorize: isTty === true,
+      colorize: isTtyFd(fd),
       translateTime: "SYS:HH:MM:ss.l",
       ignore: "pid,hostname",
       sync: true,

@@ -13,14 +13,14 @@ test("jobs are counted by result and runs-on label", async () => {
   assert.equal(runsOnOf("jobs:\n  b:\n    runs-on: [self-hosted, linux]\n"), "self-hosted,linux");
   assert.equal(runsOnOf("not: [valid"), "");
   const dir = mkdtempSync(join(tmpdir(), "nr-obs-"));
-  const cfg = parseConfig(`metrics:\n  enabled: false\nrunner:\n  file: ${dir}/.runner\n`, "c.yaml", { env: { HOME: dir }, cwd: dir });
-  const obs = createDaemonObservability(cfg, "test", silentLogger());
+  const cfg = parseConfig(`metrics:\n  enabled: true\nrunner:\n  file: ${dir}/.runner\n`, "c.yaml", { env: { HOME: dir }, cwd: dir });
+  const obs = await createDaemonObservability(cfg, "test", silentLogger());
   const info = { taskId: "1", connection: "default", repository: "o/r", job: "build", runsOn: "native" };
   obs.observer.taskStarted?.(info);
   obs.observer.taskFinished?.({ ...info, result: "success", durationMs: 1200, reported: true });
   obs.observer.cacheActivity?.({ kind: "lookup", hit: true });
   obs.observer.cacheActivity?.({ kind: "download", bytes: 42 });
-  const text = await obs.metrics.registry.metrics();
+  const text = await obs.metrics!.registry.metrics();
   assert.match(text, /native_runner_jobs_total\{result="success",label="native"\} 1/);
   assert.match(text, /native_runner_cache_requests_total\{result="hit"\} 1/);
   assert.match(text, /native_runner_cache_bytes_total\{direction="download"\} 42/);

@@ -9,11 +9,11 @@ import {
 import { startDaemon, type DaemonOptions } from "../../daemon/index.js";
 import { createDaemonObservability } from "../../daemon/daemon-observer.js";
 import { createNixIntegration, type NixIntegration } from "../../nix/index.js";
-import { startCacheService, type CacheActivity, type CacheService } from "../../cache/index.js";
+import type { CacheActivity, CacheService } from "../../cache/index.js";
 import { runJob } from "../../engine/run-job.js";
 import { createHostBackend } from "../../host/index.js";
 import type { HostBackend } from "../../host/sandbox.js";
-import { createLogger, type Logger } from "../../observability/logger.js";
+import { createCliLogger, type Logger } from "../../observability/logger.js";
 import { VERSION } from "../../version.js";
 import { labelRefusal } from "../../container/job-platform.js";
 
@@ -40,7 +40,7 @@ export function daemonCommand(program: Command): void {
     program.command("daemon").description("Run as a runner daemon: poll Forgejo for jobs and run them"),
   ).action(async (flags: ConnectionFlags, cmd: Command) => {
     const setup = await prepareRunner(cmd, flags);
-    const obs = createDaemonObservability(setup.cfg, VERSION, setup.log);
+    const obs = await createDaemonObservability(setup.cfg, VERSION, setup.log);
     setup.nix.onUsage((roots, bytes) => obs.observer.nixUsage?.(roots, bytes));
     setup.cacheActivity.sink = (a) => obs.observer.cacheActivity?.(a);
     try {
@@ -81,7 +81,7 @@ export interface PreparedRunner {
 export async function prepareRunner(cmd: Command, flags: ConnectionFlags): Promise<PreparedRunner> {
   const file = (cmd.optsWithGlobals() as { config?: string }).config;
   const cfg = await loadConfig(file);
-  const log = createLogger({ level: cfg.log.level, format: cfg.log.format, name: "native-runner" });
+  const log = await createCliLogger({ level: cfg.log.level, format: cfg.log.format, name: "native-runner" });
   for (const w of cfg.warnings) log.warn(w);
 
   let registration: RegistrationFile | undefined;
@@ -163,6 +163,8 @@ export async function prepareRunner(cmd: Command, flags: ConnectionFlags): Promi
 
 async function startCache(cfg: RunnerConfig, log: Logger, onActivity: (a: CacheActivity) => void): Promise<CacheService> {
   const c = cfg.cache;
+  // The cache (HTTP servers, SQLite) is loaded only when it is enabled.
+  const { startCacheService } = await import("../../cache/index.js");
   return startCacheService({
     dir: c.dir,
     host: c.host,

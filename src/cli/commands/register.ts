@@ -7,7 +7,7 @@ import {
   type RunnerConfig,
 } from "../../config/index.js";
 import { createForgejoClient, type ForgejoClient } from "../../protocol/index.js";
-import { createLogger, type Logger } from "../../observability/logger.js";
+import { createCliLogger, type Logger } from "../../observability/logger.js";
 import { VERSION } from "../../version.js";
 import { labelRefusal } from "../../container/job-platform.js";
 
@@ -72,7 +72,7 @@ export interface RegisterInputs {
 export async function loadCliConfig(cmd: Command): Promise<{ cfg: RunnerConfig; log: Logger }> {
   const file = (cmd.optsWithGlobals() as { config?: string }).config;
   const cfg = await loadConfig(file);
-  const log = createLogger({ level: cfg.log.level, format: cfg.log.format, name: "native-runner" });
+  const log = await createCliLogger({ level: cfg.log.level, format: cfg.log.format, name: "native-runner" });
   for (const w of cfg.warnings) log.warn(w);
   return { cfg, log };
 }
