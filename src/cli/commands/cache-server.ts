@@ -1,7 +1,7 @@
 import type { Command } from "commander";
 import { loadConfig, parseGoDuration, parseSize } from "../../config/index.js";
 import { startCacheServer } from "../../cache/index.js";
-import { createLogger } from "../../observability/logger.js";
+import { createCliLogger } from "../../observability/logger.js";
 
 interface CacheServerFlags {
   dir?: string;
@@ -30,7 +30,7 @@ export function cacheServerCommand(program: Command): void {
     .action(async (flags: CacheServerFlags, cmd: Command) => {
       const cfg = await loadConfig(cmd.optsWithGlobals<{ config?: string }>().config);
       // The daemon's format: the same logger settings, lines tagged like its built-in cache server.
-      const root = createLogger({ level: cfg.log.level, format: cfg.log.format, name: "native-runner" });
+      const root = await createCliLogger({ level: cfg.log.level, format: cfg.log.format, name: "native-runner" });
       for (const w of cfg.warnings) root.warn(w);
       const logger = root.child({ component: "cache" });
       const secret = flags.secret || cfg.cache.secret;
