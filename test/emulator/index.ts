@@ -220,6 +220,7 @@ export async function startEmulator(opts: StartOptions = {}): Promise<Emulator> 
       defaultActionsUrl: (opts.defaultActionsUrl ?? "https://data.forgejo.org").replace(/\/+$/, ""),
       actionsUrlKeys: opts.actionsUrlKeys ?? "both",
       serverVersion: opts.serverVersion ?? "15.0.1+gitea-1.22.0",
+      ...(opts.contextJob ? { contextJob: opts.contextJob } : {}),
     },
     opts.state,
     opts.jwtSecret,

@@ -9,6 +9,8 @@ export interface ContextSettings {
   actionsUrlKeys: "both" | "gitea" | "none";
   serverVersion: string;
   jwtSecret: string;
+  /** `job` as the job's key (default) or as its numeric id. */
+  contextJob?: "key" | "id";
 }
 
 export interface ScopeIds {
@@ -173,7 +175,7 @@ export function buildTaskContext(
     forgejo_server_version: settings.serverVersion,
     graphql_url: "",
     head_ref: pr ? String(obj(pr.head).ref ?? "") : "",
-    job: job.jobKey,
+    job: settings.contextJob === "id" ? String(job.id) : job.jobKey,
     job_name: "",
     path: "",
     ref: job.ref,

@@ -39,6 +39,12 @@ export interface StartOptions {
   tls?: boolean | { cert: string; key: string };
   /** Turn off newer server features to emulate older Forgejo versions (all on by default). */
   features?: ServerFeatures;
+  /**
+   * The task context's `job`: the job's key in the workflow (Forgejo today, default), or the
+   * server's numeric job id, as Gitea 1.22 (the real server of test/e2e-gitea) and Forgejo
+   * servers of 2024 send it.
+   */
+  contextJob?: "key" | "id";
 }
 
 export interface ServerFeatures {
