@@ -156,6 +156,18 @@ let
   unwritable = name: inst:
     lib.filterAttrs (_: p: !(under "/var/lib" p) && !(under "/var/cache" p)) (writableDirs name inst);
 
+  # State directories of the system's other units. systemd cannot set up a state directory of
+  # this unit inside one of theirs (under DynamicUser theirs is a symlink into /var/lib/private):
+  # services.gitea-actions-runner's units, for one, own /var/lib/gitea-runner.
+  foreignStateDirs = lib.concatLists (lib.mapAttrsToList (unit: svc:
+    lib.optionals (!(lib.hasPrefix "native-runner-" unit) && (svc.enable or true))
+      (map (d: { inherit unit; dir = "/var/lib/${d}"; })
+        (lib.filter (d: d != "") (lib.concatMap (lib.splitString " ") (lib.toList (svc.serviceConfig.StateDirectory or [ ]))))))
+    config.systemd.services);
+  insideForeign = name: inst: lib.concatLists (lib.mapAttrsToList (key: p:
+    map (f: { inherit key p; inherit (f) unit dir; }) (lib.filter (f: under f.dir p) foreignStateDirs))
+    (lib.filterAttrs (_: p: under "/var/lib" p && !(under (stateDir name) p)) (writableDirs name inst)));
+
   tokenCredential = name: inst:
     if inst.tokenFile != null then inst.tokenFile
     else pkgs.writeText "native-runner-${name}-token" inst.token;
@@ -243,7 +255,11 @@ in
           assertion = !(lib.hasAttrByPath [ "runner" "shutdown_timeout" ] i.settings);
           message = "${opt name "settings"}.runner.shutdown_timeout: use ${opt name "shutdownTimeout"} (it also bounds the unit's TimeoutStopSec).";
         }
-      ] ++ lib.mapAttrsToList (key: p: {
+      ] ++ map (c: {
+        assertion = false;
+        message = "${opt name "settings"}.${c.key} = \"${c.p}\" lies inside ${c.dir}, the state directory of ${c.unit}.service; "
+          + "systemd cannot give this unit a directory there. Leave it unset (the default is below ${stateDir name}) or choose a directory of its own below /var/lib.";
+      }) (insideForeign name i) ++ lib.mapAttrsToList (key: p: {
         assertion = false;
         message = "${opt name "settings"}.${key} = \"${p}\": the unit runs with DynamicUser and can only write below /var/lib (StateDirectory) or /var/cache (CacheDirectory); choose a directory there.";
       }) (unwritable name i)) enabled);

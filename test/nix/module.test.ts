@@ -179,6 +179,24 @@ test("bad combinations fail evaluation with the module's own messages", { skip }
     /settings\.host\.workdir_parent = "\/home\/ci\/work"/,
   );
   assert.match(refused({ ...planInstance(), settings: { runner: { shutdown_timeout: "3h" } } }), new RegExp(`use ${opt}\\.shutdownTimeout`));
+  // On the plan's host, services.gitea-actions-runner's actions1 owns /var/lib/gitea-runner (DynamicUser):
+  // the plan's cache dir would be a state directory inside another unit's.
+  const withActions1 = evalModule({
+    ...systemWith({ actions2: planInstance() }),
+    systemd: { services: { "gitea-runner-actions1": { serviceConfig: { DynamicUser: true, StateDirectory: "gitea-runner" } } } },
+  });
+  assert.equal(withActions1.ok, false);
+  assert.match(withActions1.ok ? "" : withActions1.error, new RegExp(
+    `${opt}\\.settings\\.cache\\.dir = "/var/lib/gitea-runner/actions2/cache" lies inside /var/lib/gitea-runner, the state directory of gitea-runner-actions1\\.service; ` +
+      "systemd cannot give this unit a directory there\\. Leave it unset \\(the default is below /var/lib/native-runner/actions2\\)",
+  ));
+  const { settings: _s, ...noCacheDir } = planInstance();
+  const ok = evalModule({
+    ...systemWith({ actions2: { ...noCacheDir, settings: { runner: { capacity: 4 }, cache: { enabled: true } } } }),
+    systemd: { services: { "gitea-runner-actions1": { serviceConfig: { DynamicUser: true, StateDirectory: "gitea-runner" } } } },
+  });
+  assert.ok(ok.ok, ok.ok ? "" : ok.error);
+  assert.deepEqual(ok.value.services[UNIT]!.serviceConfig.StateDirectory, ["native-runner/actions2"]);
   // the option types themselves
   assert.match(refused({ ...planInstance(), resources: { cpuQuota: "150" } }), /resources\.cpuQuota/);
   assert.match(refused({ ...planInstance(), shutdownTimeout: -1 }), /shutdownTimeout/);
