@@ -17,7 +17,7 @@ shopt -s globstar nullglob
 files=(test/**/*.test.ts)
 if [ "${1:-}" = "--quick" ]; then
   # Unit-level tests and the engine: no daemons, registrations, action fetches or end-to-end runs;
-  # no type-check or bundle either (npm run typecheck does the former).
+  # no type-check either (npm run typecheck).
   shift
   files=()
   for f in test/{config,expressions,workflow,policy,observability,spool,engine,cli}/**/*.test.ts; do
@@ -25,8 +25,8 @@ if [ "${1:-}" = "--quick" ]; then
   done
 else
   npx tsc --noEmit -p .
-  node scripts/build.mjs
 fi
+node scripts/build.mjs
 if [ $# -gt 0 ]; then files=("$@"); fi
 export NR_TEST_TAP="${NR_TEST_TAP:-.tmp/test-results.tap}"
 export NR_TEST_FILE_COUNT=${#files[@]}
