@@ -10,8 +10,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup-host.sh
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
-  echo "npm ci: without prebuilt binaries for this platform, better-sqlite3 compiles from source (python3, make, g++); that takes minutes" >&2
-  npm ci --no-audit --no-fund
+  echo "npm ci: without a prebuilt binary for this platform, better-sqlite3 compiles from source (python3, make, g++); that takes minutes, its output follows" >&2
+  npm ci --no-audit --no-fund --foreground-scripts
 fi
 shopt -s globstar nullglob
 files=(test/**/*.test.ts)
