@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { batchedOutput } from "../../src/cli/batched-output.js";
+import { batchedOutput, fdSink } from "../../src/cli/batched-output.js";
 
 test("console output: lines gathered into one write per event-loop turn, in order", async () => {
   const writes: string[] = [];
@@ -24,4 +24,25 @@ test("console output: a large burst is written in bounded pieces", () => {
   assert.ok(writes.length >= 10, `${writes.length} writes`);
   for (const w of writes) assert.ok(w.length <= 64 * 1024 + line.length);
   assert.equal(writes.join(""), line.repeat(10_000));
+});
+
+test("fd sink: everything reaches the file in order; a reader that went away stops the output without an error", async (t) => {
+  const { mkdtempSync, openSync, closeSync, readFileSync, rmSync } = await import("node:fs");
+  const { tmpdir } = await import("node:os");
+  const { join } = await import("node:path");
+  const { spawnSync } = await import("node:child_process");
+  const dir = mkdtempSync(join(tmpdir(), "nr-fdsink-"));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const file = join(dir, "out");
+  const fd = openSync(file, "w");
+  const sink = fdSink(fd);
+  for (let i = 0; i < 100; i++) sink(`${i} ✓\n`);
+  closeSync(fd);
+  assert.equal(readFileSync(file, "utf8"), Array.from({ length: 100 }, (_, i) => `${i} ✓\n`).join(""));
+
+  // A child printing through the sink into a pipe whose reader exits after the first line.
+  const script = `import { fdSink } from ${JSON.stringify(join(import.meta.dirname, "../../src/cli/batched-output.ts"))};
+const s = fdSink(1); for (let i = 0; i < 100000; i++) s("x".repeat(1000) + "\\n"); process.stderr.write("done");`;
+  const r = spawnSync("bash", ["-c", `"${process.execPath}" --import tsx --input-type=module -e '${script.replace(/'/g, "'\\''")}' | head -c 10 >/dev/null`], { encoding: "utf8" });
+  assert.equal(r.stderr.trim(), "done");
 });

@@ -1,6 +1,7 @@
 import type { Command } from "commander";
 import { runExec } from "../../exec/run-exec.js";
-import { batchedOutput } from "../batched-output.js";
+import { isatty } from "node:tty";
+import { batchedOutput, fdSink } from "../batched-output.js";
 
 const collect = (value: string, previous: string[]) => [...previous, value];
 
@@ -38,7 +39,8 @@ export function execCommand(program: Command): void {
     })
     .action(async (opts: Record<string, unknown>) => {
       const ctl = new AbortController();
-      const stdout = batchedOutput((s) => process.stdout.write(s));
+      // Straight to fd 1, never through process.stdout (which would make a pipe non-blocking and queue output).
+      const stdout = batchedOutput(fdSink(1));
       let interrupts = 0;
       const onSigint = () => {
         interrupts++;
@@ -82,7 +84,7 @@ export function execCommand(program: Command): void {
           {
             stdout: stdout.write,
             stderr: (s) => process.stderr.write(s),
-            color: Boolean(process.stdout.isTTY) && !process.env.NO_COLOR,
+            color: isatty(1) && !process.env.NO_COLOR,
             signal: ctl.signal,
           },
         );
