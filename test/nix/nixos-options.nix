@@ -22,6 +22,12 @@ let
       else lib.mergeEqualOption loc defs';
   };
 
+  # NixOS checks these two settings' values at evaluation.
+  valueOneOf = name: allowed: cfg: !(cfg ? ${name}) || builtins.elem cfg.${name} allowed;
+  checkService = cfg:
+    valueOneOf "Type" [ "exec" "simple" "forking" "oneshot" "dbus" "notify" "notify-reload" "idle" ] cfg
+    && valueOneOf "Restart" [ "no" "on-success" "on-failure" "on-abnormal" "on-abort" "on-watchdog" "always" ] cfg;
+
   serviceModule = { name, config, ... }: {
     options = {
       enable = mkOption { type = types.bool; default = true; };
@@ -36,7 +42,7 @@ let
       restartTriggers = mkOption { type = types.listOf types.unspecified; default = [ ]; };
       environment = mkOption { type = with types; attrsOf (nullOr (oneOf [ str path package ])); default = { }; };
       path = mkOption { type = with types; listOf (oneOf [ package str ]); default = [ ]; };
-      serviceConfig = mkOption { type = types.attrsOf unitOption; default = { }; };
+      serviceConfig = mkOption { type = types.addCheck (types.attrsOf unitOption) checkService; default = { }; };
       script = mkOption { type = types.lines; default = ""; };
       preStart = mkOption { type = types.lines; default = ""; };
     };
