@@ -5,9 +5,10 @@
 // private /tmp (ProtectSystem=strict, PrivateTmp), the token in
 // $CREDENTIALS_DIRECTORY (LoadCredential), and a notify socket that records
 // the sender of each datagram (NotifyAccess=main accepts only the main pid).
-// The unit's store paths for packages are not on this machine: perl, the
-// package's bin/ and PATH are the host's equivalents; the config file, the
-// registration script and the notify wrapper are the evaluated store files.
+// The packages' store paths are not on this machine: the evaluation maps
+// them to the host's equivalents (/usr, node's prefix, a directory with the
+// package's bin/native-runner); the config file, the registration script
+// and the notify wrapper are the evaluated store files, run as they are.
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
@@ -15,6 +16,7 @@ import { existsSync, readFileSync, readdirSync, statSync } from "node:fs";
 import { chmod, chown, mkdir, mkdtemp, readFile, rm, symlink, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { REPO_ROOT, moduleEvalUnavailable, mustEval, planInstance, systemWith, unitConfigFile } from "../nix/eval-module.js";
+import { makeRepo } from "../helpers/git-http-server.js";
 import { startForge, waitFor, type Forge } from "./helpers.js";
 
 const UNIT = "native-runner-actions2";
@@ -77,7 +79,7 @@ function startNotifySocket(path: string): { proc: ChildProcess; messages: Datagr
   return { proc, messages };
 }
 
-test("the plan's exact instance starts as its unit runs it: DynamicUser, read-only system, state directories, notify from the main pid", { skip: unavailable(), timeout: 120_000 }, async () => {
+test("the plan's exact instance starts as its unit runs it (DynamicUser, read-only system, state directories, notify from the main pid) and runs a job with hostPackages as PATH", { skip: unavailable(), timeout: 120_000 }, async () => {
   const tmp = await mkdtemp("/var/tmp/nr-module-unit-");
   await chmod(tmp, 0o755);
   const uid = 61184 + (process.pid % 4000);
@@ -86,18 +88,19 @@ test("the plan's exact instance starts as its unit runs it: DynamicUser, read-on
   let daemon: ChildProcess | undefined;
   try {
     forge = await startForge(join(tmp, "git"));
-    const instance = { ...planInstance(), url: forge.url };
-    const ev = mustEval(systemWith({ actions2: instance }));
-    const svc = ev.services[UNIT]!;
-    const sc = svc.serviceConfig;
-    const pkgs = ev.packages;
-
-    // The package, and the host's perl, where the unit names store paths.
     const pkgBin = join(tmp, "pkg/bin");
     await mkdir(pkgBin, { recursive: true });
     await symlink(join(REPO_ROOT, "bin/native-runner.js"), join(pkgBin, "native-runner"));
-    const hostPaths = (s: string): string =>
-      s.replaceAll(`${pkgs["native-runner"]}/bin/`, `${pkgBin}/`).replaceAll(`${pkgs.perl}/bin/perl`, "/usr/bin/perl");
+    const nodePrefix = dirname(dirname(process.execPath));
+    const packagePaths: Record<string, string> = { "native-runner": join(tmp, "pkg"), nodejs: nodePrefix };
+    for (const name of ["bash", "coreutils", "curl", "gawk", "gitMinimal", "gnused", "wget", "nix", "perl", "bubblewrap", "util-linux", "findutils", "gnugrep", "systemd"]) {
+      packagePaths[name] = "/usr";
+    }
+    // The plan's instance; only the URL is the emulator's.
+    const instance = { ...planInstance(), url: forge.url };
+    const ev = mustEval(systemWith({ actions2: instance }), packagePaths);
+    const svc = ev.services[UNIT]!;
+    const sc = svc.serviceConfig;
 
     // StateDirectory=: systemd creates each below /var/lib, owned by the dynamic user, mode StateDirectoryMode.
     const stateDirs = sc.StateDirectory as string[];
@@ -141,7 +144,7 @@ test("the plan's exact instance starts as its unit runs it: DynamicUser, read-on
     ].join("\n");
     const sandbox = (cmd: string[]): string[] => ["-m", "sh", "-c", prologue, "sh", ...cmd];
     const env: NodeJS.ProcessEnv = {
-      PATH: `${dirname(process.execPath)}:/usr/local/bin:/usr/bin:/bin`,
+      PATH: svc.environment.PATH,
       HOME: svc.environment.HOME,
       CREDENTIALS_DIRECTORY: "/tmp/credentials",
       STATE_DIRECTORY: stateDirs.map((d) => join("/var/lib", d)).join(":"),
@@ -150,7 +153,7 @@ test("the plan's exact instance starts as its unit runs it: DynamicUser, read-on
     };
 
     // ExecStartPre: the registration script, from its store file.
-    const pre = hostPaths(readFileSync((sc.ExecStartPre as string[])[0]!, "utf8"));
+    const pre = readFileSync((sc.ExecStartPre as string[])[0]!, "utf8");
     // (asynchronously: the emulator answers from this process)
     const reg = await run("unshare", sandbox(["/bin/sh", "-c", pre]), { ...env, WORKDIR: "/" });
     assert.equal(reg.code, 0, reg.output);
@@ -162,7 +165,7 @@ test("the plan's exact instance starts as its unit runs it: DynamicUser, read-on
     assert.deepEqual(registration.labels, ["native:host"]);
 
     // ExecStart, with WorkingDirectory=.
-    const start = hostPaths(String(sc.ExecStart)).split(" ");
+    const start = String(sc.ExecStart).split(" ");
     assert.equal(unitConfigFile(svc).path, start.at(-1));
     let out = "";
     daemon = spawn("unshare", sandbox(start), { env: { ...env, WORKDIR: String(sc.WorkingDirectory) }, stdio: ["ignore", "pipe", "pipe"] });
@@ -188,6 +191,23 @@ test("the plan's exact instance starts as its unit runs it: DynamicUser, read-on
     const warnings = out.split("\n").filter((l) => /"level":(40|50)/.test(l) && !l.includes('"msg":"no usable cgroups'));
     assert.deepEqual(warnings, [], `no other warnings or errors at start (a store path is world-readable by design):\n${out}`);
     assert.doesNotMatch(out, /EACCES|EROFS|read-only file system|readable by every local user/i, out);
+
+    // A job of the plan's workflow shape runs, with exactly hostPackages on its PATH (host.path).
+    const repo = await makeRepo(join(tmp, "git"), "torjus/nixos-exporter", { "README.md": "hello\n" });
+    const queued = forge.emu.enqueue({
+      workflow: "on: [push]\njobs:\n  build:\n    runs-on: native\n    steps:\n      - run: echo \"uid=$(id -u) PATH=$PATH\"\n",
+      workflowFile: "build.yml",
+      repo: "torjus/nixos-exporter",
+      sha: repo.commit,
+      ref: "refs/heads/main",
+      context: forge.context,
+    });
+    const job = await waitFor("the job to finish", 60_000, () => (forge!.emu.job(queued.jobId)?.status === "done" ? forge!.emu.job(queued.jobId)! : undefined));
+    const log = job.logRows.join("\n");
+    assert.equal(job.result, "success", `${log}\n--- daemon ---\n${out}`);
+    const hostPath = (JSON.parse(unitConfigFile(svc).text) as { host: { path: string } }).host.path;
+    assert.equal(hostPath, `${[..."bash coreutils curl gawk gitMinimal gnused".split(" ").map(() => "/usr/bin"), `${nodePrefix}/bin`, "/usr/bin", "/usr/bin"].join(":")}`);
+    assert.ok(job.logRows.includes(`uid=${uid} PATH=${hostPath}`), log);
 
     // systemctl stop: SIGTERM to the main process; a clean stop must not trigger Restart=on-failure.
     if (process.env.NR_TEST_DEBUG) console.error(out);

@@ -3,12 +3,13 @@
 #   nix-instantiate --eval --strict --json test/nix/eval-module.nix --argstr lib <nixpkgs-lib>/lib --argstr config '<JSON>'
 # `config` is the JSON of the system configuration; a list of package names in
 # `hostPackages` stands for those packages. Failed assertions abort the
-# evaluation with NixOS's "Failed assertions:" message.
-{ lib, config }:
+# evaluation with NixOS's "Failed assertions:" message. `packagePaths` (JSON) maps package
+# names to out paths other than the stub's.
+{ lib, config, packagePaths ? "{}" }:
 
 let
   nixLib = import lib;
-  pkgs = import ./stub-pkgs.nix { lib = nixLib; };
+  pkgs = import ./stub-pkgs.nix { lib = nixLib; paths = builtins.fromJSON packagePaths; };
   given = builtins.fromJSON config;
   withPackages = inst: inst // nixLib.optionalAttrs (inst ? hostPackages) {
     hostPackages = map (n: pkgs.${n}) inst.hostPackages;

@@ -46,19 +46,20 @@ export interface Evaluation {
 export type EvalResult = { ok: true; value: Evaluation } | { ok: false; error: string };
 
 /** The system configuration as JSON; `hostPackages` lists package names. */
-export function evalModule(config: unknown): EvalResult {
+export function evalModule(config: unknown, packagePaths: Record<string, string> = {}): EvalResult {
   const r = spawnSync(
     "nix-instantiate",
     ["--eval", "--read-write-mode", "--strict", "--json", join(REPO_ROOT, "test/nix/eval-module.nix"),
-      "--argstr", "lib", NIXPKGS_LIB ?? "", "--argstr", "config", JSON.stringify(config)],
+      "--argstr", "lib", NIXPKGS_LIB ?? "", "--argstr", "config", JSON.stringify(config),
+      "--argstr", "packagePaths", JSON.stringify(packagePaths)],
     { encoding: "utf8", maxBuffer: 64 * 1024 * 1024 },
   );
   if (r.status !== 0) return { ok: false, error: r.stderr };
   return { ok: true, value: JSON.parse(r.stdout) as Evaluation };
 }
 
-export function mustEval(config: unknown): Evaluation {
-  const r = evalModule(config);
+export function mustEval(config: unknown, packagePaths: Record<string, string> = {}): Evaluation {
+  const r = evalModule(config, packagePaths);
   if (!r.ok) throw new Error(`evaluation failed:\n${r.error}`);
   return r.value;
 }

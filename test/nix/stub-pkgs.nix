@@ -3,13 +3,15 @@
 # with a fixed store path; pkgs.formats.yaml renders JSON (a subset of YAML)
 # into a real store file with builtins.toFile, so tests can read what the unit
 # would pass to the runner; the writers likewise make real store files.
-{ lib }:
+# `paths` maps package names to other out paths (a test that runs the unit puts the host's
+# equivalents there).
+{ lib, paths ? { } }:
 
 let
   pkg = name: {
     type = "derivation";
     inherit name;
-    outPath = "/nix/store/${builtins.substring 0 32 (builtins.hashString "sha256" name)}-${name}";
+    outPath = paths.${name} or "/nix/store/${builtins.substring 0 32 (builtins.hashString "sha256" name)}-${name}";
   };
   names = [
     "bash" "coreutils" "curl" "gawk" "gitMinimal" "gnused" "nodejs" "wget" "nix"
