@@ -11,23 +11,12 @@ import { randomBytes } from "node:crypto";
 import { chmod, mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import {
-  SANDBOX_BACKENDS, TODO, hostJob, label, logText, makeBase, skipReason, startRunner, type Backend, type HostileRunner,
+  MASKS_STEP, SANDBOX_BACKENDS, SPARSE_STEPS, TODO, hostJob, label, logText, makeBase, skipReason, startRunner, type Backend, type HostileRunner,
 } from "./harness.js";
 
 /** Per-request bound for /healthz: the event loop must never be blocked this long. */
 const HEALTH_BOUND_MS = 10_000;
 const LIVENESS_MS = 120_000;
-
-export const MASKS_STEP = `      - run: |
-          for i in $(seq 20000); do echo "::add-mask::hostile-mask-$i-$RUNNER_TEMP"; done
-          echo masks registered
-`;
-
-export const SPARSE_STEPS = `      - run: |
-          truncate -s 30G big.bin
-          echo SPARSE-READY
-      - run: echo "hash=\${{ hashFiles('big.bin') }}"
-`;
 
 interface Liveness {
   done: boolean;

@@ -288,3 +288,15 @@ export async function peakRss(pid: number): Promise<number> {
 
 /** Marks a case that still fails on main: it lands now and turns green (then loses this mark) with the fix. */
 export const TODO = "fixed by privilege separation (issue #11)";
+
+/** The liveness attacks (test/hostile/daemon-load.test.ts, bench/hostile-load.ts). */
+export const MASKS_STEP = `      - run: |
+          for i in $(seq 20000); do echo "::add-mask::hostile-mask-$i-$RUNNER_TEMP"; done
+          echo masks registered
+`;
+
+export const SPARSE_STEPS = `      - run: |
+          truncate -s 30G big.bin
+          echo SPARSE-READY
+      - run: echo "hash=\${{ hashFiles('big.bin') }}"
+`;
