@@ -9,7 +9,8 @@
 //   4. one job's end → the next queued job's start (capacity 1, two jobs queued).
 //   npx tsx bench/daemon-vs-act-runner.ts [samples=20] [idle=60] [idleAfter=150] [idleSamples=4]
 
-import { execFileSync, spawn, type ChildProcess } from "node:child_process";
+import { execFile, spawn, type ChildProcess } from "node:child_process";
+import { promisify } from "node:util";
 import { existsSync, readFileSync } from "node:fs";
 import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
@@ -59,9 +60,9 @@ async function actRunner(bin: string): Promise<Daemon> {
       "",
     ].join("\n"),
   );
-  execFileSync(bin, ["register", "--no-interactive", "--instance", env.emu.url, "--token", env.emu.createRegistrationToken(), "--name", "ar", "--labels", "native:host", "-c", cfg], {
+  // Asynchronously: the emulator answers from this process.
+  await promisify(execFile)(bin, ["register", "--no-interactive", "--instance", env.emu.url, "--token", env.emu.createRegistrationToken(), "--name", "ar", "--labels", "native:host", "-c", cfg], {
     cwd: env.dir,
-    stdio: "ignore",
   });
   const child: ChildProcess = spawn(bin, ["daemon", "-c", cfg], { cwd: env.dir, stdio: ["ignore", "ignore", "ignore"] });
   const exited = new Promise((r) => child.once("exit", r));

@@ -1,7 +1,9 @@
 // Process discovery through /proc, for kills that have no cgroup to rely on:
 // by session/process group (escaped background jobs) and by uid (per-job uids).
 
-import { readdir, readFile } from "node:fs/promises";
+import { readFileSync } from "node:fs";
+import { readdir } from "node:fs/promises";
+import { setImmediate as yieldToLoop } from "node:timers/promises";
 import { spawn } from "node:child_process";
 import { setTimeout as sleep } from "node:timers/promises";
 
@@ -15,25 +17,36 @@ export interface ProcInfo {
   state: string;
 }
 
-export async function listProcesses(): Promise<ProcInfo[]> {
+/** Processes read between two turns of the event loop (a sweep of a busy host must not stall the daemon). */
+const BATCH = 128;
+
+/**
+ * Every process on the host. `uid: false` skips /proc/PID/status (the uid is then -1): sweeps by process group
+ * or session need only /proc/PID/stat, one small read per process. The reads are synchronous, in batches:
+ * /proc files are generated in memory, and one threadpool round trip per open/stat/read/close cost far more
+ * than the read itself.
+ */
+export async function listProcesses(opts: { uid?: boolean } = {}): Promise<ProcInfo[]> {
   const out: ProcInfo[] = [];
-  for (const name of await readdir("/proc")) {
-    if (!/^\d+$/.test(name)) continue;
-    const info = await readProc(Number(name));
+  const pids = (await readdir("/proc")).filter((n) => /^\d+$/.test(n));
+  for (let i = 0; i < pids.length; i++) {
+    if (i > 0 && i % BATCH === 0) await yieldToLoop();
+    const info = readProcSync(Number(pids[i]), opts.uid !== false);
     if (info) out.push(info);
   }
   return out;
 }
 
 export async function readProc(pid: number): Promise<ProcInfo | undefined> {
+  return readProcSync(pid, true);
+}
+
+function readProcSync(pid: number, withUid: boolean): ProcInfo | undefined {
   try {
-    const [stat, status] = await Promise.all([
-      readFile(`/proc/${pid}/stat`, "utf8"),
-      readFile(`/proc/${pid}/status`, "utf8"),
-    ]);
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
     // comm may contain spaces and parentheses: fields start after the last ")".
-    const rest = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    const uid = /^Uid:\s+(\d+)/m.exec(status);
+    const rest = stat.slice(stat.lastIndexOf(")") + 2).split(" ", 4);
+    const uid = withUid ? /^Uid:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/status`, "utf8")) : null;
     return {
       pid,
       ppid: Number(rest[1]),
@@ -56,10 +69,10 @@ function kill(pid: number): void {
 }
 
 /** SIGKILLs processes matching `pred` until none is left (or timeout); returns what remained. */
-export async function killMatching(pred: (p: ProcInfo) => boolean, timeoutMs = 3000): Promise<ProcInfo[]> {
+export async function killMatching(pred: (p: ProcInfo) => boolean, timeoutMs = 3000, opts: { uid?: boolean } = {}): Promise<ProcInfo[]> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    const found = (await listProcesses()).filter((p) => p.pid !== process.pid && p.state !== "Z" && p.state !== "X" && pred(p));
+    const found = (await listProcesses(opts)).filter((p) => p.pid !== process.pid && p.state !== "Z" && p.state !== "X" && pred(p));
     if (found.length === 0 || Date.now() > deadline) return found;
     for (const p of found) kill(p.pid);
     await sleep(20);
@@ -92,5 +105,5 @@ export async function killGroupsAndSessions(leaders: Iterable<number>): Promise<
       // no such group
     }
   }
-  await killMatching((p) => set.has(p.pgid) || set.has(p.sid), 1000);
+  await killMatching((p) => set.has(p.pgid) || set.has(p.sid), 1000, { uid: false });
 }
