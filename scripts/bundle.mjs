@@ -48,7 +48,7 @@ export async function bundleCli(outdir, { sourcemap = true } = {}) {
     sourcemap,
     plugins: [fastWorkflowSchema],
     // Native addon: resolved from node_modules at run time.
-    external: ["better-sqlite3"],
+    external: ["better-sqlite3", "dockerode"],
     // Some CommonJS dependencies call require(); give every ESM chunk one.
     banner: { js: "import { createRequire as __nrCreateRequire } from 'node:module'; const require = __nrCreateRequire(import.meta.url);" },
     logLevel: "warning",

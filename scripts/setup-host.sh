@@ -46,3 +46,5 @@ CONF
     fi
   fi
 fi
+# Podman, its Docker-compatible API socket and the local test image (container executor tests).
+bash "$(dirname "$0")/setup-podman.sh"

@@ -139,12 +139,18 @@ container:
   # Volumes and bind mounts jobs may use (glob patterns; '**' allows all).
   valid_volumes: []
   # Docker daemon socket to mount into job containers: "-" = none,
-  # automount = find one, or a unix:// URL.
+  # automount = find one, or a unix:// URL. The runner itself talks to
+  # DOCKER_HOST (else /var/run/docker.sock or /run/podman/podman.sock).
   docker_host: "-"
   # Pull images even when present.
   force_pull: false
   # Rebuild local action images even when present.
   force_rebuild: false
+  # Refuse to start when the container daemon does not answer (only with
+  # container labels).
+  require_docker: false
+  # How long API calls to the container daemon may take; 0 = no limit.
+  docker_timeout: 0s
 
 host:
   # Parent of the job directories of host (native:host) jobs.

@@ -78,6 +78,8 @@ export function defaultConfig(env: NodeJS.ProcessEnv = process.env, cwd: string 
       docker_host: "-",
       force_pull: false,
       force_rebuild: false,
+      require_docker: false,
+      docker_timeout: 0,
     },
     host: {
       workdir_parent: workdirParent,

@@ -152,7 +152,10 @@ export function readContainer(s: Section, { cfg }: Scope): void {
   cfg.container.docker_host = s.str("docker_host") || "-";
   cfg.container.force_pull = s.bool("force_pull") ?? false;
   cfg.container.force_rebuild = s.bool("force_rebuild") ?? false;
-  s.ignore(["require_docker", "docker_timeout", "bind_workdir"], GITEA_ONLY);
+  cfg.container.require_docker = s.bool("require_docker") ?? false;
+  const timeout = s.duration("docker_timeout");
+  if (timeout !== undefined && timeout >= 0) cfg.container.docker_timeout = timeout;
+  s.ignore(["bind_workdir"], GITEA_ONLY);
 }
 
 export function readHost(s: Section, { cfg, env, cwd }: Scope): void {

@@ -65,6 +65,10 @@ export interface ContainerConfig {
   docker_host: string;
   force_pull: boolean;
   force_rebuild: boolean;
+  /** Refuse to start when the container daemon does not answer (only with container labels). */
+  require_docker: boolean;
+  /** How long to wait for the container daemon at start; also the API call timeout. Milliseconds. */
+  docker_timeout: number;
 }
 
 export interface ResourceLimits {

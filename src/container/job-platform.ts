@@ -83,7 +83,7 @@ export function unsupportedLabels(labels: readonly string[], supported: Readonly
 }
 
 /** Label schemas this runner has an executor for. */
-export const SUPPORTED_SCHEMAS: ReadonlySet<string> = new Set(["host"]);
+export const SUPPORTED_SCHEMAS: ReadonlySet<string> = new Set(["host", "docker"]);
 
 /** undefined when every label can be served; else the refusal message naming the first bad label. */
 export function labelRefusal(labels: readonly string[], supported: ReadonlySet<string> = SUPPORTED_SCHEMAS): string | undefined {

@@ -27,6 +27,7 @@ export interface DaemonOptions {
   onDeclared?: (conn: ConnectionConfig, res: DeclareResponse) => void | Promise<void>;
   prepareJobEnv?: TaskRunnerContext["prepareJobEnv"];
   hostFor?: TaskRunnerContext["hostFor"];
+  containerRuntime?: TaskRunnerContext["containerRuntime"];
   onTaskDone?: (result: TaskResult) => void;
   observer?: DaemonObserver;
   /**
@@ -102,6 +103,7 @@ export function startDaemon(opts: DaemonOptions): Daemon {
       instanceUrl: conn.url,
       connectionName: conn.name,
       labels: conn.labels,
+      ...(opts.containerRuntime ? { containerRuntime: opts.containerRuntime } : {}),
       config,
       host: opts.host,
       log: clog,

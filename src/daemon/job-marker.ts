@@ -69,6 +69,7 @@ export function markJobProcesses(
         killAll: () => sb.killAll(),
         dispose: () => sb.dispose(),
         ...(sb.killHints ? { killHints: () => sb.killHints!() } : {}),
+        ...(sb.findProgram ? { findProgram: (name: string, path: string) => sb.findProgram!(name, path) } : {}),
       };
       return wrapped;
     },

@@ -38,7 +38,8 @@ export function startOneJob(opts: OneJobOptions): OneJob {
     opts.createClient?.(conn) ??
     createForgejoClient({ baseUrl: conn.url, uuid: conn.uuid, token: conn.token, codec: config.runner.protocol, insecure: config.runner.insecure });
   const ctx: TaskRunnerContext = {
-    client, instanceUrl: conn.url, connectionName: conn.name, labels: conn.labels, config, host: opts.host, log,
+    client, instanceUrl: conn.url, connectionName: conn.name, labels: conn.labels,
+    ...(opts.containerRuntime ? { containerRuntime: opts.containerRuntime } : {}), config, host: opts.host, log,
     runJob: opts.runJob, runnerName: opts.runnerName, prepareJobEnv: opts.prepareJobEnv,
       hostFor: opts.hostFor,
     trust: trustFor(conn, config), cacheReadOnly: conn.cache_mode === "read", observer: opts.observer,

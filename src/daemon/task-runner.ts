@@ -18,6 +18,8 @@ import { notify, type DaemonObserver, type TaskInfo } from "./observer.js";
 import { DAEMON_INSTANCE, TaskSpool } from "./spool.js";
 import { bootId, jobMarker, markJobProcesses } from "./job-marker.js";
 import { jobPlatform } from "../container/job-platform.js";
+import { routeJobs } from "../container/route-job.js";
+import type { ContainerRuntime } from "../container/container-backend.js";
 import { parseLabel, type Label } from "../config/labels.js";
 import { githubTaskContext, payloadJob } from "../workflow/task-job.js";
 import { withWorkflowCalls } from "../exec/workflow-call-task.js";
@@ -39,6 +41,8 @@ export interface TaskRunnerContext {
    * container (by its label, `container:` or `services:`) is refused.
    */
   labels?: readonly string[];
+  /** Runs container jobs (docker labels, `container:`, `services:`); unset: they are refused. */
+  containerRuntime?: () => Promise<ContainerRuntime>;
   /** Repositories/events this connection accepts; checked before anything of the task runs. */
   trust?: TrustPolicy;
   /** The connection's cache is read-only (server.connections.<name>.cache_mode: read). */
@@ -153,7 +157,7 @@ export async function runTask(task: Task, ctx: TaskRunnerContext, handle: TaskHa
         throw new TaskRejected(`Error: this runner does not run this job: ${verdict.reason}`);
       }
     }
-    refuseContainerJob(payload, ctx.labels);
+    if (!ctx.containerRuntime) refuseContainerJob(payload, ctx.labels);
     const req = buildJobRequest(task, payload, context, ctx);
     const jobInfo: JobEnvInfo = {
       taskId: task.id,
@@ -180,7 +184,10 @@ export async function runTask(task: Task, ctx: TaskRunnerContext, handle: TaskHa
       });
     }
     log.info("job started");
-    outcome = await withWorkflowCalls(ctx.runJob)(req, { emit: reporter.handle, signal: handle.signal, host });
+    const run = ctx.containerRuntime
+      ? routeJobs(ctx.runJob, { labels: parseLabels(ctx.labels), unmatched: "container", runtime: ctx.containerRuntime, who: "this runner" })
+      : ctx.runJob;
+    outcome = await withWorkflowCalls(run)(req, { emit: reporter.handle, signal: handle.signal, host });
   } catch (err) {
     const msg = err instanceof TaskRejected ? err.message : `Error: the runner could not run this job: ${describe(err)}`;
     addRow(msg);
@@ -213,6 +220,13 @@ export async function runTask(task: Task, ctx: TaskRunnerContext, handle: TaskHa
 
 /** No path runs a container job on the host: such a task fails with the reason. */
 function refuseContainerJob(payload: string, labels: readonly string[] | undefined): void {
+  const platform = jobPlatform(payload, parseLabels(labels), { unmatched: labels ? "container" : "host" });
+  if (platform.kind === "container") {
+    throw new TaskRejected(`Error: this runner does not run this job: ${platform.reason}, and this runner has no container executor`);
+  }
+}
+
+function parseLabels(labels: readonly string[] | undefined): Label[] {
   const parsed: Label[] = [];
   for (const l of labels ?? []) {
     try {
@@ -221,10 +235,7 @@ function refuseContainerJob(payload: string, labels: readonly string[] | undefin
       // refused when the config was loaded
     }
   }
-  const platform = jobPlatform(payload, parsed, { unmatched: labels ? "container" : "host" });
-  if (platform.kind === "container") {
-    throw new TaskRejected(`Error: this runner does not run this job: ${platform.reason}, and this runner has no container executor`);
-  }
+  return parsed;
 }
 
 /** Spool directory name of a task: connection name (made path-safe) and task id. */

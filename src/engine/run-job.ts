@@ -65,12 +65,6 @@ async function runInSandbox(
   const { workflow, job } = parsed.value;
   const dirs = sandbox.dirs;
   log.write(`Workspace: ${dirs.workspace}`);
-  if (job.container !== undefined && job.container !== null) {
-    log.warning("This job runs on the host: `container:` is ignored (it needs the container executor).");
-  }
-  if (job.services !== undefined && job.services !== null) {
-    log.warning("This job runs on the host: `services:` are not started (they need the container executor).");
-  }
 
   const eventDir = join(dirs.temp, "_github_workflow");
   await mkdir(eventDir, { recursive: true });
@@ -173,7 +167,9 @@ async function runInSandbox(
     if (defaults) jobScope.defaults = defaults;
 
     const probeEnv = { ...sandbox.baseEnv, ...(req.runnerEnv ?? {}), ...workflowEnv, ...jobEnv };
-    rt.nodePath = req.nodePath ?? findOnPath("node", probeEnv["PATH"] ?? "") ?? process.execPath;
+    rt.nodePath = sandbox.findProgram
+      ? (sandbox.findProgram("node", probeEnv["PATH"] ?? "") ?? "node")
+      : (req.nodePath ?? findOnPath("node", probeEnv["PATH"] ?? "") ?? process.execPath);
 
     const source = actionSource(rt, {
       cacheDir: req.actionCacheDir ?? join(dirs.root, "_actions"),

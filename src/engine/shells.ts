@@ -32,10 +32,13 @@ const EXTENSIONS: Record<string, string> = {
   cmd: ".cmd",
 };
 
+/** Looks a program up on a PATH where the job's processes run (the host, or a container). */
+export type ProgramFinder = (name: string, pathEnv: string) => string | undefined;
+
 /** The format string for `shell:` (undefined = GitHub's default for Linux). */
-export function shellFormat(shell: string | undefined, pathEnv: string): string {
+export function shellFormat(shell: string | undefined, pathEnv: string, find: ProgramFinder = findOnPath): string {
   const s = shell?.trim() ?? "";
-  if (s === "") return findOnPath("bash", pathEnv) ? "bash -e {0}" : "sh -e {0}";
+  if (s === "") return find("bash", pathEnv) ? "bash -e {0}" : "sh -e {0}";
   const builtin = BUILTIN[s];
   if (builtin) return builtin;
   if (s === "cmd") throw new ShellError("The 'cmd' shell is only available on Windows runners.");
@@ -47,8 +50,13 @@ export function shellFormat(shell: string | undefined, pathEnv: string): string 
   return s;
 }
 
-export function planShell(shell: string | undefined, pathEnv: string, scriptPath: (ext: string) => string): ShellPlan {
-  const format = shellFormat(shell, pathEnv);
+export function planShell(
+  shell: string | undefined,
+  pathEnv: string,
+  scriptPath: (ext: string) => string,
+  find: ProgramFinder = findOnPath,
+): ShellPlan {
+  const format = shellFormat(shell, pathEnv, find);
   const words = splitArgs(format);
   const program = words[0];
   if (program === undefined) throw new ShellError(`Invalid shell option '${shell ?? ""}'.`);
@@ -58,7 +66,7 @@ export function planShell(shell: string | undefined, pathEnv: string, scriptPath
   const isPwsh = base === "pwsh" || base === "powershell";
   return {
     // An absolute path spares the exec a walk over PATH and shows which shell ran.
-    file: findOnPath(program, pathEnv) ?? program,
+    file: find(program, pathEnv) ?? program,
     args: words.slice(1).map((w) => w.replaceAll("{0}", path)),
     extension,
     scriptPath: path,

@@ -9,7 +9,9 @@ import { parseDotenv } from "../config/dotenv.js";
 import type { JobOutcome, JobRequest, RunJobOptions } from "../engine/job-request.js";
 import { runJob as engineRunJob } from "../engine/run-job.js";
 import { PlainBackend } from "../host/plain-backend.js";
-import { jobPlatform, platformLabel } from "../container/job-platform.js";
+import { platformLabel } from "../container/job-platform.js";
+import { execContainerRuntime, lazyRuntime } from "../container/exec-runtime.js";
+import { routeJobs } from "../container/route-job.js";
 import type { Label } from "../config/labels.js";
 import type { HostBackend } from "../host/sandbox.js";
 import { formatWorkflowError } from "../workflow/model.js";
@@ -58,6 +60,16 @@ export interface ExecOptions {
   detectEvent?: boolean;
   /** Do not mask secret values in the log. */
   insecureSecrets?: boolean;
+  /** `-i`: image for jobs whose runs-on no -P names (default: they run on the host). */
+  image?: string;
+  /** Container daemon address (default: DOCKER_HOST, else the usual sockets). */
+  containerHost?: string;
+  /** Docker socket mounted into job containers (default: none). */
+  containerDaemonSocket?: string;
+  network?: string;
+  privileged?: boolean;
+  containerOptions?: string;
+  pull?: boolean;
 }
 
 export interface ExecIo {
@@ -185,7 +197,13 @@ export async function runExec(o: ExecOptions, io: ExecIo): Promise<number> {
   const printer = o.json ? new JsonPrinter(io.stdout) : new ConsolePrinter({ write: io.stdout, color: io.color });
   const workdir = mkdtempSync(path.join(os.tmpdir(), "native-runner-exec-"));
   const host = io.host ?? new PlainBackend(workdir);
-  const runJob = refusingContainerJobs(o.dryrun ? dryRunJob : (io.runJob ?? engineRunJob), platforms);
+  const runJob = routeJobs(o.dryrun ? dryRunJob : (io.runJob ?? engineRunJob), {
+    labels: platforms,
+    unmatched: o.image ? "container" : "host",
+    ...(o.image ? { defaultImage: o.image } : {}),
+    runtime: lazyRuntime(() => execContainerRuntime(o, workdir, [actionCacheDir()])),
+    who: "exec",
+  });
 
   const results: NodeResult[] = [];
   const concurrency = o.concurrency ?? Math.max(1, os.availableParallelism());
@@ -348,18 +366,6 @@ function printList(workflows: LoadedWorkflow[], out: (s: string) => void): void 
   }
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
   for (const r of rows) out(r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!))).join("  ") + "\n");
-}
-
-/** A job that needs a container fails with the reason; it never runs on the host. */
-function refusingContainerJobs(run: RunJobFn, platforms: Label[]): RunJobFn {
-  return async (req, opts) => {
-    const platform = jobPlatform(req.workflowYaml, platforms, { unmatched: "host" });
-    if (platform.kind === "host") return run(req, opts);
-    const line = `Error: exec does not run this job: ${platform.reason}, and this runner has no container executor`;
-    opts.emit({ type: "log", time: new Date(), line, stage: "setup" });
-    opts.emit({ type: "job-finished", time: new Date(), result: "failure", outputs: {} });
-    return { result: "failure", outputs: {} };
-  };
 }
 
 /** `--dryrun`: reports every step as successful without running anything. */

@@ -54,6 +54,12 @@ export interface JobSandbox {
   spawn(spec: SpawnSpec, handlers: SpawnHandlers, signal: AbortSignal): Promise<ExitStatus>;
   /** Kill every process the job started (daemonized ones included). */
   killAll(): Promise<void>;
+  /**
+   * Optional: where programs are looked up when job processes do not run on
+   * this host's file system (a container). Default: the host's PATH lookup.
+   * Such a sandbox's processes run the `node` it finds, never the runner's.
+   */
+  findProgram?(name: string, pathEnv: string): string | undefined;
   /** Optional: kill hints for crash recovery (the daemon journals them while the job runs). */
   killHints?(): JobKillHints;
   /** killAll(), then remove the job's directories and cgroup. Idempotent. */

@@ -56,6 +56,7 @@ export function withJobNix(inner: HostBackend, info: JobNixInfo, opts: JobNixOpt
         baseEnv,
         spawn: (spec, handlers, signal) => sb.spawn(spec, handlers, signal),
         killAll: () => sb.killAll(),
+        ...(sb.findProgram ? { findProgram: (name: string, path: string) => sb.findProgram!(name, path) } : {}),
         async dispose() {
           await harvest();
           await sb.dispose();

@@ -146,7 +146,7 @@ test("bad values fail with the key, the position, the value and what is expected
 test("unknown keys are warned about, not fatal", () => {
   const cfg = load(
     "runner:\n  capacity: 2\n  capacty: 3\n  log_report_interval: 5s\nfoo: 1\nhost:\n  workdir_parnet: /x\n" +
-      "container:\n  require_docker: true\nserver:\n  connections:\n    a:\n      url: http://127.0.0.1:1/\n" +
+      "container:\n  bind_workdir: true\nserver:\n  connections:\n    a:\n      url: http://127.0.0.1:1/\n" +
       "      uuid: 8b0f3c9e-0b64-4a39-9f16-3cfd3a4e2a10\n      token: t\n      tokn: x\n",
   );
   assert.equal(cfg.runner.capacity, 2);
@@ -156,7 +156,7 @@ test("unknown keys are warned about, not fatal", () => {
   assert.match(w, /host\.workdir_parnet: unknown key, ignored/);
   assert.match(w, /server\.connections\.a\.tokn: unknown key, ignored/);
   assert.match(w, /runner\.log_report_interval: a Gitea act_runner key that native-runner does not use/);
-  assert.match(w, /container\.require_docker: a Gitea act_runner key/);
+  assert.match(w, /container\.bind_workdir: a Gitea act_runner key/);
   assert.equal(cfg.warnings.length, 6, w);
 });
 

@@ -190,7 +190,7 @@ export async function bundleCli(): Promise<string> {
     platform: "node",
     target: "node20",
     format: "esm",
-    external: ["better-sqlite3"],
+    external: ["better-sqlite3", "dockerode"],
     banner: { js: "import { createRequire as __nrCreateRequire } from 'node:module'; const require = __nrCreateRequire(import.meta.url);" },
     logLevel: "error",
   });

@@ -3,7 +3,7 @@ import { mkdir } from "node:fs/promises";
 import { hostname } from "node:os";
 import type { Command } from "commander";
 import {
-  labelNames, loadConfig, parseGoDuration, readRegistration, resolveConnections, resolveSecretUrl, writeRegistration,
+  labelNames, loadConfig, parseLabel, parseGoDuration, readRegistration, resolveConnections, resolveSecretUrl, writeRegistration,
   type ConnectionConfig, type RegistrationFile, type RunnerConfig,
 } from "../../config/index.js";
 import { startDaemon, type DaemonOptions } from "../../daemon/index.js";
@@ -16,6 +16,8 @@ import type { HostBackend } from "../../host/sandbox.js";
 import { createCliLogger, type Logger } from "../../observability/logger.js";
 import { VERSION } from "../../version.js";
 import { labelRefusal } from "../../container/job-platform.js";
+import { daemonContainerRuntime } from "../../container/daemon-runtime.js";
+import type { ContainerRuntime } from "../../container/container-backend.js";
 
 /** v13 flags that describe a connection without a .runner file. */
 export interface ConnectionFlags {
@@ -109,6 +111,13 @@ export async function prepareRunner(cmd: Command, flags: ConnectionFlags): Promi
     if (c.labels.length === 0) log.warn({ connection: c.name }, "no labels configured, the runner may not be able to pick up jobs");
   }
 
+  // Container jobs need the container daemon; its leftovers from a killed run are removed now.
+  let containerRuntime: ContainerRuntime | undefined;
+  if (connections.some((c) => c.labels.some((l) => parseLabel(l).schema === "docker"))) {
+    const { runtime, swept } = await daemonContainerRuntime(cfg, (m) => log.warn(m));
+    containerRuntime = runtime;
+    if (swept.containers + swept.networks + swept.volumes > 0) log.info(swept, "removed containers, networks and volumes left by an earlier run");
+  }
   const host = await hostBackend(cfg, log);
   const cacheActivity: PreparedRunner["cacheActivity"] = {};
   const cache = cfg.cache.enabled ? await startCache(cfg, log, (a) => cacheActivity.sink?.(a)) : undefined;
@@ -123,6 +132,7 @@ export async function prepareRunner(cmd: Command, flags: ConnectionFlags): Promi
     runnerName: registration?.name ?? connections[0]?.name ?? hostname(),
     labelNames: (c) => labelNames(c.labels),
     hostFor: (base, job, jobLog) => nix.hostFor(base, job, jobLog),
+    ...(containerRuntime ? { containerRuntime: () => Promise.resolve(containerRuntime) } : {}),
     prepareJobEnv: cache
       ? async (job) => {
           const handle = cache.registerJob({

@@ -32,6 +32,13 @@ export function execCommand(program: Command): void {
     .option("--action-cache-offline", "use only cached actions (no network)", false)
     .option("-P, --platform <label=image>", "run jobs whose runs-on names this label in a container of this image (-self-hosted: on the host); repeatable", collect, [])
     .option("--no-skip-checkout", "run actions/checkout of this repository too (it works on the working copy: cleans and resets it)")
+    .option("-i, --image <image>", "run jobs whose runs-on no --platform names in a container of this image (default: on the host)")
+    .option("--container-host <address>", "container daemon (default: DOCKER_HOST, else /var/run/docker.sock or /run/podman/podman.sock)")
+    .option("--container-daemon-socket <path>", "docker socket to mount into job containers (default: none)")
+    .option("--network <name>", "network for job containers (default: one per job)")
+    .option("--privileged", "let job containers run privileged", false)
+    .option("--container-options <options>", "docker run options for job containers (e.g. --cpus 1)")
+    .option("-p, --pull", "pull images even when present", false)
     .option("--concurrency <n>", "jobs running at the same time (default: number of CPUs)", (v) => {
       const n = Number.parseInt(v, 10);
       if (!Number.isFinite(n) || n < 1) throw new Error(`--concurrency ${v}: expected a positive integer`);
@@ -80,6 +87,13 @@ export function execCommand(program: Command): void {
             debug: opts.debug as boolean,
             detectEvent: opts.detectEvent as boolean,
             insecureSecrets: opts.insecureSecrets as boolean,
+            image: opts.image as string | undefined,
+            containerHost: opts.containerHost as string | undefined,
+            containerDaemonSocket: opts.containerDaemonSocket as string | undefined,
+            network: opts.network as string | undefined,
+            privileged: opts.privileged as boolean,
+            containerOptions: opts.containerOptions as string | undefined,
+            pull: opts.pull as boolean,
           },
           {
             stdout: stdout.write,

@@ -27,7 +27,7 @@ export async function runScriptStep(inv: StepInvocation): Promise<HandlerResult>
 
   let plan;
   try {
-    plan = planShell(shell, stepPath(rt, inv.env), (ext) => join(rt.sandbox.dirs.temp, `${randomUUID()}${ext}`));
+    plan = planShell(shell, stepPath(rt, inv.env), (ext) => join(rt.sandbox.dirs.temp, `${randomUUID()}${ext}`), rt.sandbox.findProgram?.bind(rt.sandbox));
   } catch (e) {
     if (e instanceof ShellError) return fail(e.message);
     throw e;

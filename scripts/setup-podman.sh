@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# Podman for the container executor's tests (root only): runc as the runtime
+# (crun refuses the hybrid cgroup layout of the CI machines), ulimits the
+# runtime may set without CAP_SYS_RESOURCE, the Docker-compatible API on
+# /run/podman/podman.sock, and a local test image (no registry is reachable):
+# busybox-static, bash and node copied from the host with their libraries.
+# Idempotent; the image is kept in podman's storage between runs.
+set -euo pipefail
+[ "$(id -u)" = 0 ] || exit 0
+export DEBIAN_FRONTEND=noninteractive
+need=()
+for pkg in podman runc uidmap busybox-static curl; do
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need+=("$pkg")
+done
+if [ ${#need[@]} -gt 0 ]; then
+  apt-get update -qq
+  apt-get install -y -qq "${need[@]}" >/dev/null
+fi
+mkdir -p /etc/containers
+conf='[containers]
+default_ulimits = ["nofile=20000:20000", "nproc=4096:4096"]
+[engine]
+runtime = "runc"'
+if [ "$(cat /etc/containers/containers.conf 2>/dev/null)" != "$conf" ]; then
+  printf '%s\n' "$conf" >/etc/containers/containers.conf
+fi
+sock=/run/podman/podman.sock
+if ! curl -sf --max-time 5 --unix-socket "$sock" http://d/_ping >/dev/null 2>&1; then
+  mkdir -p /run/podman
+  (setsid podman system service --time=0 "unix://$sock" >/var/log/podman-service.log 2>&1 &)
+  for _ in $(seq 100); do curl -sf --max-time 2 --unix-socket "$sock" http://d/_ping >/dev/null 2>&1 && break; sleep 0.1; done
+fi
+image=localhost/native-runner-test:1
+if ! podman image exists "$image"; then
+  d=$(mktemp -d)
+  mkdir -p "$d/bin" "$d/usr/bin" "$d/tmp" "$d/etc" "$d/root"
+  chmod 1777 "$d/tmp"
+  cp /bin/busybox "$d/bin/busybox"
+  for a in $(/bin/busybox --list); do [ -e "$d/bin/$a" ] || ln -s busybox "$d/bin/$a"; done
+  cp /bin/bash "$d/bin/bash"
+  cp "$(readlink -f "$(command -v node)")" "$d/usr/bin/node"
+  for bin in /bin/bash "$(readlink -f "$(command -v node)")"; do
+    for lib in $(ldd "$bin" | grep -o '/[^ ]*'); do
+      mkdir -p "$d$(dirname "$lib")"
+      cp -L "$lib" "$d$lib"
+    done
+  done
+  printf 'root:x:0:0:root:/root:/bin/sh\n' >"$d/etc/passwd"
+  printf 'root:x:0:\n' >"$d/etc/group"
+  tar -C "$d" -c . | podman import -q --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' - "$image" >/dev/null
+  rm -rf "$d"
+fi
+# A service image: the same root filesystem serving HTTP (built locally, FROM the image above).
+svc=localhost/native-runner-svc:2
+if ! podman image exists "$svc"; then
+  d=$(mktemp -d)
+  printf 'FROM %s\nRUN mkdir -p /www && echo service-ok > /www/index.html\nCMD ["httpd", "-f", "-vv", "-p", "80", "-h", "/www"]\n' "$image" >"$d/Containerfile"
+  podman build -q --network none -t "$svc" "$d" >/dev/null
+  rm -rf "$d"
+fi
