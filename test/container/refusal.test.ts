@@ -63,7 +63,7 @@ test("daemon refuses to start with an lxc:// label, naming it, before fetching a
   const env = await setupEnv();
   try {
     const label = "ubuntu-latest:lxc://debian:bookworm";
-    const cfg = configYaml(env).replace("labels: [native:host]", `labels: [native:host, "${label}"]`);
+    const cfg = configYaml(env, { labels: ["native:host", label] });
     await mkdir(join(env.dir, "work"), { recursive: true });
     await writeFile(join(env.dir, "config.yaml"), cfg);
     env.emu.enqueue({ workflow: "on: push\njobs:\n  j:\n    runs-on: ubuntu-latest\n    steps:\n      - run: touch " + join(env.dir, "ran") + "\n" });

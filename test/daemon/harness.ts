@@ -59,6 +59,8 @@ export interface DaemonSettings {
   cache?: boolean;
   /** metrics.enabled with this host:port. */
   metricsAddr?: string;
+  /** The connection's labels (default: native:host). */
+  labels?: string[];
   /** Replaces the connection's token (e.g. a wrong one). */
   token?: string;
   extra?: string;
@@ -98,7 +100,7 @@ server:
       url: ${env.emu.url}
       uuid: ${env.uuid}
       token: ${s.token ?? env.token}
-      labels: [native:host]
+      labels: ${JSON.stringify(s.labels ?? ["native:host"])}
 ${s.extra ?? ""}`;
 }
 
