@@ -2,8 +2,8 @@ import { writeSync } from "node:fs";
 
 /**
  * Console output gathered into few large writes: a job printing millions of lines would otherwise make one
- * write system call per line. Text is written when BATCH_BYTES are pending or once the current turn of the
- * event loop is done (output stays live).
+ * write system call per line. Text is written when the batch is full or once the current turn of the event
+ * loop is done (output stays live).
  */
 const BATCH_BYTES = 64 * 1024;
 
@@ -12,23 +12,29 @@ export interface BatchedOutput {
   flush(): void;
 }
 
-export function batchedOutput(sink: (s: string) => void): BatchedOutput {
-  let parts: string[] = [];
-  let pending = 0;
+/** Gathers text as UTF-8 in one buffer (one copy per line) and hands `sink` a view of it, reused after the call. */
+export function batchedOutput(sink: (b: Buffer) => void): BatchedOutput {
+  const buf = Buffer.allocUnsafe(BATCH_BYTES);
+  let used = 0;
   let scheduled = false;
   const flush = () => {
-    if (parts.length === 0) return;
-    const text = parts.length === 1 ? parts[0]! : parts.join("");
-    parts = [];
-    pending = 0;
-    sink(text);
+    if (used === 0) return;
+    const n = used;
+    used = 0;
+    sink(buf.subarray(0, n));
   };
   return {
     write(s) {
-      parts.push(s);
-      pending += s.length;
-      if (pending >= BATCH_BYTES) flush();
-      else if (!scheduled) {
+      // A UTF-16 code unit takes at most 3 bytes in UTF-8.
+      if (used + s.length * 3 > BATCH_BYTES) {
+        flush();
+        if (s.length * 3 > BATCH_BYTES) {
+          sink(Buffer.from(s));
+          return;
+        }
+      }
+      used += buf.write(s, used);
+      if (!scheduled) {
         scheduled = true;
         setImmediate(() => {
           scheduled = false;
@@ -48,11 +54,10 @@ const pause = new Int32Array(new SharedArrayBuffer(4));
  * memory stays bounded however fast a step prints and however slowly the reader reads. A reader that went
  * away (EPIPE) gets no more output.
  */
-export function fdSink(fd: number): (s: string) => void {
+export function fdSink(fd: number): (buf: Buffer) => void {
   let closed = false;
-  return (s) => {
+  return (buf) => {
     if (closed) return;
-    const buf = Buffer.from(s);
     let off = 0;
     while (off < buf.length) {
       try {

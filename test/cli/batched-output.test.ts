@@ -4,7 +4,7 @@ import { batchedOutput, fdSink } from "../../src/cli/batched-output.js";
 
 test("console output: lines gathered into one write per event-loop turn, in order", async () => {
   const writes: string[] = [];
-  const out = batchedOutput((s) => writes.push(s));
+  const out = batchedOutput((b) => writes.push(b.toString()));
   for (let i = 0; i < 1000; i++) out.write(`line ${i}\n`);
   assert.equal(writes.length, 0, "nothing written within the turn");
   await new Promise((r) => setImmediate(r));
@@ -17,13 +17,19 @@ test("console output: lines gathered into one write per event-loop turn, in orde
 
 test("console output: a large burst is written in bounded pieces", () => {
   const writes: string[] = [];
-  const out = batchedOutput((s) => writes.push(s));
+  const out = batchedOutput((b) => writes.push(b.toString()));
   const line = `${"x".repeat(99)}\n`;
   for (let i = 0; i < 10_000; i++) out.write(line);
   out.flush();
   assert.ok(writes.length >= 10, `${writes.length} writes`);
-  for (const w of writes) assert.ok(w.length <= 64 * 1024 + line.length);
+  for (const w of writes) assert.ok(w.length <= 64 * 1024);
   assert.equal(writes.join(""), line.repeat(10_000));
+  writes.length = 0;
+  const big = "é".repeat(40_000);
+  out.write("a\n");
+  out.write(big);
+  out.flush();
+  assert.equal(writes.join(""), `a\n${big}`, "a line longer than the batch goes out whole, after what was pending");
 });
 
 test("fd sink: everything reaches the file in order; a reader that went away stops the output without an error", async (t) => {
@@ -36,13 +42,13 @@ test("fd sink: everything reaches the file in order; a reader that went away sto
   const file = join(dir, "out");
   const fd = openSync(file, "w");
   const sink = fdSink(fd);
-  for (let i = 0; i < 100; i++) sink(`${i} ✓\n`);
+  for (let i = 0; i < 100; i++) sink(Buffer.from(`${i} ✓\n`));
   closeSync(fd);
   assert.equal(readFileSync(file, "utf8"), Array.from({ length: 100 }, (_, i) => `${i} ✓\n`).join(""));
 
   // A child printing through the sink into a pipe whose reader exits after the first line.
   const script = `import { fdSink } from ${JSON.stringify(join(import.meta.dirname, "../../src/cli/batched-output.ts"))};
-const s = fdSink(1); for (let i = 0; i < 100000; i++) s("x".repeat(1000) + "\\n"); process.stderr.write("done");`;
+const s = fdSink(1); for (let i = 0; i < 100000; i++) s(Buffer.from("x".repeat(1000) + "\\n")); process.stderr.write("done");`;
   const r = spawnSync("bash", ["-c", `"${process.execPath}" --import tsx --input-type=module -e '${script.replace(/'/g, "'\\''")}' | head -c 10 >/dev/null`], { encoding: "utf8" });
   assert.equal(r.stderr.trim(), "done");
 });
