@@ -190,6 +190,11 @@ let
   '';
 
   isContainerLabel = l: lib.hasInfix ":docker://" l || lib.hasInfix ":podman://" l || lib.hasSuffix ":docker" l;
+  isLxcLabel = l: lib.hasInfix ":lxc" l;
+  wantsContainers = inst: lib.any isContainerLabel inst.labels;
+  # As nixpkgs' gitea-actions-runner: the container daemon the host runs, its socket and group.
+  podman = config.virtualisation.podman.enable or false;
+  docker = config.virtualisation.docker.enable or false;
 
   enabled = lib.filterAttrs (_: i: i.enable) cfg.instances;
   nd = cfg.nixDaemon;
@@ -247,9 +252,13 @@ in
           message = "${opt name "labels"} is empty: give at least one host label, e.g. [ \"native:host\" ].";
         }
         {
-          assertion = !(lib.any isContainerLabel i.labels);
-          message = "${opt name "labels"}: ${lib.concatStringsSep ", " (lib.filter isContainerLabel i.labels)} asks for a container, "
-            + "which native-runner does not run yet; keep container labels on services.gitea-actions-runner and use host labels (\"native:host\") here.";
+          assertion = !(wantsContainers i) || podman || docker;
+          message = "${opt name "labels"}: ${lib.concatStringsSep ", " (lib.filter isContainerLabel i.labels)} runs jobs in containers: "
+            + "enable virtualisation.podman or virtualisation.docker.";
+        }
+        {
+          assertion = !(lib.any isLxcLabel i.labels);
+          message = "${opt name "labels"}: ${lib.concatStringsSep ", " (lib.filter isLxcLabel i.labels)} asks for LXC, which native-runner does not run.";
         }
         {
           assertion = !(lib.hasAttrByPath [ "runner" "shutdown_timeout" ] i.settings);
@@ -268,10 +277,16 @@ in
         description = "native-runner ${name}";
         wantedBy = [ "multi-user.target" ];
         wants = [ "network-online.target" ];
-        after = [ "network-online.target" "nix-daemon.socket" ];
+        after = [ "network-online.target" "nix-daemon.socket" ]
+          ++ lib.optional (wantsContainers inst && podman) "podman.service"
+          ++ lib.optional (wantsContainers inst && docker) "docker.service";
+        requires = lib.optional (wantsContainers inst && podman) "podman.service"
+          ++ lib.optional (wantsContainers inst && docker) "docker.service";
         # The runner's own tools; jobs get host.path (hostPackages only).
         path = inst.hostPackages ++ [ pkgs.bubblewrap pkgs.util-linux ];
-        environment.HOME = stateDir name;
+        environment = {
+          HOME = stateDir name;
+        } // lib.optionalAttrs (wantsContainers inst && podman && !docker) { DOCKER_HOST = "unix:///run/podman/podman.sock"; };
         serviceConfig = {
           Type = "notify";
           NotifyAccess = "main";
@@ -282,6 +297,8 @@ in
           StateDirectoryMode = "0700";
           WorkingDirectory = stateDir name;
           Delegate = true;
+          SupplementaryGroups = lib.optional (wantsContainers inst && docker) "docker"
+            ++ lib.optional (wantsContainers inst && podman) "podman";
           KillMode = "mixed";
           Restart = "on-failure";
           RestartSec = 2;

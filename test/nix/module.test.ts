@@ -160,6 +160,17 @@ test("the registration script registers once, then again only when url, name, la
   }
 });
 
+test("the plan's actions1 instance: docker:// labels with podman wire the unit as nixpkgs does", { skip }, () => {
+  const sys = { ...systemWith({ actions1: { ...planInstance(), labels: ["ubuntu-latest:docker://node:20-bookworm"] } }), virtualisation: { podman: { enable: true } } };
+  const svc = mustEval(sys).services["native-runner-actions1"]!;
+  assert.ok(svc.after.includes("podman.service"), svc.after.join(","));
+  assert.equal(svc.environment.DOCKER_HOST, "unix:///run/podman/podman.sock");
+  assert.deepEqual(svc.serviceConfig.SupplementaryGroups, ["podman"]);
+  const host = mustEval(systemWith({ actions2: planInstance() })).services[UNIT]!;
+  assert.ok(!host.after.includes("podman.service"));
+  assert.equal(host.environment.DOCKER_HOST, undefined);
+});
+
 test("bad combinations fail evaluation with the module's own messages", { skip }, () => {
   const opt = "services.native-runner.instances.actions2";
   assert.match(refused({ ...planInstance(), token: "abc" }), new RegExp(`Failed assertions:\\n\\s*- ${opt}\\.token and ${opt}\\.tokenFile: set exactly one of them`));
@@ -168,8 +179,9 @@ test("bad combinations fail evaluation with the module's own messages", { skip }
   assert.match(refused({ ...planInstance(), labels: [] }), new RegExp(`${opt}\\.labels is empty`));
   assert.match(
     refused({ ...planInstance(), labels: ["native:host", "ubuntu-latest:docker://node:20-bookworm"] }),
-    new RegExp(`${opt}\\.labels: ubuntu-latest:docker://node:20-bookworm asks for a container, which native-runner does not run yet`),
+    new RegExp(`${opt}\\.labels: ubuntu-latest:docker://node:20-bookworm runs jobs in containers: enable virtualisation.podman or virtualisation.docker`),
   );
+  assert.match(refused({ ...planInstance(), labels: ["box:lxc://debian:bookworm"] }), /asks for LXC/);
   assert.match(
     refused({ ...planInstance(), settings: { cache: { dir: "/srv/actions-cache" } } }),
     new RegExp(`${opt}\\.settings\\.cache\\.dir = "/srv/actions-cache": the unit runs with DynamicUser and can only write below /var/lib`),

@@ -70,6 +70,8 @@ in
       type = types.attrsOf (types.submodule serviceModule);
       default = { };
     };
+    virtualisation.podman.enable = mkOption { type = types.bool; default = false; };
+    virtualisation.docker.enable = mkOption { type = types.bool; default = false; };
     nix.settings = mkOption {
       type = types.submodule { freeformType = with types; attrsOf (oneOf [ bool int float str path (listOf (oneOf [ bool int float str path package ])) ]); };
       default = { };
