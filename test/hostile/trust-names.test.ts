@@ -102,3 +102,26 @@ describe("hostile: pull request from a deleted fork", { skip: isRoot ? await ski
     assert.notEqual(job.result, "success");
   });
 });
+
+describe("hostile: pull request from a deleted fork, forks allowed", { skip: isRoot ? await skipReason({ isolation: "none", cgroups: "none" }) : "needs root (CI runs as root)" }, () => {
+  let r: HostileRunner;
+  before(async () => {
+    r = await startRunner({ trustedEvents: ["push", "pull_request:fork"], capacity: 2, cache: true });
+  });
+  after(async () => {
+    await r?.close();
+  });
+
+  // The cache's view of the same task: a fork pull request may only restore.
+  const cacheMode = hostJob('      - run: echo "cache-mode=$ACTIONS_CACHE_MODE"\n');
+  const modeOf = async (head: Record<string, unknown> | null) => {
+    const job = await runWorkflow(r, cacheMode, { repo: "alice/webapp", event: "pull_request", ref: "refs/pull/7/head", eventPayload: pullRequest(head) });
+    return /^cache-mode=(\S*)$/m.exec(logText(job))?.[1];
+  };
+
+  it("runs it, and the cache agrees with trust that it is a fork", async () => {
+    assert.equal(await modeOf({ full_name: "alice/webapp", name: "webapp", fork: false }), "write", "same-repository control");
+    assert.equal(await modeOf({ full_name: "mallory/webapp", name: "webapp", fork: true }), "read", "live fork control");
+    assert.equal(await modeOf(null), "read", "deleted fork");
+  });
+});
