@@ -40,7 +40,7 @@ let
         default = null;
         description = "File holding the registration token: the bare token, or a `TOKEN=<token>` line (the form nixpkgs' gitea-actions-runner module uses).";
       };
-      labels = mkOption { type = types.listOf types.str; default = [ "native:host" ]; description = "Runner labels (host labels only: `<name>:host` or a bare `<name>`)."; };
+      labels = mkOption { type = types.listOf types.str; default = [ "native:host" ]; description = "Runner labels: `<name>:host` runs jobs on the host; `<name>:docker://<image>` in a container (needs virtualisation.podman or virtualisation.docker)."; };
       hostPackages = mkOption {
         type = types.listOf types.package;
         default = with pkgs; [ bash coreutils curl gawk gitMinimal gnused nodejs wget nix ];
