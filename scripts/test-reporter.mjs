@@ -86,6 +86,12 @@ export default async function* reporter(source) {
       totals[kind]++;
       continue;
     }
+    // A failing `todo` test is expected to fail and does not fail the run.
+    if (data.todo !== undefined && data.todo !== false) {
+      s.todo++;
+      totals.todo++;
+      continue;
+    }
     if (isFile && s.failed > 0) continue;
     const failure = {
       file: rel(data.file),
