@@ -35,68 +35,68 @@ interface Row {
   problems: string[];
 }
 
-async function benchRunner(kind: RunnerKind): Promise<{ rows: Row[]; pickup: number[] }> {
+interface Side {
+  kind: RunnerKind;
+  gitea: Gitea;
+  root: string;
+  registered: RegisteredRunner;
+  rows: Row[];
+  pickup: number[];
+}
+
+async function setUp(kind: RunnerKind): Promise<Side> {
   const gitea = await Gitea.start();
   const root = await mkdtemp("/tmp/nr-bench-real-");
-  const rows: Row[] = [];
-  const pickup: number[] = [];
-  try {
-    // Each runner's shipped polling defaults: what a user gets.
-    const registered: RegisteredRunner =
-      kind === "native-runner" ? await registerNativeRunner(gitea, root, { capacity: 2 }) : await registerActRunner(gitea, root, { capacity: 2 });
-    let n = 0;
-    for (const s of SCENARIOS) {
-      const why = s.unavailable?.();
-      if (why) {
-        rows.push({ runner: kind, scenario: s.name, result: `skipped (${why})`, log: "-", wallMs: 0, rssKb: 0, problems: [] });
-        continue;
-      }
-      let daemon: RunnerProcess = registered.start();
-      let peak = 0;
-      const control: RunnerControl = {
-        current: () => daemon,
-        async kill9AndRestart() {
-          peak = Math.max(peak, daemon.peakRssKb());
-          await daemon.kill9();
-          daemon = registered.start();
-        },
-      };
-      await sleep(1500);
-      try {
-        const r = await runScenario(s, { gitea, runner: control, unique: `${kind === "act_runner" ? "a" : "n"}${Date.now().toString(36)}${n++}` });
-        peak = Math.max(peak, daemon.peakRssKb());
-        rows.push({ runner: kind, scenario: s.name, result: r.resultOk ? "pass" : "FAIL", log: r.logOk ? "yes" : "no", wallMs: r.wallMs, rssKb: peak, problems: r.problems });
-      } catch (err) {
-        rows.push({ runner: kind, scenario: s.name, result: "ERROR", log: "-", wallMs: 0, rssKb: Math.max(peak, daemon.peakRssKb()), problems: [(err as Error).message.split("\n")[0]!] });
-      } finally {
-        await daemon.stop();
-      }
-      process.stderr.write(`${kind}: ${s.name}: ${rows.at(-1)!.result}\n`);
-    }
+  // Each runner's shipped polling defaults: what a user gets.
+  const registered = kind === "native-runner" ? await registerNativeRunner(gitea, root, { capacity: 2 }) : await registerActRunner(gitea, root, { capacity: 2 });
+  return { kind, gitea, root, registered, rows: [], pickup: [] };
+}
 
-    if (PICKUP_SAMPLES > 0) {
-      const daemon = registered.start();
-      try {
-        await gitea.createRepo(`pickup-${kind}`, { README: "pickup\n" });
-        for (let i = 0; i < PICKUP_SAMPLES; i++) {
-          // idle long enough for any idle backoff to reach its ceiling, at a random phase
-          await sleep(35_000 + Math.random() * 5_000);
-          const sha = await gitea.push(`pickup-${kind}`, { ".gitea/workflows/ci.yml": `on: push\njobs:\n  p:\n    runs-on: native\n    steps:\n      - run: echo sample ${i}\n` });
-          const pushed = Date.now();
-          const [job] = await gitea.waitJobs(`pickup-${kind}`, sha, 1, 120_000);
-          const first = (await gitea.jobLogTimed(`pickup-${kind}`, job!.run, job!.job))[0];
-          if (first) pickup.push(first.time.getTime() - pushed);
-          process.stderr.write(`${kind}: pickup sample ${i}: ${first ? first.time.getTime() - pushed : "?"} ms\n`);
-        }
-      } finally {
-        await daemon.stop();
-      }
-    }
-  } finally {
-    await gitea.stop();
-    await rm(root, { recursive: true, force: true });
+async function tearDown(side: Side): Promise<void> {
+  await side.gitea.stop();
+  await rm(side.root, { recursive: true, force: true });
+}
+
+/** One scenario on one side, with a daemon started for it. */
+async function scenarioOn(side: Side, s: Scenario, n: number): Promise<void> {
+  const { kind, gitea, registered } = side;
+  const why = s.unavailable?.();
+  if (why) {
+    side.rows.push({ runner: kind, scenario: s.name, result: `skipped (${why})`, log: "-", wallMs: 0, rssKb: 0, problems: [] });
+    return;
   }
-  return { rows, pickup };
+  let daemon: RunnerProcess = registered.start();
+  let peak = 0;
+  const control: RunnerControl = {
+    current: () => daemon,
+    async kill9AndRestart() {
+      peak = Math.max(peak, daemon.peakRssKb());
+      await daemon.kill9();
+      daemon = registered.start();
+    },
+  };
+  await sleep(1500);
+  try {
+    const r = await runScenario(s, { gitea, runner: control, unique: `${kind === "act_runner" ? "a" : "n"}${Date.now().toString(36)}${n}` });
+    peak = Math.max(peak, daemon.peakRssKb());
+    side.rows.push({ runner: kind, scenario: s.name, result: r.resultOk ? "pass" : "FAIL", log: r.logOk ? "yes" : "no", wallMs: r.wallMs, rssKb: peak, problems: r.problems });
+  } catch (err) {
+    side.rows.push({ runner: kind, scenario: s.name, result: "ERROR", log: "-", wallMs: 0, rssKb: Math.max(peak, daemon.peakRssKb()), problems: [(err as Error).message.split("\n")[0]!] });
+  } finally {
+    await daemon.stop();
+  }
+  process.stderr.write(`${kind}: ${s.name}: ${side.rows.at(-1)!.result}\n`);
+}
+
+/** One pickup sample: push → the job's first log row. */
+async function pickupOn(side: Side, i: number): Promise<void> {
+  const repo = `pickup-${side.kind}`;
+  const sha = await side.gitea.push(repo, { ".gitea/workflows/ci.yml": `on: push\njobs:\n  p:\n    runs-on: native\n    steps:\n      - run: echo sample ${i}\n` });
+  const pushed = Date.now();
+  const [job] = await side.gitea.waitJobs(repo, sha, 1, 120_000);
+  const first = (await side.gitea.jobLogTimed(repo, job!.run, job!.job))[0];
+  if (first) side.pickup.push(first.time.getTime() - pushed);
+  process.stderr.write(`${side.kind}: pickup sample ${i}: ${first ? first.time.getTime() - pushed : "?"} ms\n`);
 }
 
 function pct(values: number[], p: number): number {
@@ -111,9 +111,29 @@ async function main(): Promise<void> {
     return;
   }
   const kinds: RunnerKind[] = only ? [only as RunnerKind] : ["native-runner", "act_runner"];
-  const results = new Map<RunnerKind, { rows: Row[]; pickup: number[] }>();
-  for (const k of kinds) results.set(k, await benchRunner(k));
-
+  const sides: Side[] = [];
+  for (const k of kinds) sides.push(await setUp(k));
+  try {
+    // Scenario by scenario, the runners one after the other: both see the same machine load.
+    let n = 0;
+    for (const s of SCENARIOS) for (const side of sides) await scenarioOn(side, s, n++);
+    if (PICKUP_SAMPLES > 0) {
+      const daemons = sides.map((side) => side.registered.start());
+      try {
+        for (const side of sides) await side.gitea.createRepo(`pickup-${side.kind}`, { README: "pickup\n" });
+        for (let i = 0; i < PICKUP_SAMPLES; i++) {
+          // idle long enough for any idle backoff to reach its ceiling, at a random phase
+          await sleep(35_000 + Math.random() * 5_000);
+          await Promise.all(sides.map((side) => pickupOn(side, i)));
+        }
+      } finally {
+        for (const d of daemons) await d.stop();
+      }
+    }
+  } finally {
+    for (const side of sides) await tearDown(side);
+  }
+  const results = new Map(sides.map((side) => [side.kind, side]));
   console.log("\n| scenario | runner | result | log correct | wall time | daemon RSS (peak) |");
   console.log("|---|---|---|---|---|---|");
   for (const s of SCENARIOS) {
