@@ -68,6 +68,27 @@ describe("container jobs in the daemon", { timeout: 300_000 }, () => {
     }
   });
 
+  test("the cache proxy is reachable from the job container (cache.host empty: the outbound address)", async (t) => {
+    if (skip) return t.skip(skip);
+    const env = await setupEnv({ labels: ["native", "ct"] });
+    const cli = await startDaemon(env, { cache: true, cacheHost: "" });
+    try {
+      const script = [
+        'const u = process.env.ACTIONS_CACHE_URL + "_apis/artifactcache/cache?keys=k1&version=v1";',
+        'fetch(u, { headers: { authorization: "Bearer " + process.env.ACTIONS_RUNTIME_TOKEN, accept: "application/json;api-version=6.0-preview.1" } }).then((r) => console.log("cache-status=" + r.status + " via=" + new URL(u).hostname), (e) => console.log("cache-error=" + (e.cause?.code ?? e.message)));',
+      ].join(" ");
+      const j = env.emu.enqueue({ workflow: job(`      - run: |\n          node -e '${script}'\n`) });
+      const done = await env.emu.waitForJobDone(j.jobId, 120_000);
+      const rows = done.logRows.join("\n");
+      assert.equal(done.result, "success", rows);
+      assert.match(rows, /cache-status=204 via=(?!127\.)/);
+    } finally {
+      cli.child.kill("SIGKILL");
+      await cli.exited;
+      await env.close();
+    }
+  });
+
   test("cancel and runner timeout remove the job's container and network", async (t) => {
     if (skip) return t.skip(skip);
     const env = await setupEnv({ labels: ["native", "ct"] });

@@ -59,6 +59,8 @@ export interface DaemonSettings {
   cache?: boolean;
   /** metrics.enabled with this host:port. */
   metricsAddr?: string;
+  /** cache.host (default 127.0.0.1; "" = the runner picks). */
+  cacheHost?: string;
   /** The connection's labels (default: native:host). */
   labels?: string[];
   /** Replaces the connection's token (e.g. a wrong one). */
@@ -90,7 +92,7 @@ host:
 cache:
   enabled: ${s.cache === true}
   dir: ${join(env.dir, "cache")}
-  host: 127.0.0.1
+  host: ${JSON.stringify(s.cacheHost ?? "127.0.0.1")}
 metrics:
   enabled: ${s.metricsAddr !== undefined}
   addr: ${s.metricsAddr ?? "127.0.0.1:9101"}

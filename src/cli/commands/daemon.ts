@@ -17,6 +17,7 @@ import { createCliLogger, type Logger } from "../../observability/logger.js";
 import { VERSION } from "../../version.js";
 import { labelRefusal } from "../../container/job-platform.js";
 import { daemonContainerRuntime } from "../../container/daemon-runtime.js";
+import { outboundAddress } from "../../container/outbound.js";
 import type { ContainerRuntime } from "../../container/container-backend.js";
 
 /** v13 flags that describe a connection without a .runner file. */
@@ -120,7 +121,9 @@ export async function prepareRunner(cmd: Command, flags: ConnectionFlags): Promi
   }
   const host = await hostBackend(cfg, log);
   const cacheActivity: PreparedRunner["cacheActivity"] = {};
-  const cache = cfg.cache.enabled ? await startCache(cfg, log, (a) => cacheActivity.sink?.(a)) : undefined;
+  // Job containers cannot reach 127.0.0.1 of the host: without cache.host, the proxy uses the outbound address.
+  const cacheHost = cfg.cache.host || (containerRuntime ? ((await outboundAddress()) ?? "") : "");
+  const cache = cfg.cache.enabled ? await startCache({ ...cfg, cache: { ...cfg.cache, host: cacheHost } }, log, (a) => cacheActivity.sink?.(a)) : undefined;
   const nix = createNixIntegration({ nix: cfg.nix, stateDir: cfg.state_dir, log });
   const options: DaemonOptions = {
     config: cfg,
