@@ -2,42 +2,79 @@
 // masks) with `***` in log text. Matching reports the union of every
 // occurrence of every value, so overlapping secrets are all hidden.
 
+import { PatternAutomaton } from "./pattern-automaton.js";
+
 const MASK = "***";
 /** Encoded forms shorter than this would hide ordinary text. */
 const MIN_DERIVED_LENGTH = 6;
+/**
+ * At most this many values are registered per job (secrets and tokens come
+ * first, so only a job's own `::add-mask::` values can be refused), and at
+ * most MAX_MASK_CHARS code units of patterns, encodings included: the
+ * scanner's memory is proportional to them.
+ */
+export const MAX_MASKS = 10_000;
+export const MAX_MASK_CHARS = 4 * 1024 * 1024;
 
+/**
+ * Patterns are kept in a few automata of geometrically decreasing size: a new
+ * value builds a small automaton and merges only with neighbours of a similar
+ * size, so registering n values costs O(total length × log n), never a
+ * rebuild per value. Once as much text has been scanned as the patterns are
+ * long, the automata are merged into one, so a steady job scans with one
+ * automaton (that rebuild is paid for by the text already scanned).
+ */
 export class Masker {
   private readonly values = new Set<string>();
-  private compiled: Compiled | undefined;
-  private dirty = false;
+  private readonly patterns = new Set<string>();
+  private pending: string[] = [];
+  private levels: PatternAutomaton[] = [];
   private longest = 0;
+  private accepted = 0;
+  private patternChars = 0;
+  private scannedSinceBuild = 0;
+  /** How many values were refused because a cap was reached. */
+  refused = 0;
 
-  /** Registers a secret: the value, each of its lines, and its encodings. */
-  add(value: string | undefined): void {
-    if (value === undefined || value.trim() === "") return;
-    const before = this.values.size;
-    this.addOne(value);
+  /**
+   * Registers a secret: the value, each of its lines, and its encodings.
+   * False when it was refused because the job reached MAX_MASKS or MAX_MASK_CHARS.
+   */
+  add(value: string | undefined): boolean {
+    if (value === undefined || value.trim() === "" || this.values.has(value)) return true;
+    const candidates = [value];
     if (value.includes("\n") || value.includes("\r")) {
-      for (const line of value.split(/\r?\n|\r/)) {
-        if (line.trim() !== "") this.addOne(line);
+      for (const line of value.split(/\r?\n|\r/)) if (line.trim() !== "") candidates.push(line);
+    }
+    const fresh = new Set<string>();
+    for (const v of candidates) {
+      for (const p of [v, ...encodedVariants(v).filter((d) => d.length >= MIN_DERIVED_LENGTH)]) {
+        if (!this.patterns.has(p)) fresh.add(p);
       }
     }
-    if (this.values.size !== before) this.dirty = true;
-  }
-
-  private addOne(value: string): void {
-    this.values.add(value);
-    for (const derived of encodedVariants(value)) {
-      if (derived.length >= MIN_DERIVED_LENGTH && derived !== value) this.values.add(derived);
+    let chars = 0;
+    for (const p of fresh) chars += p.length;
+    if (this.accepted >= MAX_MASKS || this.patternChars + chars > MAX_MASK_CHARS) {
+      this.refused++;
+      return false;
     }
+    this.accepted++;
+    this.values.add(value);
+    this.patternChars += chars;
+    for (const p of fresh) {
+      this.patterns.add(p);
+      this.pending.push(p);
+    }
+    for (const v of candidates) if (v.length > this.longest) this.longest = v.length;
+    return true;
   }
 
   /** Length of the longest registered value (a split line must not cut one). */
   get maxLength(): number {
-    this.compile();
     return this.longest;
   }
 
+  /** Number of registered values (not counting their encodings). */
   get size(): number {
     return this.values.size;
   }
@@ -48,21 +85,15 @@ export class Masker {
 
   /** Merged [start, end) ranges of every registered value found in `text`. */
   ranges(text: string): Array<[number, number]> {
-    const c = this.compile();
-    if (!c) return [];
+    const levels = this.compile();
+    if (levels.length === 0 || text.length === 0) return [];
+    this.scannedSinceBuild += text.length;
     const found: Array<[number, number]> = [];
-    if (c.long) scanLong(text, c.long, found);
-    if (c.short) {
-      const re = c.short;
-      re.lastIndex = 0;
-      let m: RegExpExecArray | null;
-      while ((m = re.exec(text)) !== null) {
-        found.push([m.index, m.index + m[0].length]);
-        // Overlapping values must all be hidden: look again one character later.
-        re.lastIndex = m.index + 1;
-      }
-      found.sort((a, b) => a[0] - b[0]);
+    for (const level of levels) {
+      const flat = level.scan(text);
+      for (let i = 0; i < flat.length; i += 2) found.push([flat[i]!, flat[i + 1]!]);
     }
+    if (levels.length > 1) found.sort((a, b) => a[0] - b[0]);
     return merge(found);
   }
 
@@ -70,91 +101,30 @@ export class Masker {
     return applyRanges(text, this.ranges(text));
   }
 
-  private compile(): Compiled | undefined {
-    if (this.dirty || (this.compiled === undefined && this.values.size > 0)) {
-      const sorted = [...this.values].sort((a, b) => b.length - a.length);
-      this.longest = sorted[0]?.length ?? 0;
-      const long = sorted.filter((v) => v.length >= MIN_SCAN_LENGTH);
-      const short = sorted.filter((v) => v.length < MIN_SCAN_LENGTH);
-      this.compiled = sorted.length
-        ? {
-            long: long.length ? buildScanner(long) : undefined,
-            short: short.length ? new RegExp(short.map(escapeRegExp).join("|"), "g") : undefined,
-          }
-        : undefined;
-      this.dirty = false;
+  private compile(): PatternAutomaton[] {
+    if (this.pending.length > 0) {
+      let patterns = this.pending;
+      this.pending = [];
+      // Merge with the last level while it is less than twice as big: sizes
+      // then at least halve from level to level.
+      for (let last = this.levels.at(-1); last && last.chars < 2 * sum(patterns); last = this.levels.at(-1)) {
+        patterns = [...last.patterns, ...patterns];
+        this.levels.pop();
+      }
+      this.levels.push(new PatternAutomaton(patterns));
+      this.scannedSinceBuild = 0;
+    } else if (this.levels.length > 1 && this.scannedSinceBuild > this.patternChars) {
+      this.levels = [new PatternAutomaton(this.levels.flatMap((l) => l.patterns))];
+      this.scannedSinceBuild = 0;
     }
-    return this.compiled;
+    return this.levels;
   }
 }
 
-interface Compiled {
-  long: Scanner | undefined;
-  /** Values too short for the block scanner (rare: short user secrets). */
-  short: RegExp | undefined;
-}
-
-// Values of at least this length go through a multi-pattern block scanner
-// (Wu-Manber): it looks at one 3-character block per window and usually
-// jumps several characters ahead, so clean text costs a fraction of a
-// character-by-character scan. Candidate windows are confirmed by a sticky
-// regex whose alternatives are sorted longest first.
-const MIN_SCAN_LENGTH = 4;
-const BLOCK = 3;
-const TABLE_BITS = 16;
-const TABLE_MASK = (1 << TABLE_BITS) - 1;
-
-interface Scanner {
-  /** Window length: the shortest value's length, capped. */
-  m: number;
-  shift: Uint8Array;
-  /** First-two-character filter of the window start, before the regex runs. */
-  heads: Uint8Array;
-  sticky: RegExp;
-}
-
-function blockHash(a: number, b: number, c: number): number {
-  return ((a << 10) ^ (b << 5) ^ c) & TABLE_MASK;
-}
-
-function headHash(a: number, b: number): number {
-  return ((a << 7) ^ b) & TABLE_MASK;
-}
-
-function buildScanner(values: string[]): Scanner {
-  let m = Math.min(...values.map((v) => v.length), 32);
-  m = Math.max(m, BLOCK);
-  const shift = new Uint8Array(TABLE_MASK + 1).fill(m - BLOCK + 1);
-  const heads = new Uint8Array(TABLE_MASK + 1);
-  for (const v of values) {
-    for (let q = BLOCK; q <= m; q++) {
-      const h = blockHash(v.charCodeAt(q - 3), v.charCodeAt(q - 2), v.charCodeAt(q - 1));
-      const s = m - q;
-      if (s < shift[h]!) shift[h] = s;
-    }
-    heads[headHash(v.charCodeAt(0), v.charCodeAt(1))] = 1;
-  }
-  return { m, shift, heads, sticky: new RegExp(values.map(escapeRegExp).join("|"), "y") };
-}
-
-function scanLong(text: string, sc: Scanner, out: Array<[number, number]>): void {
-  const { m, shift, heads, sticky } = sc;
-  const n = text.length;
-  let pos = m - 1;
-  while (pos < n) {
-    const s = shift[blockHash(text.charCodeAt(pos - 2), text.charCodeAt(pos - 1), text.charCodeAt(pos))]!;
-    if (s > 0) {
-      pos += s;
-      continue;
-    }
-    const start = pos - m + 1;
-    if (heads[headHash(text.charCodeAt(start), text.charCodeAt(start + 1))] === 1) {
-      sticky.lastIndex = start;
-      const hit = sticky.exec(text);
-      if (hit !== null) out.push([start, start + hit[0].length]);
-    }
-    pos++;
-  }
+function sum(patterns: readonly string[]): number {
+  let n = 0;
+  for (const p of patterns) n += p.length;
+  return n;
 }
 
 function merge(found: Array<[number, number]>): Array<[number, number]> {
@@ -176,10 +146,6 @@ export function applyRanges(text: string, ranges: Array<[number, number]>): stri
     pos = e;
   }
   return out + text.slice(pos);
-}
-
-function escapeRegExp(s: string): string {
-  return s.replace(/[\\^$.*+?()[\]{}|/-]/g, "\\$&");
 }
 
 /** The encodings GitHub's runner registers for every secret. */

@@ -2,7 +2,7 @@
 
 import { LineSplitter } from "./line-splitter.js";
 import type { JobLog } from "./job-log.js";
-import { applyRanges } from "./masker.js";
+import { applyRanges, MAX_MASK_CHARS, MAX_MASKS } from "./masker.js";
 import {
   WORKFLOW_COMMANDS, parseCommand, type CommandTarget, type ParsedCommand,
 } from "./workflow-commands.js";
@@ -114,7 +114,12 @@ export class StepOutput implements CommandTarget {
     this.jobLog.write(line);
   }
   addMask(value: string): void {
-    this.jobLog.masker.add(value);
+    const masker = this.jobLog.masker;
+    if (!masker.add(value) && masker.refused === 1) {
+      this.jobLog.warning(
+        `native-runner: this job registered more than ${MAX_MASKS} masks (or ${MAX_MASK_CHARS} characters of them); further ::add-mask:: values are not masked`,
+      );
+    }
   }
   annotate(level: "notice" | "warning" | "error", message: string, p: Record<string, string>): void {
     const num = (k: string) => {

@@ -140,3 +140,22 @@ test("line splitter: UTF-8 split across chunks, CRLF, pieces of over-long lines"
   assert.ok(!got.some(([l]) => /[\uD800-\uDBFF]$/.test(l)));
   assert.equal(got.at(-1)?.[0], "last");
 });
+
+test("20,000 ::add-mask:: lines in one job: the job completes, masks up to the cap apply, one line says the cap was reached", async () => {
+  const r = await runYaml(
+    job(`      - run: |
+          i=1
+          while [ $i -le 20000 ]; do echo "::add-mask::mask-value-$i-x"; echo "line $i"; i=$((i+1)); done
+          echo "early mask-value-1-x late mask-value-9000-x"
+          echo "past the cap mask-value-19999-x"
+`),
+  );
+  assert.equal(r.outcome.result, "success");
+  const lines = r.stepLines(0);
+  assert.ok(lines.includes("early *** late ***"), lines.slice(-5).join("\n"));
+  const capped = lines.filter((l) => /more than 10000 masks/.test(l));
+  assert.equal(capped.length, 1, capped.join("\n"));
+  // Values over the cap are not masked; the log says so above.
+  assert.ok(lines.includes("past the cap mask-value-19999-x"));
+  assert.ok(lines.includes("line 20000"));
+});

@@ -1,0 +1,51 @@
+// The masker alone: time to mask 100 MB of log lines with 1, 100 and 10,000
+// registered secrets (each with its encodings), and the time to register
+// them one by one with a masked line after each (as `::add-mask::` does).
+//   npx tsx bench/masker.ts [megabytes=100]
+
+import { randomBytes } from "node:crypto";
+import { Masker } from "../src/engine/masker.js";
+
+const MB = Number(process.argv[2] ?? 100);
+
+function lines(): string[] {
+  // Log-like text: words, hex, base64, paths; one line in 1000 holds secret 0.
+  const out: string[] = [];
+  for (let i = 0; i < 2000; i++) {
+    out.push(
+      `${i} building /nix/store/${randomBytes(16).toString("hex")}-pkg: ok ${randomBytes(24).toString("base64")} the quick brown fox`,
+    );
+  }
+  return out;
+}
+
+function run(count: number, sample: string[]): void {
+  const m = new Masker();
+  // One secret that really appears (once per 1000 lines), registered first.
+  const secret = "SECRET-ZERO-VALUE";
+  m.add(secret);
+  const t0 = performance.now();
+  for (let i = 1; i < count; i++) {
+    m.add(randomBytes(12).toString("base64url"));
+    m.mask("a line between two masks");
+  }
+  const addMs = performance.now() - t0;
+  const text = sample.map((l, i) => (i % 1000 === 7 ? `${l} ${secret}` : l));
+  const target = MB * 1024 * 1024;
+  let bytes = 0;
+  let hidden = 0;
+  const t1 = performance.now();
+  for (let k = 0; bytes < target; k++) {
+    const line = text[k % text.length]!;
+    bytes += line.length + 1;
+    if (m.mask(line).length !== line.length) hidden++;
+  }
+  const ms = performance.now() - t1;
+  console.log(
+    `masks=${String(count).padStart(6)}  register (a masked line after each): ${addMs.toFixed(0).padStart(6)} ms  ` +
+      `mask ${MB} MB: ${ms.toFixed(0).padStart(6)} ms  (${(bytes / 1e6 / (ms / 1000)).toFixed(0)} MB/s, ${hidden} lines masked)`,
+  );
+}
+
+const sample = lines();
+for (const count of [1, 100, 10_000]) run(count, sample);
