@@ -16,6 +16,8 @@ export function resolveInputs(
   for (const name of Object.keys(meta.inputs)) declared.set(name.toLowerCase(), name);
   const unexpected: string[] = [];
   const given = new Set<string>();
+  // Warnings are written at the end: the evaluation may run again (hashFiles).
+  const warnings: string[] = [];
   for (const [key, raw] of Object.entries(withRaw)) {
     const name = declared.get(key.toLowerCase());
     if (name === undefined) unexpected.push(key);
@@ -25,20 +27,21 @@ export function resolveInputs(
   }
   if (unexpected.length) {
     const valid = [...declared.values()].map((v) => `'${v}'`).join(", ");
-    log.warning(`Unexpected input(s) '${unexpected.join("', '")}', valid inputs are [${valid}]`);
+    warnings.push(`Unexpected input(s) '${unexpected.join("', '")}', valid inputs are [${valid}]`);
   }
   for (const [name, spec] of Object.entries(meta.inputs)) {
     if (given.has(name.toLowerCase())) {
-      if (spec.deprecationMessage) log.warning(`Input '${name}' has been deprecated with message: ${spec.deprecationMessage}`);
+      if (spec.deprecationMessage) warnings.push(`Input '${name}' has been deprecated with message: ${spec.deprecationMessage}`);
       continue;
     }
     if (spec.default !== undefined && spec.default !== null) {
       out[name] = interpolate(String(spec.default), ctx);
     } else {
-      if (spec.required) log.warning(`Input required and not supplied: ${name}`);
+      if (spec.required) warnings.push(`Input required and not supplied: ${name}`);
       out[name] = "";
     }
   }
+  for (const w of warnings) log.warning(w);
   return out;
 }
 

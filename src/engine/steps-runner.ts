@@ -1,7 +1,7 @@
 // The steps of a job, top to bottom: pre steps at set-up, then each main step
 // (condition, env, handler, result), then post steps in reverse order.
 
-import { evaluateCondition, interpolate, ExpressionError } from "../expressions/index.js";
+import { evaluateCondition, interpolate, withHashFiles, ExpressionError } from "../expressions/index.js";
 import { evalContext, evalFlag, evalMinutes, evalString } from "./evaluate.js";
 import { prepareAction } from "../actions/index.js";
 import type { PreparedAction } from "../actions/types.js";
@@ -49,8 +49,10 @@ export async function runPreSteps(rt: JobRuntime, steps: StepModel[], scope: Sco
     const ctx = { contexts, status: { failed: scope.failed, cancelled: rt.cancelled() }, workspace: rt.sandbox.dirs.workspace };
     try {
       // Input warnings are reported once, by the main step.
-      const values = resolveInputs(prepared.metadata, step.with ?? {}, ctx, new JobLog(() => {}, rt.log.masker));
-      if (!evaluateCondition(runs.preIf ?? "always()", { ...ctx, contexts: { ...contexts, inputs: values } })) continue;
+      const quiet = new JobLog(() => {}, rt.log.masker);
+      const values = await withHashFiles(() => resolveInputs(prepared.metadata, step.with ?? {}, ctx, quiet), rt.jobSignal);
+      const preCtx = { ...ctx, contexts: { ...contexts, inputs: values } };
+      if (!(await withHashFiles(() => evaluateCondition(runs.preIf ?? "always()", preCtx), rt.jobSignal))) continue;
       rt.log.write(`Pre ${step.name ?? uses}`);
       const inputs = inputEnv(values);
       const res = await runActionProcess(rt, instance, runs.using === "sh" ? "sh" : "node", runs.pre, { ...env, ...(runs.env ?? {}) }, inputs, rt.jobSignal);
@@ -69,7 +71,7 @@ export async function runPostSteps(rt: JobRuntime, scope: Scope): Promise<void> 
     const contexts = contextsFor(rt, scope, env, post.instance);
     const ctx = { contexts, status: { failed: scope.failed, cancelled: rt.cancelled() }, workspace: rt.sandbox.dirs.workspace };
     try {
-      if (!evaluateCondition(post.condition, ctx)) continue;
+      if (!(await withHashFiles(() => evaluateCondition(post.condition, ctx), rt.cleanupSignal()))) continue;
       rt.log.write(`##[group]${post.name}`);
       let res;
       try {
@@ -158,8 +160,10 @@ async function runStep(rt: JobRuntime, step: StepModel, scope: Scope, actions: A
   try {
     let run = false;
     const status = { failed: scope.failed, cancelled: rt.cancelled() };
+    const evalSignal = scope.signal ?? (rt.cancelled() ? rt.cleanupSignal() : rt.jobSignal);
     try {
-      run = evaluateCondition(step.if, { contexts: baseContexts, status, workspace: rt.sandbox.dirs.workspace });
+      const ifCtx = { contexts: baseContexts, status, workspace: rt.sandbox.dirs.workspace };
+      run = await withHashFiles(() => evaluateCondition(step.if, ifCtx), evalSignal);
       if (rt.debug) {
         rt.log.write(`##[debug]Evaluating condition for step: '${name}'`);
         rt.log.write(`##[debug]Evaluating: ${step.if ?? "success()"}`);
@@ -175,11 +179,11 @@ async function runStep(rt: JobRuntime, step: StepModel, scope: Scope, actions: A
       return;
     }
     const env: Record<string, string> = { ...envBefore };
-    for (const [k, raw] of Object.entries(step.env ?? {})) env[k] = evalString(raw, baseContexts);
+    for (const [k, raw] of Object.entries(step.env ?? {})) env[k] = await withHashFiles(() => evalString(raw, baseContexts), evalSignal);
     const contexts = contextsFor(rt, scope, env, undefined);
     (contexts["github"] as Record<string, unknown>)["action"] = id;
-    continueOnError = evalFlag(step.continueOnError, contexts);
-    const minutes = evalMinutes(step.timeoutMinutes, contexts);
+    continueOnError = await withHashFiles(() => evalFlag(step.continueOnError, contexts), evalSignal);
+    const minutes = await withHashFiles(() => evalMinutes(step.timeoutMinutes, contexts), evalSignal);
     const parent = scope.signal ?? (rt.cancelled() ? rt.cleanupSignal() : rt.jobSignal);
     const timeout = minutes === undefined ? undefined : AbortSignal.timeout(minutes * 60_000);
     const signal = timeout ? AbortSignal.any([parent, timeout]) : parent;

@@ -10,6 +10,7 @@ import { TokenType, type Token } from "@actions/expressions/lexer";
 import { FunctionCall, ContextAccess, IndexAccess, Logical, Binary, Unary, Grouping } from "@actions/expressions/ast";
 import { fromData, toData, truthy } from "./data-convert.js";
 import { HOST_FUNCTION_INFO, STATUS_FUNCTIONS, hostFunctions } from "./functions.js";
+import { HashFilesPending } from "./hash-files.js";
 import { ExpressionError, type EvalContext } from "./types.js";
 
 /** Other names GitHub-compatible workflows use for the `github` context. */
@@ -31,6 +32,7 @@ function parse(expr: string, names: string[]): Expr | undefined {
   try {
     ast = new Parser(fixStringLiterals(new Lexer(expr).lex().tokens), names, HOST_FUNCTION_INFO).parse();
   } catch (err) {
+    if (err instanceof HashFilesPending) throw err;
     throw wrapError(err, expr);
   }
   if (parseCache.size >= PARSE_CACHE_MAX) parseCache.clear();
@@ -79,6 +81,7 @@ function run(ast: Expr | undefined, expr: string, ctx: EvalContext, contexts?: d
   try {
     return new Evaluator(ast, contexts ?? buildContextData(ctx), hostFunctions(ctx)).evaluate();
   } catch (err) {
+    if (err instanceof HashFilesPending) throw err;
     throw wrapError(err, expr);
   }
 }

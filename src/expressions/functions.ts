@@ -1,5 +1,5 @@
 import { data } from "@actions/expressions";
-import { hashFiles } from "./hash-files.js";
+import { hashFilesResult } from "./hash-files.js";
 import type { EvalContext } from "./types.js";
 import { ExpressionError } from "./types.js";
 
@@ -43,7 +43,7 @@ export function hostFunctions(ctx: EvalContext): Map<string, HostFunction> {
         if (ctx.workspace === undefined) {
           throw new ExpressionError("hashFiles() is not available here: there is no workspace yet");
         }
-        return new data.StringData(hashFiles(ctx.workspace, args.map((a) => a.coerceString())));
+        return new data.StringData(hashFilesResult(ctx.workspace, args.map((a) => a.coerceString())));
       },
     },
   ];

@@ -1,5 +1,6 @@
 import { createHash } from "node:crypto";
-import { closeSync, openSync, readSync, readdirSync, realpathSync, statSync } from "node:fs";
+import { constants } from "node:fs";
+import { open, opendir, readlink, realpath, stat } from "node:fs/promises";
 import path from "node:path";
 import { ExpressionError } from "./types.js";
 
@@ -18,17 +19,29 @@ const GLOB_CHARS = /[*?[]/;
  * exclude, a pattern matching a directory matches everything under it.
  * Every matched file is hashed with sha256; the result is the sha256 of the
  * concatenated binary digests, or "" when nothing matched.
+ *
+ * Files are read in pieces with the event loop free in between, and `signal`
+ * stops the work. Only files whose real path lies inside the workspace's
+ * real path count: a symlink out of the workspace is not followed, and the
+ * check is made again on the file actually opened.
  */
-export function hashFiles(workspace: string, patterns: string[]): string {
-  const matched = matchFiles(workspace, patterns);
+export async function hashFiles(workspace: string, patterns: string[], signal?: AbortSignal): Promise<string> {
+  const matched = await matchFiles(workspace, patterns, signal);
   if (matched.length === 0) return "";
+  const wsReal = await realpath(workspace);
   const total = createHash("sha256");
-  for (const f of matched) total.update(hashFile(f));
-  return total.digest("hex");
+  let hashed = 0;
+  for (const f of matched) {
+    const digest = await hashFile(f, wsReal, signal);
+    if (digest === undefined) continue;
+    total.update(digest);
+    hashed++;
+  }
+  return hashed === 0 ? "" : total.digest("hex");
 }
 
 /** The files hashFiles() would hash, sorted by path. */
-export function matchFiles(workspace: string, patterns: string[]): string[] {
+export async function matchFiles(workspace: string, patterns: string[], signal?: AbortSignal): Promise<string[]> {
   const ws = path.resolve(workspace);
   const compiled = patterns
     .flatMap((p) => p.split("\n"))
@@ -37,14 +50,24 @@ export function matchFiles(workspace: string, patterns: string[]): string[] {
     .map((p) => compilePattern(ws, p));
   const includes = compiled.filter((p) => !p.negate);
   if (includes.length === 0) return [];
-
+  let wsReal: string;
+  try {
+    wsReal = await realpath(ws);
+  } catch {
+    return [];
+  }
   const files = new Set<string>();
+  const walker = { wsReal, files, ancestors: new Set<string>(), signal };
   for (const root of new Set(includes.map((p) => p.root))) {
     // Only files inside the workspace count, so never walk above it.
-    if (root === ws || root.startsWith(ws + path.sep)) walk(root, files, new Set());
-    else if (ws.startsWith(root === "/" ? "/" : root + path.sep)) walk(ws, files, new Set());
+    if (root === ws || root.startsWith(ws + path.sep)) await walk(root, walker);
+    else if (ws.startsWith(root === "/" ? "/" : root + path.sep)) await walk(ws, walker);
   }
   return [...files].filter((f) => f.startsWith(ws + path.sep) && matches(compiled, f)).sort();
+}
+
+function inside(real: string, wsReal: string): boolean {
+  return real === wsReal || real.startsWith(wsReal === "/" ? "/" : wsReal + path.sep);
 }
 
 function compilePattern(ws: string, raw: string): CompiledPattern {
@@ -113,45 +136,120 @@ function matches(patterns: CompiledPattern[], file: string): boolean {
   return included;
 }
 
-/** Collects files below `start`, following symlinks; a directory that is its own ancestor is not entered again. */
-function walk(start: string, files: Set<string>, ancestors: Set<string>): void {
+interface Walker {
+  wsReal: string;
+  files: Set<string>;
+  ancestors: Set<string>;
+  signal: AbortSignal | undefined;
+}
+
+/**
+ * Collects files below `start`, following symlinks that stay inside the
+ * workspace; a directory that is its own ancestor is not entered again.
+ */
+async function walk(start: string, w: Walker): Promise<void> {
+  w.signal?.throwIfAborted();
+  let real: string;
   let st;
   try {
-    st = statSync(start);
+    real = await realpath(start);
+    if (!inside(real, w.wsReal)) return;
+    st = await stat(real);
   } catch {
     return;
   }
   if (st.isFile()) {
-    files.add(start);
+    w.files.add(start);
     return;
   }
-  if (!st.isDirectory()) return;
-  let real: string;
-  let names: string[];
+  if (!st.isDirectory() || w.ancestors.has(real)) return;
+  const names: string[] = [];
   try {
-    real = realpathSync(start);
-    names = readdirSync(start);
+    for await (const d of await opendir(real)) names.push(d.name);
   } catch {
     return;
   }
-  if (ancestors.has(real)) return;
-  ancestors.add(real);
-  for (const name of names) walk(path.join(start, name), files, ancestors);
-  ancestors.delete(real);
+  w.ancestors.add(real);
+  for (const name of names) await walk(path.join(start, name), w);
+  w.ancestors.delete(real);
 }
 
-function hashFile(file: string): Buffer {
-  const h = createHash("sha256");
-  const fd = openSync(file, "r");
+const CHUNK = 1 << 20;
+
+/** The file's sha256, or undefined when what was opened is not a regular file inside the workspace. */
+async function hashFile(file: string, wsReal: string, signal: AbortSignal | undefined): Promise<Buffer | undefined> {
+  signal?.throwIfAborted();
+  let fh;
   try {
-    const buf = Buffer.allocUnsafe(1 << 20);
-    for (;;) {
-      const n = readSync(fd, buf, 0, buf.length, null);
-      if (n <= 0) break;
-      h.update(buf.subarray(0, n));
-    }
-  } finally {
-    closeSync(fd);
+    // O_NONBLOCK: a FIFO swapped in must not hang the open.
+    fh = await open(file, constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOCTTY);
+  } catch {
+    return undefined;
   }
-  return h.digest();
+  try {
+    // What was opened, after every link and any race: it must still be inside.
+    const opened = await readlink(`/proc/self/fd/${fh.fd}`).catch(() => undefined);
+    if (opened === undefined || !inside(opened, wsReal)) return undefined;
+    if (!(await fh.stat()).isFile()) return undefined;
+    const h = createHash("sha256");
+    const buf = Buffer.allocUnsafe(CHUNK);
+    for (;;) {
+      signal?.throwIfAborted();
+      const { bytesRead } = await fh.read(buf, 0, CHUNK, null);
+      if (bytesRead <= 0) break;
+      h.update(buf.subarray(0, bytesRead));
+    }
+    return h.digest();
+  } finally {
+    await fh.close();
+  }
+}
+
+let results: Map<string, string> | undefined;
+
+/** Thrown inside an evaluation when a hashFiles() result is not known yet. */
+export class HashFilesPending extends Error {
+  constructor(
+    readonly workspace: string,
+    readonly patterns: string[],
+  ) {
+    super("hashFiles() result pending");
+    this.name = "HashFilesPending";
+  }
+}
+
+const resultKey = (workspace: string, patterns: string[]) => JSON.stringify([workspace, patterns]);
+
+/** hashFiles() inside a (synchronous) evaluation: a result computed by withHashFiles, or pending. */
+export function hashFilesResult(workspace: string, patterns: string[]): string {
+  if (results === undefined) {
+    throw new ExpressionError("hashFiles() is not available here: it is only evaluated in a job's steps");
+  }
+  const v = results.get(resultKey(workspace, patterns));
+  if (v === undefined) throw new HashFilesPending(workspace, patterns);
+  return v;
+}
+
+/**
+ * Runs a synchronous evaluation that may call hashFiles(): each call the
+ * evaluation needs is computed asynchronously (streamed, stopped by
+ * `signal`), then the evaluation runs again with the result. Evaluation has
+ * no side effects, so running it again is safe.
+ */
+export async function withHashFiles<T>(evaluate: () => T, signal?: AbortSignal): Promise<T> {
+  const mine = new Map<string, string>();
+  for (let round = 0; ; round++) {
+    let pending: HashFilesPending;
+    const outer = results;
+    results = mine;
+    try {
+      return evaluate();
+    } catch (err) {
+      if (!(err instanceof HashFilesPending) || round >= 255) throw err;
+      pending = err;
+    } finally {
+      results = outer;
+    }
+    mine.set(resultKey(pending.workspace, pending.patterns), await hashFiles(pending.workspace, pending.patterns, signal));
+  }
 }

@@ -9,4 +9,4 @@ export {
   toExpressionString,
   splitTemplate,
 } from "./evaluate.js";
-export { hashFiles, matchFiles } from "./hash-files.js";
+export { hashFiles, matchFiles, withHashFiles } from "./hash-files.js";

@@ -1,10 +1,11 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
+import { execFileSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { evaluateExpression, ExpressionError } from "../../src/expressions/index.js";
+import { evaluateExpression, ExpressionError, withHashFiles } from "../../src/expressions/index.js";
 
 function makeTree(): { root: string; ws: string } {
   const root = mkdtempSync(path.join(tmpdir(), "nr-hash-"));
@@ -37,60 +38,105 @@ function expected(ws: string, rels: string[]): string {
   return total.digest("hex");
 }
 
-const hash = (ws: string, args: string) => evaluateExpression(`hashFiles(${args})`, { contexts: {}, workspace: ws });
+const hash = (ws: string, args: string, signal?: AbortSignal) =>
+  withHashFiles(() => evaluateExpression(`hashFiles(${args})`, { contexts: {}, workspace: ws }), signal);
 
-test("hashFiles matches GitHub's digest-of-digests over matched files", (t) => {
+test("hashFiles matches GitHub's digest-of-digests over matched files", async (t) => {
   const { root, ws } = makeTree();
   t.after(() => rmSync(root, { recursive: true, force: true }));
 
   assert.equal(
-    hash(ws, "'**/package-lock.json'"),
+    await hash(ws, "'**/package-lock.json'"),
     expected(ws, ["package-lock.json", "a/package-lock.json", "a/b/package-lock.json", "node_modules/x/package-lock.json"]),
   );
-  assert.equal(hash(ws, "'package-lock.json'"), expected(ws, ["package-lock.json"]));
+  assert.equal(await hash(ws, "'package-lock.json'"), expected(ws, ["package-lock.json"]));
   // Single-file result is still the digest of the digest, not the file's own sha256.
-  assert.notEqual(hash(ws, "'README.md'"), createHash("sha256").update("readme").digest("hex"));
+  assert.notEqual(await hash(ws, "'README.md'"), createHash("sha256").update("readme").digest("hex"));
 });
 
-test("hashFiles: ! exclusions, order of patterns, several arguments", (t) => {
+test("hashFiles: ! exclusions, order of patterns, several arguments", async (t) => {
   const { root, ws } = makeTree();
   t.after(() => rmSync(root, { recursive: true, force: true }));
 
   assert.equal(
-    hash(ws, "'**/package-lock.json', '!node_modules/**'"),
+    await hash(ws, "'**/package-lock.json', '!node_modules/**'"),
     expected(ws, ["package-lock.json", "a/package-lock.json", "a/b/package-lock.json"]),
   );
   // A later include re-adds what an earlier exclusion removed.
   assert.equal(
-    hash(ws, "'**/package-lock.json', '!a/**', 'a/b/**'"),
+    await hash(ws, "'**/package-lock.json', '!a/**', 'a/b/**'"),
     expected(ws, ["package-lock.json", "a/b/package-lock.json", "node_modules/x/package-lock.json"]),
   );
-  assert.equal(hash(ws, "'src/*.ts', 'README.md'"), expected(ws, ["src/main.ts", "src/util.ts", "src/.hidden.ts", "README.md"]));
+  assert.equal(await hash(ws, "'src/*.ts', 'README.md'"), expected(ws, ["src/main.ts", "src/util.ts", "src/.hidden.ts", "README.md"]));
 });
 
-test("hashFiles: a directory pattern matches the files under it; dot files match", (t) => {
+test("hashFiles: a directory pattern matches the files under it; dot files match", async (t) => {
   const { root, ws } = makeTree();
   t.after(() => rmSync(root, { recursive: true, force: true }));
-  assert.equal(hash(ws, "'src'"), expected(ws, ["src/main.ts", "src/util.ts", "src/.hidden.ts", "src/sub/deep.ts"]));
-  assert.equal(hash(ws, "'src/?ain.ts'"), expected(ws, ["src/main.ts"]));
-  assert.equal(hash(ws, "'src/[mu]*.ts'"), expected(ws, ["src/main.ts", "src/util.ts"]));
+  assert.equal(await hash(ws, "'src'"), expected(ws, ["src/main.ts", "src/util.ts", "src/.hidden.ts", "src/sub/deep.ts"]));
+  assert.equal(await hash(ws, "'src/?ain.ts'"), expected(ws, ["src/main.ts"]));
+  assert.equal(await hash(ws, "'src/[mu]*.ts'"), expected(ws, ["src/main.ts", "src/util.ts"]));
 });
 
-test("hashFiles: only files inside the workspace; empty string when nothing matches", (t) => {
+test("hashFiles: only files inside the workspace; empty string when nothing matches", async (t) => {
   const { root, ws } = makeTree();
   t.after(() => rmSync(root, { recursive: true, force: true }));
-  assert.throws(() => hash(ws, "'../outside.ts'"), /relative pathing/);
-  assert.throws(() => hash(ws, "'src/./main.ts'"), /relative pathing/);
-  assert.equal(hash(ws, `'${path.join(root, "outside.ts")}'`), "");
-  assert.equal(hash(ws, "'**/*.nothing'"), "");
+  await assert.rejects(hash(ws, "'../outside.ts'"), /relative pathing/);
+  await assert.rejects(hash(ws, "'src/./main.ts'"), /relative pathing/);
+  assert.equal(await hash(ws, `'${path.join(root, "outside.ts")}'`), "");
+  assert.equal(await hash(ws, "'**/*.nothing'"), "");
   // An absolute pattern inside the workspace works.
-  assert.equal(hash(ws, `'${path.join(ws, "README.md")}'`), expected(ws, ["README.md"]));
-  // A symlink inside the workspace counts under its own path.
-  symlinkSync(path.join(root, "outside.ts"), path.join(ws, "link.ts"));
-  assert.equal(hash(ws, "'link.ts'"), expected(ws, ["link.ts"]));
+  assert.equal(await hash(ws, `'${path.join(ws, "README.md")}'`), expected(ws, ["README.md"]));
+  // A symlink to a file inside the workspace counts under its own path.
+  symlinkSync(path.join(ws, "README.md"), path.join(ws, "link.md"));
+  assert.equal(await hash(ws, "'link.md'"), expected(ws, ["link.md"]));
+});
+
+test("hashFiles never leaves the workspace: symlinks out of it (to files or directories) are not followed", async (t) => {
+  const { root, ws } = makeTree();
+  t.after(() => rmSync(root, { recursive: true, force: true }));
+  // A root-only file outside the workspace, and a directory outside it.
+  const secret = path.join(root, "root-only");
+  writeFileSync(secret, "secret", { mode: 0o600 });
+  mkdirSync(path.join(root, "outdir"));
+  writeFileSync(path.join(root, "outdir", "x.ts"), "x");
+  symlinkSync(secret, path.join(ws, "link.ts"));
+  symlinkSync(path.join(root, "outdir"), path.join(ws, "outdir-link"));
+  symlinkSync(root, path.join(ws, "src", "up"));
+  assert.equal(await hash(ws, "'link.ts'"), "");
+  assert.equal(await hash(ws, "'outdir-link/**'"), "");
+  // Patterns that also match files inside hash only those.
+  assert.equal(await hash(ws, "'**/*.ts'"), expected(ws, ["src/main.ts", "src/util.ts", "src/.hidden.ts", "src/sub/deep.ts"]));
+  const { matchFiles } = await import("../../src/expressions/index.js");
+  const all = await matchFiles(ws, ["**"]);
+  assert.ok(!all.some((f) => f.includes("link.ts") || f.includes("outdir-link") || f.includes(`${path.sep}up${path.sep}`)), all.join("\n"));
+});
+
+test("hashFiles streams: a 30 GB sparse file leaves the event loop free and stops when cancelled", async (t) => {
+  const { root, ws } = makeTree();
+  t.after(() => rmSync(root, { recursive: true, force: true }));
+  execFileSync("truncate", ["-s", "30G", path.join(ws, "huge.bin")]);
+  const ac = new AbortController();
+  let settled = false;
+  const running = hash(ws, "'huge.bin'", ac.signal).finally(() => (settled = true));
+  running.catch(() => {});
+  // A timer keeps firing while the file is being read.
+  let ticks = 0;
+  await new Promise<void>((resolve) => {
+    const timer = setInterval(() => {
+      if (++ticks >= 25) {
+        clearInterval(timer);
+        resolve();
+      }
+    }, 10);
+  });
+  assert.equal(settled, false, "30 GB cannot have been hashed yet");
+  ac.abort(new Error("job cancelled"));
+  await assert.rejects(running, /job cancelled/);
 });
 
 test("hashFiles without a workspace is an expression error", () => {
+  // (also outside withHashFiles: the synchronous evaluation never reads files)
   assert.throws(() => evaluateExpression("hashFiles('x')", { contexts: {} }), ExpressionError);
 });
 
@@ -136,6 +182,6 @@ test("hashFiles matches the same files as @actions/glob, the library GitHub's ru
     const expectedFiles = (await globber.glob())
       .filter((f) => f.startsWith(ws + path.sep) && !statSync(f).isDirectory())
       .sort();
-    assert.deepEqual(matchFiles(ws, patterns), expectedFiles, JSON.stringify(patterns));
+    assert.deepEqual(await matchFiles(ws, patterns), expectedFiles, JSON.stringify(patterns));
   }
 });

@@ -3,7 +3,7 @@
 // outputs are mapped from the inner steps, also when one of them failed.
 
 import type { CompositeRuns } from "../../actions/types.js";
-import { interpolate } from "../../expressions/index.js";
+import { interpolate, withHashFiles } from "../../expressions/index.js";
 import { resolveInputs } from "../action-inputs.js";
 import { writeActionHeader } from "./action-header.js";
 import type { ActionInstance, Scope } from "../job-runtime.js";
@@ -19,7 +19,7 @@ export async function runCompositeAction(inv: StepInvocation, instance: ActionIn
     return { outcome: "failure", outputs: {} };
   }
   const ctx = { contexts: inv.contexts, workspace: rt.sandbox.dirs.workspace };
-  const inputs = resolveInputs(instance.prepared.metadata, inv.step.with ?? {}, ctx, rt.log);
+  const inputs = await withHashFiles(() => resolveInputs(instance.prepared.metadata, inv.step.with ?? {}, ctx, rt.log), inv.signal);
   writeActionHeader(rt, instance.uses, inputs, inv.step.env, inv.env);
   const before = { ...rt.globalEnv };
   const outerEnv = inv.env;
@@ -49,7 +49,7 @@ export async function runCompositeAction(inv: StepInvocation, instance: ActionIn
   for (const [name, spec] of Object.entries(instance.prepared.metadata.outputs)) {
     if (spec.value === undefined) continue;
     try {
-      outputs[name] = interpolate(spec.value, outCtx);
+      outputs[name] = await withHashFiles(() => interpolate(spec.value!, outCtx), inv.signal);
     } catch (e) {
       rt.log.error(`Output '${name}' of ${instance.uses}: ${(e as Error).message}`);
     }

@@ -3,6 +3,7 @@
 
 import { join } from "node:path";
 import type { NodeRuns, ScriptRuns } from "../../actions/types.js";
+import { withHashFiles } from "../../expressions/index.js";
 import { inputEnv, resolveInputs } from "../action-inputs.js";
 import { writeActionHeader } from "./action-header.js";
 import type { ActionInstance, JobRuntime, PostStep } from "../job-runtime.js";
@@ -18,7 +19,7 @@ export async function runScriptAction(inv: StepInvocation, instance: ActionInsta
     );
   }
   const ctx = { contexts: inv.contexts, workspace: rt.sandbox.dirs.workspace };
-  const inputs = resolveInputs(instance.prepared.metadata, inv.step.with ?? {}, ctx, rt.log);
+  const inputs = await withHashFiles(() => resolveInputs(instance.prepared.metadata, inv.step.with ?? {}, ctx, rt.log), inv.signal);
   const inputs_ = inputEnv(inputs);
   const runsEnv = runs.env ?? {};
   const env = { ...inv.env, ...runsEnv };

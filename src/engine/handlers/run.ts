@@ -3,7 +3,7 @@
 import { randomUUID } from "node:crypto";
 import { mkdirSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { isAbsolute, join, resolve } from "node:path";
-import { interpolate } from "../../expressions/index.js";
+import { interpolate, withHashFiles } from "../../expressions/index.js";
 import { planShell, ShellError } from "../shells.js";
 import { applyEffects, runStepProcess, stepPath } from "../step-process.js";
 import type { HandlerResult, StepInvocation } from "./types.js";
@@ -19,11 +19,11 @@ export async function runScriptStep(inv: StepInvocation): Promise<HandlerResult>
   if (scope.kind === "composite" && (rawShell === undefined || rawShell === "")) {
     return fail("Required property is missing: shell");
   }
-  const shell = rawShell === undefined ? undefined : interpolate(rawShell, ctx);
+  const shell = rawShell === undefined ? undefined : await withHashFiles(() => interpolate(rawShell, ctx), inv.signal);
   const rawDir = step.workingDirectory ?? (scope.kind === "job" ? scope.defaults?.workingDirectory : undefined);
   const workspace = rt.sandbox.dirs.workspace;
-  const cwd = rawDir === undefined ? workspace : resolveDir(workspace, interpolate(rawDir, ctx));
-  const script = interpolate(step.run ?? "", ctx);
+  const cwd = rawDir === undefined ? workspace : resolveDir(workspace, await withHashFiles(() => interpolate(rawDir, ctx), inv.signal));
+  const script = await withHashFiles(() => interpolate(step.run ?? "", ctx), inv.signal);
 
   let plan;
   try {
