@@ -1,3 +1,7 @@
+import { isForkPullRequest } from "../policy/trust.js";
+
+export { isForkPullRequest };
+
 /** How a job may use the cache of its repository. */
 export interface JobCacheScope {
   /** "" = reads and writes the shared repository cache. Otherwise writes land under this key only. */
@@ -18,20 +22,6 @@ export interface JobScopeInput {
 
 const obj = (v: unknown): Record<string, unknown> | undefined =>
   typeof v === "object" && v !== null && !Array.isArray(v) ? (v as Record<string, unknown>) : undefined;
-
-/**
- * A pull request whose head lives in another repository. A missing head
- * repository (a deleted fork) counts as a fork.
- */
-export function isForkPullRequest(event: Record<string, unknown>): boolean {
-  const pr = obj(event.pull_request);
-  if (!pr) return false;
-  const head = obj(obj(pr.head)?.repo)?.full_name;
-  const base = obj(obj(pr.base)?.repo)?.full_name;
-  if (typeof base !== "string") return false;
-  if (typeof head !== "string") return true;
-  return head.toLowerCase() !== base.toLowerCase();
-}
 
 /**
  * forgejo-runner's write isolation: runs of `pull_request` (and the other

@@ -1,6 +1,7 @@
 // Field readers with forgejo-runner semantics, shared by the section and
 // connection readers.
 
+import { REPO_PATTERN } from "../policy/trust.js";
 import { parseLabel } from "./labels.js";
 import type { Section } from "./yaml-reader.js";
 
@@ -34,7 +35,7 @@ export function repoPatterns(sec: Section, key: string): string[] | undefined {
   if (!list) return undefined;
   let ok = true;
   list.forEach((p, i) => {
-    if (!/^[^/\s*]+\/([^/\s*]+|\*)$/.test(p)) {
+    if (!REPO_PATTERN.test(p)) {
       ok = false;
       sec.problem([key, i], p, "is not a repository pattern", "owner/repo or owner/*");
     }

@@ -66,28 +66,42 @@ export function trustInputFromContext(context: Record<string, unknown>): TrustIn
   };
 }
 
-/** `owner/repo` exact, or `owner/*`; Forgejo compares owner and repo names case-insensitively. */
+/** What a trusted_repos entry must look like: `owner/repo` or `owner/*` (`owner/` is not one). */
+export const REPO_PATTERN = /^[^/\s*]+\/([^/\s*]+|\*)$/;
+
+/**
+ * Forgejo compares owner and repository names case-insensitively, in ASCII
+ * only: folding Unicode case would let `\u212A` (Kelvin sign) stand for `k`.
+ */
+export function asciiLower(s: string): string {
+  return s.replace(/[A-Z]+/g, (m) => m.toLowerCase());
+}
+
+/** `owner/repo` exact, or `owner/*` (or `*`); anything else (e.g. `owner/`) matches nothing. */
 export function repoMatches(pattern: string, repository: string): boolean {
-  const p = pattern.trim().toLowerCase();
-  const r = repository.trim().toLowerCase();
-  if (p === "" || !r.includes("/")) return false;
+  const p = asciiLower(pattern.trim());
+  const r = asciiLower(repository.trim());
+  if (!/^[^/\s]+\/[^/\s]+$/.test(r)) return false;
   if (p === "*" || p === "*/*") return true;
-  if (p.endsWith("/*")) return r.startsWith(p.slice(0, -1)) && !r.slice(p.length - 1).includes("/");
+  if (!REPO_PATTERN.test(p)) return false;
+  if (p.endsWith("/*")) return r.startsWith(p.slice(0, -1));
   return p === r;
 }
 
 /**
- * A pull request from another repository: head and base full names differ.
- * `head.repo.fork` decides only when the names are missing (a repository that
- * is itself a fork would otherwise look foreign in its own branch PRs).
+ * A pull request from another repository, the one rule for trust and the
+ * cache scope. Only head and base full names that are both present and equal
+ * (ASCII case-insensitively) make it a pull request between branches of the
+ * repository itself; a missing head repository (a deleted fork) or any other
+ * missing name counts as a fork. `head.repo.fork` is not used: a repository
+ * that is itself a fork has it set in its own branch pull requests.
  */
 export function isForkPullRequest(event: Record<string, unknown>): boolean {
   const pr = obj(event.pull_request);
   if (!pr) return false;
   const head = fullName(event, "head");
   const base = fullName(event, "base");
-  if (head !== undefined && base !== undefined) return head.toLowerCase() !== base.toLowerCase();
-  return obj(obj(pr.head)?.repo)?.fork === true;
+  return head === undefined || base === undefined || asciiLower(head) !== asciiLower(base);
 }
 
 function fullName(event: Record<string, unknown>, side: "head" | "base"): string | undefined {

@@ -104,3 +104,44 @@ describe("trustInputFromContext", () => {
     assert.equal(checkTrust(empty, { trusted_repos: ["torjus/*"], trusted_events: [] }).ok, false);
   });
 });
+
+describe("one fork rule, ASCII-only case folding, no half patterns", () => {
+  it("a pull request from a deleted fork is a fork for trust and for the cache scope alike", async () => {
+    const { isForkPullRequest: cacheIsFork, jobCacheScope } = await import("../../src/cache/scope.js");
+    const deleted = { number: 4, pull_request: { number: 4, head: { repo: null }, base: { repo: { full_name: "torjus/nixos" } } } };
+    assert.equal(isForkPullRequest(deleted), true);
+    assert.equal(cacheIsFork(deleted), true);
+    const policy = { trusted_repos: plan, trusted_events: ["pull_request"] };
+    const r = checkTrust({ repository: "torjus/nixos", eventName: "pull_request", event: deleted }, policy);
+    assert.equal(r.ok, false);
+    assert.match((r as { reason: string }).reason, /pull_request:fork/);
+    assert.equal(jobCacheScope({ repository: "torjus/nixos", eventName: "pull_request", event: deleted, ref: "refs/pull/4/head" }).readOnly, true);
+    // Both sides agree on every shape of payload.
+    const shapes: Array<Record<string, unknown>> = [
+      deleted, {}, { pull_request: "x" }, pr("a/x", "A/X"), pr("a/x", "b/x"), pr("a/x", "a/x", true),
+      { pull_request: { head: { repo: { fork: true } }, base: {} } }, { pull_request: { head: { repo: { full_name: "a/x" } } } },
+    ];
+    for (const e of shapes) assert.equal(cacheIsFork(e), isForkPullRequest(e), JSON.stringify(e));
+  });
+
+  it("compares names in ASCII case only: the Kelvin sign is not a k", () => {
+    assert.equal(repoMatches("kelvin/x", "\u212Aelvin/x"), false);
+    assert.equal(repoMatches("\u212Aelvin/x", "kelvin/x"), false);
+    assert.equal(repoMatches("kelvin/*", "\u212Aelvin/x"), false);
+    assert.equal(repoMatches("KELVIN/X", "kelvin/x"), true);
+    assert.equal(repoMatches("stra\u00DFe/x", "STRASSE/x"), false);
+    assert.equal(isForkPullRequest(pr("\u212A/x", "k/x")), true);
+    const r = checkTrust({ repository: "\u212Aelvin/x", eventName: "push", event: {} }, { trusted_repos: ["kelvin/*"], trusted_events: [] });
+    assert.equal(r.ok, false);
+  });
+
+  it("`owner/` matches nothing, and the config refuses it naming the key", async () => {
+    assert.equal(repoMatches("torjus/", "torjus/nixos"), false);
+    assert.equal(repoMatches("torjus/", "torjus/"), false);
+    const { parseConfig } = await import("../../src/config/load-config.js");
+    assert.throws(
+      () => parseConfig("runner:\n  trusted_repos: [torjus/]\n", "config.yaml", { env: {}, cwd: "/" }),
+      /runner\.trusted_repos\[0\]: "torjus\/" is not a repository pattern \(expected owner\/repo or owner\/\*\)/,
+    );
+  });
+});
