@@ -21,8 +21,8 @@ after(async () => {
 });
 
 async function startServerProcess(dir: string, port = 0): Promise<{ child: ChildProcess; url: string }> {
-  const child = spawn(process.execPath, ["--import", "tsx", ENTRY, "cache-server", "--dir", dir, "--port", String(port), "--secret", "crash-secret"], {
-    cwd: ROOT, env: { ...process.env, HOME: base }, stdio: ["ignore", "pipe", "pipe"],
+  const child = spawn(process.execPath, ["--import", "tsx", ENTRY, "cache-server", "--dir", dir, "--port", String(port)], {
+    cwd: ROOT, env: { ...process.env, HOME: base, NATIVE_RUNNER_CACHE_SECRET: "crash-secret" }, stdio: ["ignore", "pipe", "pipe"],
   });
   let text = "";
   const url = await new Promise<string>((resolve, reject) => {

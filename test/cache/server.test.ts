@@ -3,7 +3,7 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { spawn, type ChildProcess } from "node:child_process";
-import { mkdir, rm } from "node:fs/promises";
+import { mkdir, readFile, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { once } from "node:events";
 import { createHash } from "node:crypto";
@@ -20,9 +20,9 @@ after(async () => {
   await rm(base, { recursive: true, force: true });
 });
 
-function cli(args: string[]): ChildProcess {
+function cli(args: string[], env: NodeJS.ProcessEnv = {}): ChildProcess {
   return spawn(process.execPath, ["--import", "tsx", ENTRY, ...args], {
-    cwd: ROOT, env: { ...process.env, HOME: base }, stdio: ["ignore", "pipe", "pipe"],
+    cwd: ROOT, env: { ...process.env, HOME: base, ...env }, stdio: ["ignore", "pipe", "pipe"],
   });
 }
 
@@ -71,7 +71,7 @@ test("cache-server refuses to start without a secret", async () => {
 });
 
 test("cache-server logs in the daemon's format (JSON lines off a terminal, tagged component cache)", async () => {
-  const child = cli(["cache-server", "--dir", join(base, "logfmt"), "--host", "127.0.0.1", "--port", "0", "--secret", "s"]);
+  const child = cli(["cache-server", "--dir", join(base, "logfmt"), "--host", "127.0.0.1", "--port", "0"], { NATIVE_RUNNER_CACHE_SECRET: "s" });
   let err = "";
   child.stderr!.on("data", (d: Buffer) => (err += d.toString()));
   try {
@@ -94,9 +94,46 @@ test("cache-server logs in the daemon's format (JSON lines off a terminal, tagge
   }
 });
 
+test("cache-server never takes its secret from the command line", async () => {
+  const secret = "argv-secret-" + Math.random().toString(36).slice(2);
+  // --secret is refused before anything starts, naming the alternatives.
+  const refused = cli(["cache-server", "--dir", join(base, "argv"), "--port", "0", "--secret", secret]);
+  let out = "";
+  refused.stderr!.on("data", (d: Buffer) => (out += d.toString()));
+  refused.stdout!.on("data", (d: Buffer) => (out += d.toString()));
+  const [code] = (await once(refused, "exit")) as [number | null];
+  assert.notEqual(code, 0);
+  assert.match(out, /--secret is refused/);
+  assert.match(out, /--secret-file/);
+  assert.match(out, /NATIVE_RUNNER_CACHE_SECRET/);
+  assert.doesNotMatch(out, /listening on/);
+  // From the environment: running, and the secret is in neither its command line nor (once read) its environment.
+  const child = cli(["cache-server", "--dir", join(base, "envsecret"), "--port", "0"], { NATIVE_RUNNER_CACHE_SECRET: secret });
+  try {
+    const m = await waitForLine(child, /listening on (http:\/\/127\.0\.0\.1:\d+)/);
+    const cmdline = await readFile(`/proc/${child.pid}/cmdline`, "utf8");
+    assert.ok(cmdline.includes("cache-server"), cmdline);
+    assert.ok(!cmdline.includes(secret), cmdline);
+    // The server really uses that secret: a MAC made with it passes the check, another one does not.
+    const ts = String(Math.floor(Date.now() / 1000));
+    const headers = (key: string) => ({
+      "Forgejo-Cache-Repo": "o/r", "Forgejo-Cache-RunNumber": "1", "Forgejo-Cache-Timestamp": ts, "Forgejo-Cache-RunId": "1",
+      "Forgejo-Cache-WriteIsolationKey": "", "Forgejo-Cache-MAC": computeMac(key, "o/r", "1", ts, ""),
+    });
+    const ok = await raw(`${m[1]}/_apis/artifactcache/cache?keys=k&version=v`, "GET", headers(secret));
+    const bad = await raw(`${m[1]}/_apis/artifactcache/cache?keys=k&version=v`, "GET", headers("wrong"));
+    assert.equal(bad.status, 403);
+    assert.notEqual(ok.status, bad.status, `right MAC ${ok.status}, wrong MAC ${bad.status}`);
+  } finally {
+    child.kill("SIGTERM");
+    await once(child, "exit");
+  }
+});
+
 test("proxy + separate cache-server process sharing a secret; SIGTERM stops it", async () => {
   const dir = join(base, "external");
-  const child = cli(["cache-server", "--dir", dir, "--host", "127.0.0.1", "--port", "0", "--secret", "shared-secret"]);
+  await writeFile(join(base, "shared-secret"), "shared-secret\n", { mode: 0o600 });
+  const child = cli(["cache-server", "--dir", dir, "--host", "127.0.0.1", "--port", "0", "--secret-file", join(base, "shared-secret")]);
   try {
     const m = await waitForLine(child, /listening on (http:\/\/127\.0\.0\.1:\d+)/);
     const serverUrl = m[1]!;
