@@ -55,6 +55,9 @@ runner:
   insecure: false
   # Timeout of one FetchTask request.
   fetch_timeout: 5s
+  # (native-runner) A FetchTask answer larger than this is refused (and
+  # logged) without being read whole.
+  fetch_max_size: 32MiB
   # How often to ask Forgejo for a job. Forced to at least 30s for
   # codeberg.org.
   fetch_interval: 2s

@@ -47,6 +47,7 @@ export function defaultConfig(env: NodeJS.ProcessEnv = process.env, cwd: string 
       shutdown_timeout: 0,
       insecure: false,
       fetch_timeout: DEFAULT_FETCH_TIMEOUT,
+      fetch_max_size: 32 * 1024 * 1024,
       fetch_interval: DEFAULT_FETCH_INTERVAL,
       fetch_interval_max: DEFAULT_FETCH_INTERVAL_MAX,
       report_interval: DEFAULT_REPORT_INTERVAL,

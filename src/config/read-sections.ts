@@ -47,6 +47,9 @@ export function readRunner(s: Section, { cfg }: Scope): string | undefined {
   }
   cfg.runner.insecure = s.bool("insecure") ?? false;
   cfg.runner.fetch_timeout = positiveOr(s, "fetch_timeout", DEFAULT_FETCH_TIMEOUT);
+  const fetchMax = s.size("fetch_max_size");
+  if (fetchMax === 0) s.problem("fetch_max_size", 0, "is zero", "a size such as 32MiB");
+  else if (fetchMax !== undefined) cfg.runner.fetch_max_size = fetchMax;
   cfg.runner.fetch_interval = positiveOr(s, "fetch_interval", DEFAULT_FETCH_INTERVAL);
   cfg.runner.fetch_interval_max = positiveOr(s, "fetch_interval_max", cfg.runner.fetch_interval_max);
   if (cfg.runner.fetch_interval_max < cfg.runner.fetch_interval) cfg.runner.fetch_interval_max = cfg.runner.fetch_interval;

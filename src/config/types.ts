@@ -26,6 +26,8 @@ export interface RunnerSection {
   shutdown_timeout: number;
   insecure: boolean;
   fetch_timeout: number;
+  /** Largest FetchTask (and other) answer accepted from Forgejo, in bytes. */
+  fetch_max_size: number;
   fetch_interval: number;
   /** Idle backoff ceiling (Gitea act_runner key). */
   fetch_interval_max: number;

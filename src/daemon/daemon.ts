@@ -95,6 +95,7 @@ export function startDaemon(opts: DaemonOptions): Daemon {
         token: conn.token,
         codec: config.runner.protocol,
         insecure: config.runner.insecure,
+        maxAnswerBytes: config.runner.fetch_max_size,
       });
     clients.set(conn.name, client);
     const clog = opts.connections.length > 1 ? log.child({ connection: conn.name }) : log;

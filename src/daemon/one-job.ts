@@ -36,7 +36,7 @@ export function startOneJob(opts: OneJobOptions): OneJob {
   });
   const client =
     opts.createClient?.(conn) ??
-    createForgejoClient({ baseUrl: conn.url, uuid: conn.uuid, token: conn.token, codec: config.runner.protocol, insecure: config.runner.insecure });
+    createForgejoClient({ baseUrl: conn.url, uuid: conn.uuid, token: conn.token, codec: config.runner.protocol, insecure: config.runner.insecure, maxAnswerBytes: config.runner.fetch_max_size });
   const ctx: TaskRunnerContext = {
     client, instanceUrl: conn.url, connectionName: conn.name, labels: conn.labels,
     ...(opts.containerRuntime ? { containerRuntime: opts.containerRuntime } : {}), config, host: opts.host, log,

@@ -34,7 +34,14 @@ export interface ForgejoClientOptions {
   insecure?: boolean;
   /** Default per-call timeout; defaults to FORGEJO_CLIENT_TIMEOUT seconds, else 60 s. */
   timeoutMs?: number;
+  /**
+   * Largest answer read, compressed or not (runner.fetch_max_size); a larger
+   * one is refused while it streams in, never buffered whole. Default 32 MiB.
+   */
+  maxAnswerBytes?: number;
 }
+
+export const DEFAULT_MAX_ANSWER_BYTES = 32 * 1024 * 1024;
 
 export interface CallOptions {
   timeoutMs?: number;
@@ -83,6 +90,15 @@ export function actionsApiUrl(instance: string): string {
 export function createForgejoClient(opts: ForgejoClientOptions): ForgejoClient {
   const codec: Codec = opts.codec ?? "proto";
   const timeoutMs = opts.timeoutMs ?? clientTimeoutFromEnv();
+  const maxAnswerBytes = opts.maxAnswerBytes ?? DEFAULT_MAX_ANSWER_BYTES;
+  const tooLarge = (err: unknown): never => {
+    const e = ConnectError.from(err);
+    if (e.code !== Code.ResourceExhausted) throw err;
+    throw new ConnectError(
+      `the FetchTask answer is larger than ${maxAnswerBytes} bytes (runner.fetch_max_size); refused without reading it whole (${e.rawMessage})`,
+      Code.ResourceExhausted,
+    );
+  };
   const state = { lastContactAt: 0 };
 
   const auth: Interceptor = (next) => async (req) => {
@@ -105,6 +121,7 @@ export function createForgejoClient(opts: ForgejoClientOptions): ForgejoClient {
       baseUrl: actionsApiUrl(opts.baseUrl),
       useBinaryFormat: binary,
       acceptCompression: [compressionGzip],
+      readMaxBytes: maxAnswerBytes,
       defaultTimeoutMs: timeoutMs,
       interceptors: [auth],
       jsonOptions: { ignoreUnknownFields: true },
@@ -135,15 +152,15 @@ export function createForgejoClient(opts: ForgejoClientOptions): ForgejoClient {
     fetchTask: (tasksVersion, o) => {
       const headers = { "x-runner-request-key": o.requestKey };
       if (o.capacity !== undefined && o.capacity > 1) {
-        return runnerJson.fetchTask({ tasksVersion, taskCapacity: BigInt(o.capacity) }, callOpts(o, headers));
+        return runnerJson.fetchTask({ tasksVersion, taskCapacity: BigInt(o.capacity) }, callOpts(o, headers)).catch(tooLarge);
       }
-      return runner.fetchTask({ tasksVersion }, callOpts(o, headers));
+      return runner.fetchTask({ tasksVersion }, callOpts(o, headers)).catch(tooLarge);
     },
     fetchSingleTask: (o) =>
       runnerJson.fetchSingleTask(
         { tasksVersion: 0n, handle: o.handle },
         callOpts(o, { "x-runner-request-key": o.requestKey }),
-      ),
+      ).catch(tooLarge),
     updateTask: (req, o) => runner.updateTask(req, callOpts(o)),
     updateLog: (req, o) => runner.updateLog(req, callOpts(o)),
   };
