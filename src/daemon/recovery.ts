@@ -12,7 +12,7 @@ import type { Logger } from "../observability/logger.js";
 import { Code, ConnectError, Result, isUnregisteredRunner, type ForgejoClient } from "../protocol/index.js";
 import { killJobLeftovers } from "./job-marker.js";
 import { retryWithBackoff, sleep } from "./retry.js";
-import { TaskSpool, findOrphans, type SpoolMeta, type SpooledTaskState } from "./spool.js";
+import { TaskSpool, findOrphans, type SpoolMeta, type SpoolRow, type SpooledTaskState } from "./spool.js";
 
 export const RESTART_LINE = "The runner restarted while this job was running";
 
@@ -37,23 +37,38 @@ export interface DeliverOptions {
  * finished one: the restart row is journaled as the last row, the running
  * step fails, steps never started are cancelled. Idempotent.
  */
-export async function closeInterruptedSpool(spool: TaskSpool, now = new Date()): Promise<SpooledTaskState> {
+export async function closeInterruptedSpool(spool: TaskSpool, now = new Date()): Promise<ClosedSpool> {
   const meta = await spool.meta();
   const state: SpooledTaskState = (await spool.readState<SpooledTaskState>()) ?? {
     startedAt: Date.parse(meta.startedAt) || now.getTime(),
     steps: [],
   };
-  if (state.final) return state;
+  if (state.final) return { state, tail: [] };
+  // With the disk full (or failing) the closing rows and state stay in
+  // memory: they are delivered from there, the journal keeps what it has.
+  const tail: SpoolRow[] = [];
+  const append = (rows: SpoolRow[]) => {
+    if (tail.length === 0) {
+      try {
+        spool.append(rows);
+        return;
+      } catch (err) {
+        if (!isStorageError(err)) throw err;
+      }
+    }
+    tail.push(...rows);
+  };
+  const total = () => spool.rows + tail.length;
   const ack = await spool.ack();
   // Rows the server holds but the journal lost (power loss before an fsync):
   // placeholders keep the indexes aligned; the server ignores rows below its ack.
-  if (spool.rows < ack) {
-    spool.append(Array.from({ length: ack - spool.rows }, () => ({ time: now, content: "" })));
+  if (total() < ack) {
+    append(Array.from({ length: ack - total() }, () => ({ time: now, content: "" })));
   }
   const steps = state.steps ?? [];
   while (steps.length < meta.stepCount) steps.push({ result: Result.UNSPECIFIED, logIndex: 0, logLength: 0 });
-  const restartIndex = spool.rows;
-  spool.append([{ time: now, content: RESTART_LINE }]);
+  const restartIndex = total();
+  append([{ time: now, content: RESTART_LINE }]);
   let running = -1;
   for (let i = 0; i < steps.length; i++) {
     const s = steps[i]!;
@@ -72,9 +87,25 @@ export async function closeInterruptedSpool(spool: TaskSpool, now = new Date()):
   }
   state.steps = steps;
   state.final = { result: Result.FAILURE, stoppedAt: now.getTime(), outputs: {}, restarted: true };
-  spool.sync();
-  await spool.writeState(state);
-  return state;
+  try {
+    spool.sync();
+    await spool.writeState(state);
+  } catch (err) {
+    if (!isStorageError(err)) throw err;
+  }
+  return { state, tail };
+}
+
+export interface ClosedSpool {
+  state: SpooledTaskState;
+  /** Closing rows that could not be journaled (disk full): they follow the journal's rows. */
+  tail: SpoolRow[];
+}
+
+/** A write failed for want of space or by an I/O error: the journal is read-only from now on. */
+export function isStorageError(err: unknown): boolean {
+  const code = (err as NodeJS.ErrnoException | undefined)?.code;
+  return code === "ENOSPC" || code === "EDQUOT" || code === "EIO" || code === "EROFS" || code === "EFBIG";
 }
 
 /**
@@ -83,14 +114,20 @@ export async function closeInterruptedSpool(spool: TaskSpool, now = new Date()):
  * that moved things forward restarts the count). Throws when the retries
  * ran out; the spool is then still complete for another attempt.
  */
-export async function deliverFinishedSpool(spool: TaskSpool, client: DeliveryClient, opts: DeliverOptions): Promise<DeliveryOutcome> {
-  const meta = await spool.meta();
-  const state = await spool.readState<SpooledTaskState>();
-  if (!state?.final) throw new Error(`spool ${spool.dir} has no final state`);
+export async function deliverFinishedSpool(
+  journal: TaskSpool,
+  client: DeliveryClient,
+  opts: DeliverOptions,
+  closed?: ClosedSpool,
+): Promise<DeliveryOutcome> {
+  const meta = await journal.meta();
+  const state = closed?.state ?? (await journal.readState<SpooledTaskState>());
+  if (!state?.final) throw new Error(`spool ${journal.dir} has no final state`);
+  const spool = withTail(journal, closed?.tail ?? []);
   const taskId = BigInt(meta.taskId);
   const log = opts.log;
   const max = opts.maxBatchRows ?? 1000;
-  let offset = Math.min(await spool.ack(), spool.rows);
+  let offset = Math.min(await journal.ack(), spool.rows);
   let archived = false;
   let seen = offset;
   const retry = {
@@ -140,7 +177,9 @@ export async function deliverFinishedSpool(spool: TaskSpool, client: DeliveryCli
       const next = Math.min(ack, spool.rows);
       if (next > offset) {
         offset = next;
-        await spool.setAck(offset);
+        await journal.setAck(Math.min(offset, journal.rows)).catch((err: unknown) => {
+          if (!isStorageError(err)) throw err;
+        });
       }
       if (last) {
         if (ack < spool.rows) throw new Error(`server acknowledged ${ack} of ${spool.rows} rows`);
@@ -228,6 +267,7 @@ export async function recoverOrphans(opts: RecoveryOptions): Promise<RecoverySum
 
 async function recoverOne(dir: string, opts: RecoveryOptions): Promise<keyof RecoverySummary> {
   let spool: TaskSpool | undefined;
+  let closed: ClosedSpool | undefined;
   try {
     spool = await TaskSpool.open(dir);
     const meta = await spool.meta();
@@ -239,7 +279,7 @@ async function recoverOne(dir: string, opts: RecoveryOptions): Promise<keyof Rec
         return 0;
       });
       if (killed > 0) log.warn({ processes: killed }, "killed processes the interrupted job left running");
-      await closeInterruptedSpool(spool);
+      closed = await closeInterruptedSpool(spool);
       log.warn("the job was running when the runner stopped; reporting it as failed");
     }
     const client = opts.clients.get(meta.connection);
@@ -253,7 +293,7 @@ async function recoverOne(dir: string, opts: RecoveryOptions): Promise<keyof Rec
       log,
       ...(opts.signal ? { signal: opts.signal } : {}),
       ...(opts.callTimeoutMs ? { callTimeoutMs: opts.callTimeoutMs } : {}),
-    });
+    }, closed);
     log.info({ outcome }, outcome === "delivered" ? "reported the orphaned task" : "the server had already finished the orphaned task");
     await spool.remove();
     return "recovered";
@@ -326,4 +366,18 @@ export class Redeliverer {
 function describeErr(err: unknown): string {
   if (err instanceof ConnectError) return `[${Code[err.code] ?? err.code}] ${err.rawMessage}`;
   return err instanceof Error ? err.message : String(err);
+}
+
+/** The journal's rows followed by rows kept in memory. */
+function withTail(journal: TaskSpool, tail: SpoolRow[]): Pick<TaskSpool, "rows" | "read"> {
+  if (tail.length === 0) return journal;
+  return {
+    get rows() {
+      return journal.rows + tail.length;
+    },
+    read(from: number, max: number): SpoolRow[] {
+      if (from < journal.rows) return journal.read(from, Math.min(max, journal.rows - from));
+      return tail.slice(from - journal.rows, from - journal.rows + max);
+    },
+  };
 }

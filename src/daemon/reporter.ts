@@ -53,6 +53,11 @@ export interface ReporterOptions {
    * fixed window), and the spool outlives a crash. Without it, rows wait in memory.
    */
   spool?: TaskSpool;
+  /**
+   * The spool cannot be written (ENOSPC, EIO…), called once. Rows journaled
+   * before are still delivered; later rows are kept in memory.
+   */
+  onJournalFailed?: (err: unknown) => void;
 }
 
 interface StepSlot {
@@ -102,6 +107,10 @@ export class TaskReporter {
       ? new SpoolRowStore(opts.spool, {
           writeBatchRows: 1,
           onError: (err) => this.warnThrottled("could not journal the log ack", err),
+          onJournalFailed: (err) => {
+            this.log.error({ err: describe(err), spool: opts.spool!.dir }, "cannot write the task's journal; the job is stopped");
+            opts.onJournalFailed?.(err);
+          },
         })
       : new MemoryRowStore();
   }

@@ -66,6 +66,11 @@ export interface SpoolRowStoreOptions {
   /** Rows buffered before they are written to the journal (default 200). */
   writeBatchRows?: number;
   onError?: (err: unknown) => void;
+  /**
+   * Once: the journal cannot be written (disk full, I/O error). Rows
+   * journaled so far are still read from it; later rows stay in memory.
+   */
+  onJournalFailed?: (err: unknown) => void;
 }
 
 export class SpoolRowStore implements RowStore {
@@ -80,6 +85,7 @@ export class SpoolRowStore implements RowStore {
   private readonly maxRows: number;
   private readonly maxBytes: number;
   private readonly writeBatch: number;
+  private journalError: unknown;
 
   constructor(private readonly spool: TaskSpool, private readonly opts: SpoolRowStoreOptions = {}) {
     this.maxRows = opts.windowRows ?? 2000;
@@ -98,18 +104,37 @@ export class SpoolRowStore implements RowStore {
       this.window.push(r);
       this.windowBytes += approxBytes(r);
     }
-    while (this.window.length > 1 && (this.window.length > this.maxRows || this.windowBytes > this.maxBytes)) {
+    if (this.unwritten.length >= this.writeBatch || this.window.length > this.maxRows || this.windowBytes > this.maxBytes) this.write();
+    // Only journaled rows leave memory: without a journal they are the only copy.
+    while (
+      this.window.length > 1 && this.windowStart < this.spool.rows &&
+      (this.window.length > this.maxRows || this.windowBytes > this.maxBytes)
+    ) {
       this.windowBytes -= approxBytes(this.window.shift()!);
       this.windowStart++;
     }
-    if (this.unwritten.length >= this.writeBatch || this.windowStart > this.spool.rows) this.write();
+  }
+
+  /** The error that stopped journaling, if any. */
+  get failed(): unknown {
+    return this.journalError;
   }
 
   /** Journals buffered rows (no fsync). Rows are always journaled before anyone reads them. */
   write(): void {
-    if (this.unwritten.length === 0) return;
-    this.spool.append(this.unwritten);
-    this.unwritten = [];
+    if (this.unwritten.length === 0 || this.journalError !== undefined) return;
+    try {
+      this.spool.append(this.unwritten);
+      this.unwritten = [];
+    } catch (err) {
+      this.fail(err);
+    }
+  }
+
+  private fail(err: unknown): void {
+    if (this.journalError !== undefined) return;
+    this.journalError = err ?? new Error("journal write failed");
+    this.opts.onJournalFailed?.(err);
   }
 
   read(from: number, max: number, maxBytes: number): StoredRow[] {
@@ -137,12 +162,16 @@ export class SpoolRowStore implements RowStore {
 
   sync(): void {
     this.write();
-    this.spool.sync();
+    try {
+      this.spool.sync();
+    } catch (err) {
+      this.fail(err);
+    }
   }
 
   async syncAsync(): Promise<void> {
     this.write();
-    await this.spool.syncAsync();
+    await this.spool.syncAsync().catch((err: unknown) => this.fail(err));
   }
 }
 

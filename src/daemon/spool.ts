@@ -169,7 +169,20 @@ export class TaskSpool {
     const data = Buffer.from(text);
     let pos = this.size;
     let at = 0;
-    while (at < data.length) at += writeSync(this.fd, data, at, data.length - at);
+    try {
+      while (at < data.length) at += writeSync(this.fd, data, at, data.length - at);
+    } catch (err) {
+      // ENOSPC, EIO, EDQUOT…: drop a partly written batch so the journal
+      // stays whole lines, and let the caller decide (the rows are its own).
+      if (at > 0) {
+        try {
+          ftruncateSync(this.fd, this.size);
+        } catch {
+          // the torn line is dropped when the journal is opened again
+        }
+      }
+      throw err;
+    }
     for (let i = 0; i < data.length; i++) {
       if (data[i] === 0x0a) {
         this.offsets.push(pos);

@@ -7,7 +7,8 @@ import type { Logger } from "../observability/logger.js";
 
 export type SlotEvent = "task-ended" | "released";
 
-export type AbortKind = "server" | "timeout" | "shutdown";
+/** `journal`: the runner could not journal the job (disk full, I/O error); the job fails. */
+export type AbortKind = "server" | "timeout" | "shutdown" | "journal";
 
 export const TIMEOUT_MESSAGE = "The runner cancelled the job because it exceeds the maximum run time";
 

@@ -125,6 +125,7 @@ export async function runTask(task: Task, ctx: TaskRunnerContext, handle: TaskHa
     onCallError: (rpc, err) => notify(ctx.observer, "reportError", rpc, Code[ConnectError.from(err).code] ?? "unknown"),
     onCancelRequested: (r) =>
       handle.cancel("server", r === "cancelled" ? "The job was cancelled on the server" : "The server stopped the job"),
+    onJournalFailed: (err) => handle.cancel("journal", journalFailure(err, ctx.spoolRoot)),
   });
   const untrack = ctx.trackBacklog?.(() => reporter.backlogBytes());
   // Rows the runner writes itself (errors, notes) get the same masking as the job's.
@@ -188,11 +189,12 @@ export async function runTask(task: Task, ctx: TaskRunnerContext, handle: TaskHa
       ? routeJobs(ctx.runJob, { labels: parseLabels(ctx.labels), unmatched: "container", runtime: ctx.containerRuntime, who: "this runner" })
       : ctx.runJob;
     outcome = await withWorkflowCalls(run)(req, { emit: reporter.handle, signal: handle.signal, host });
+    if (abortKind(handle.signal) === "journal") outcome = { ...outcome, result: "failure" };
   } catch (err) {
     const msg = err instanceof TaskRejected ? err.message : `Error: the runner could not run this job: ${describe(err)}`;
     addRow(msg);
     log.error({ err: err instanceof Error ? err.stack : String(err) }, "task failed before or while running the job");
-    outcome = { result: handle.signal.aborted ? "cancelled" : "failure", outputs: {} };
+    outcome = { result: handle.signal.aborted && abortKind(handle.signal) !== "journal" ? "cancelled" : "failure", outputs: {} };
   } finally {
     handle.signal.removeEventListener("abort", onAbort);
     try {
@@ -361,4 +363,15 @@ function str(v: unknown): string | undefined {
 
 function isObject(v: unknown): v is Record<string, unknown> {
   return typeof v === "object" && v !== null && !Array.isArray(v);
+}
+
+function abortKind(signal: AbortSignal): string | undefined {
+  return signal.aborted && signal.reason instanceof TaskAbort ? signal.reason.kind : undefined;
+}
+
+/** The job log's line when the journal cannot be written. */
+function journalFailure(err: unknown, root: string | undefined): string {
+  const code = (err as NodeJS.ErrnoException | undefined)?.code;
+  const why = code === "ENOSPC" || code === "EDQUOT" ? "no space left on the device" : code === "EIO" ? "an I/O error" : describe(err);
+  return `Error: the runner stopped this job: it cannot write the job's journal under ${root ?? "its state directory"} (${code ?? "error"}: ${why}). Rows written before are still delivered; free space there for new jobs.`;
 }
