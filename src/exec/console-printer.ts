@@ -18,6 +18,8 @@ interface JobState {
   firstError: Map<number | "job", string>;
   /** The first step that failed (after continue-on-error). */
   failedStep?: { name: string; error?: string };
+  /** `[job]   │ ` for plain output lines, by depth and stage (most lines of a big log share one). */
+  plainPrefix?: { depth: number; stage: string; text: string };
 }
 
 interface SummaryNote {
@@ -127,12 +129,18 @@ export class ConsolePrinter implements ExecObserver {
       if (raw === expected || raw.replace(/^##\[(error|warning|notice)\]/, "") === expected) return;
       st.echo = [];
     }
-    const indent = "  ".repeat(st.depth + 1);
     if (!raw.startsWith("##[")) {
       // the common case: plain output, no workflow command to render
-      this.line(job, `${indent}${this.c(2, stage === "step" ? "│" : "·")} ${raw}`);
+      let p = st.plainPrefix;
+      if (!p || p.depth !== st.depth || p.stage !== stage) {
+        const indent = "  ".repeat(st.depth + 1);
+        p = { depth: st.depth, stage, text: `${this.c(st.color, `[${job.name}]`)} ${indent}${this.c(2, stage === "step" ? "│" : "·")} ` };
+        st.plainPrefix = p;
+      }
+      this.opts.write(`${p.text}${raw}\n`);
       return;
     }
+    const indent = "  ".repeat(st.depth + 1);
     const group = /^##\[group\](.*)$/.exec(raw);
     if (group) {
       this.line(job, `${indent}${this.c(1, `▸ ${group[1]}`)}`);
