@@ -154,7 +154,8 @@ export async function runTask(task: Task, ctx: TaskRunnerContext, handle: TaskHa
         ctx.trust,
       );
       if (!verdict.ok) {
-        log.warn({ reason: verdict.reason }, "task refused by the trust policy");
+        // One line: the reason names the repository (or event) and the setting with its rules.
+        log.warn(`task refused: ${verdict.reason}`);
         throw new TaskRejected(`Error: this runner does not run this job: ${verdict.reason}`);
       }
     }
@@ -193,7 +194,9 @@ export async function runTask(task: Task, ctx: TaskRunnerContext, handle: TaskHa
   } catch (err) {
     const msg = err instanceof TaskRejected ? err.message : `Error: the runner could not run this job: ${describe(err)}`;
     addRow(msg);
-    log.error({ err: err instanceof Error ? err.stack : String(err) }, "task failed before or while running the job");
+    if (!(err instanceof TaskRejected)) {
+      log.error({ err: err instanceof Error ? err.stack : String(err) }, "task failed before or while running the job");
+    }
     outcome = { result: handle.signal.aborted && abortKind(handle.signal) !== "journal" ? "cancelled" : "failure", outputs: {} };
   } finally {
     handle.signal.removeEventListener("abort", onAbort);

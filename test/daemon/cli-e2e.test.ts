@@ -172,3 +172,25 @@ test("Nix: a job's result link is re-rooted before the workspace goes, and the l
     await env.close();
   }
 });
+
+test("a task refused by trusted_repos is one WARN line naming the repository and the rule, no error or stack", async () => {
+  const env = await setupEnv();
+  const cli = await startCli(env, ["daemon"], { trustedRepos: ["bob/*"] });
+  try {
+    const { jobId } = env.emu.enqueue({ workflow: workflow("      - run: echo never\n") });
+    const job = await env.emu.waitForJobDone(jobId, 60_000);
+    assert.equal(job.result, "failure");
+    cli.child.kill("SIGTERM");
+    await cli.exited;
+    const lines = cli.output().trim().split("\n").filter((l) => l.startsWith("{")).map((l) => JSON.parse(l) as { level: number; msg: string });
+    const about = lines.filter((l) => /trusted_repos/.test(JSON.stringify(l)));
+    assert.equal(about.length, 1, cli.output());
+    assert.equal(about[0]!.level, 40, cli.output());
+    assert.match(about[0]!.msg, /repository "alice\/webapp" is not in runner\.trusted_repos \(bob\/\*\)/);
+    assert.deepEqual(lines.filter((l) => l.level >= 50), [], cli.output());
+    assert.doesNotMatch(cli.output(), /Error: Error:/);
+  } finally {
+    cli.child.kill("SIGKILL");
+    await env.close();
+  }
+});
