@@ -57,6 +57,18 @@ export function cacheServerCommand(program: Command): void {
       const macMaxAge = flags.macMaxAge !== undefined ? parseGoDuration(flags.macMaxAge) : cfg.cache.mac_max_age;
       if (macMaxAge === undefined || macMaxAge < 0) throw new Error(`cache-server: --mac-max-age ${flags.macMaxAge}: expected a duration such as 3h`);
       const log = (level: "debug" | "info" | "warn" | "error", msg: string) => logger[level](msg);
+      // Handlers first: a SIGTERM sent as soon as the "listening" line appears must not find the default action.
+      const stopped = new Promise<string>((resolve) => {
+        const stop = (sig: string) => {
+          process.off("SIGINT", onInt);
+          process.off("SIGTERM", onTerm);
+          resolve(sig);
+        };
+        const onInt = () => stop("SIGINT");
+        const onTerm = () => stop("SIGTERM");
+        process.on("SIGINT", onInt);
+        process.on("SIGTERM", onTerm);
+      });
       const server = await startCacheServer({
         dir: flags.dir || cfg.cache.dir,
         host: flags.host || cfg.cache.host || "127.0.0.1",
@@ -67,18 +79,7 @@ export function cacheServerCommand(program: Command): void {
         log,
       });
       log("info", `cache server is listening on ${server.url}`);
-      await new Promise<void>((resolve) => {
-        const stop = (sig: string) => {
-          log("info", `${sig}: stopping the cache server`);
-          process.off("SIGINT", onInt);
-          process.off("SIGTERM", onTerm);
-          resolve();
-        };
-        const onInt = () => stop("SIGINT");
-        const onTerm = () => stop("SIGTERM");
-        process.on("SIGINT", onInt);
-        process.on("SIGTERM", onTerm);
-      });
+      log("info", `${await stopped}: stopping the cache server`);
       await server.close();
     });
 }
