@@ -96,6 +96,10 @@ async function main(): Promise<void> {
     const vOut = execFileSync(process.execPath, [cli, "--version"], { encoding: "utf8" }).trim();
     add(`\`--version\` (prints "${vOut}")`, v, "≤ 60 ms");
     rows.push(row("`--version`, peak RSS", v[0]!.rssMiB, v[1]?.rssMiB, "MiB", "-"));
+    // What no Node program can go below: the runtime's own start.
+    const bare = await alternate([runner("node -e 0", process.execPath, ["-e", "0"])], root, () => []);
+    rows.push(row("`node -e 0` (Node's own start-up, the floor for `--version`), wall", bare[0]!.ms, undefined, "ms", "-", 0));
+    rows.push(row("`node -e 0`, CPU", bare[0]!.cpuMs, undefined, "ms", "-", 0));
 
     const one = await repo(root, "one", job("      - run: echo hello\n"));
     const t1 = await alternate(both, one, () => []);

@@ -4,6 +4,7 @@
 import { mkdtemp, rm, writeFile, mkdir } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
+import { rmSync } from "node:fs";
 import { spawn, type ChildProcess } from "node:child_process";
 import { startEmulator, type Emulator, type StartOptions } from "../emulator/index.js";
 import { parseConfig } from "../../src/config/index.js";
@@ -180,25 +181,18 @@ export async function waitUntil(cond: () => boolean | Promise<boolean>, timeoutM
 }
 
 /**
- * Bundles the CLI like scripts/build.mjs (benchmarks measure the shipped
- * form). The file goes below node_modules/.cache so that the external
- * native addon still resolves, without touching dist/.
+ * Bundles the CLI exactly as scripts/build.mjs does (benchmarks measure the
+ * shipped, code-split form), below node_modules/.cache so that the external
+ * native addons still resolve, in a directory of this process (node_modules
+ * may be shared by several checkouts), removed at exit. dist/ is left alone.
  */
 export async function bundleCli(): Promise<string> {
-  const { build } = await import("esbuild");
-  const outfile = join(REPO_ROOT, "node_modules/.cache/native-runner-bench/native-runner.mjs");
-  await build({
-    entryPoints: [join(REPO_ROOT, "src/cli/entry.ts")],
-    outfile,
-    bundle: true,
-    platform: "node",
-    target: "node20",
-    format: "esm",
-    external: ["better-sqlite3", "dockerode"],
-    banner: { js: "import { createRequire as __nrCreateRequire } from 'node:module'; const require = __nrCreateRequire(import.meta.url);" },
-    logLevel: "error",
-  });
-  return outfile;
+  const { bundleCli: bundle } = (await import(join(REPO_ROOT, "scripts/bundle.mjs"))) as {
+    bundleCli: (outdir: string, opts?: { sourcemap?: boolean }) => Promise<string>;
+  };
+  const outdir = join(REPO_ROOT, "node_modules/.cache/native-runner-bench", `harness-${process.pid}`);
+  process.on("exit", () => rmSync(outdir, { recursive: true, force: true }));
+  return bundle(outdir, { sourcemap: false });
 }
 
 /** A TCP port that was free a moment ago. */
