@@ -57,7 +57,7 @@ describe("hostile: the state dir's filesystem filled by a job", { skip }, () => 
     await disk?.release();
   });
 
-  it("daemon stays up, the job fails saying why, journaled rows arrive, the next job runs", { todo: TODO }, async () => {
+  it("daemon stays up, the job fails saying why, journaled rows arrive, the next job runs", async () => {
     const mark = `BEFORE-FILL-${randomBytes(4).toString("hex")}`;
     const { jobId } = r.emu.enqueue({
       workflow: hostJob(`      - run: |
@@ -102,6 +102,7 @@ describe("hostile: crash with the state dir's filesystem full", { skip }, () => 
     await disk?.release();
   });
 
+  // Still failing on main: the orphan is reported, but its job root (holding the fill) is not swept at start.
   it("after a restart the orphan is reported and new jobs run", { todo: TODO }, async () => {
     const mark = `ORPHAN-${randomBytes(4).toString("hex")}`;
     const { jobId } = r.emu.enqueue({

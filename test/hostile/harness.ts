@@ -194,7 +194,8 @@ ${o.extra ?? ""}`, { mode: 0o600 });
     },
     healthz: (timeoutMs = 10_000) =>
       new Promise((res) => {
-        const req = request(runner.healthUrl, { timeout: timeoutMs }, (r) => {
+        // A fresh connection each time: a kept-alive socket closed by the server is no liveness failure.
+        const req = request(runner.healthUrl, { timeout: timeoutMs, agent: false }, (r) => {
           r.resume();
           r.on("end", () => res(r.statusCode ?? 0));
         });

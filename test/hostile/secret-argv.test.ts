@@ -8,7 +8,7 @@ import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { mkdir, readFile, readdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { CLI, TODO, hostJob, logText, makeBase, skipReason, startRunner, type HostileRunner } from "./harness.js";
+import { CLI, hostJob, logText, makeBase, skipReason, startRunner, type HostileRunner } from "./harness.js";
 import { rm } from "node:fs/promises";
 
 /** Pids whose command line contains `needle`. */
@@ -25,7 +25,7 @@ async function cmdlinesWith(needle: string): Promise<number[]> {
 const skip = await skipReason({ isolation: "none", cgroups: "none" });
 
 describe("hostile: secrets in argv", { skip }, () => {
-  it("refuses `cache-server --secret`, and the secret never shows in /proc/*/cmdline", { todo: TODO }, async () => {
+  it("refuses `cache-server --secret`, and the secret never shows in /proc/*/cmdline", async () => {
     const base = await makeBase();
     const secret = `ARGVSECRET${randomBytes(16).toString("hex")}`;
     const cfg = join(base, "config.yaml");
