@@ -7,8 +7,11 @@ import type { Logger } from "../observability/logger.js";
 
 export type SlotEvent = "task-ended" | "released";
 
-/** `journal`: the runner could not journal the job (disk full, I/O error); the job fails. */
-export type AbortKind = "server" | "timeout" | "shutdown" | "journal";
+/**
+ * `journal`: the runner could not journal the job (disk full, I/O error);
+ * `crash`: an exception nobody caught inside the task. The job fails.
+ */
+export type AbortKind = "server" | "timeout" | "shutdown" | "journal" | "crash";
 
 export const TIMEOUT_MESSAGE = "The runner cancelled the job because it exceeds the maximum run time";
 

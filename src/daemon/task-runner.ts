@@ -12,6 +12,7 @@ import type { ForgejoClient, Task } from "../protocol/index.js";
 import { TaskReporter, describe } from "./reporter.js";
 import { fromResult } from "./results.js";
 import { TaskAbort, type TaskHandle } from "./supervisor.js";
+import { runInTaskScope } from "./task-scope.js";
 import { checkTrust, type TrustPolicy } from "../policy/trust.js";
 import { ConnectError, Code } from "../protocol/index.js";
 import { notify, type DaemonObserver, type TaskInfo } from "./observer.js";
@@ -86,7 +87,18 @@ export interface TaskResult {
 /** Thrown for a task the runner cannot run; the message becomes a log row. */
 class TaskRejected extends Error {}
 
-export async function runTask(task: Task, ctx: TaskRunnerContext, handle: TaskHandle): Promise<TaskResult> {
+export function runTask(task: Task, ctx: TaskRunnerContext, handle: TaskHandle): Promise<TaskResult> {
+  const context = githubTaskContext((task.context ?? {}) as Record<string, unknown>, undefined);
+  const scope = {
+    taskId: String(task.id),
+    repository: str(context.repository) ?? "",
+    job: str(context.job) ?? "",
+    fail: (err: unknown) => handle.cancel("crash", `Error: the runner stopped this job after an internal error: ${describe(err)}`),
+  };
+  return runInTaskScope(scope, () => runTaskInScope(task, ctx, handle));
+}
+
+async function runTaskInScope(task: Task, ctx: TaskRunnerContext, handle: TaskHandle): Promise<TaskResult> {
   const payload = task.workflowPayload ? new TextDecoder().decode(task.workflowPayload) : "";
   const context = githubTaskContext((task.context ?? {}) as Record<string, unknown>, payloadJob(payload));
   const log = taskLogger(ctx.log, {
@@ -190,14 +202,14 @@ export async function runTask(task: Task, ctx: TaskRunnerContext, handle: TaskHa
       ? routeJobs(ctx.runJob, { labels: parseLabels(ctx.labels), unmatched: "container", runtime: ctx.containerRuntime, who: "this runner" })
       : ctx.runJob;
     outcome = await withWorkflowCalls(run)(req, { emit: reporter.handle, signal: handle.signal, host });
-    if (abortKind(handle.signal) === "journal") outcome = { ...outcome, result: "failure" };
+    if (failedByRunner(handle.signal)) outcome = { ...outcome, result: "failure" };
   } catch (err) {
     const msg = err instanceof TaskRejected ? err.message : `Error: the runner could not run this job: ${describe(err)}`;
     addRow(msg);
     if (!(err instanceof TaskRejected)) {
       log.error({ err: err instanceof Error ? err.stack : String(err) }, "task failed before or while running the job");
     }
-    outcome = { result: handle.signal.aborted && abortKind(handle.signal) !== "journal" ? "cancelled" : "failure", outputs: {} };
+    outcome = { result: handle.signal.aborted && !failedByRunner(handle.signal) ? "cancelled" : "failure", outputs: {} };
   } finally {
     handle.signal.removeEventListener("abort", onAbort);
     try {
@@ -368,8 +380,9 @@ function isObject(v: unknown): v is Record<string, unknown> {
   return typeof v === "object" && v !== null && !Array.isArray(v);
 }
 
-function abortKind(signal: AbortSignal): string | undefined {
-  return signal.aborted && signal.reason instanceof TaskAbort ? signal.reason.kind : undefined;
+/** Stopped by the runner itself (journal unwritable, internal error): the job failed, nobody cancelled it. */
+function failedByRunner(signal: AbortSignal): boolean {
+  return signal.aborted && signal.reason instanceof TaskAbort && (signal.reason.kind === "journal" || signal.reason.kind === "crash");
 }
 
 /** The job log's line when the journal cannot be written. */

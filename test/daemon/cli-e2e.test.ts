@@ -194,3 +194,37 @@ test("a task refused by trusted_repos is one WARN line naming the repository and
     await env.close();
   }
 });
+
+test("an exception nobody caught inside a task fails that task only; the daemon goes on", async () => {
+  const env = await setupEnv();
+  const { mkdir, writeFile } = await import("node:fs/promises");
+  const { spawn } = await import("node:child_process");
+  const { configYaml, REPO_ROOT } = await import("./harness.js");
+  const cfg = join(env.dir, "config.yaml");
+  await mkdir(join(env.dir, "work"), { recursive: true });
+  await writeFile(cfg, configYaml(env));
+  const child = spawn(process.execPath, ["--import", "tsx", join(REPO_ROOT, "test/daemon/fixtures/crashing-engine-daemon.ts"), cfg, join(env.dir, "work")], {
+    cwd: REPO_ROOT, stdio: ["ignore", "pipe", "pipe"],
+  });
+  let out = "";
+  child.stdout!.on("data", (c: Buffer) => (out += c.toString()));
+  child.stderr!.on("data", (c: Buffer) => (out += c.toString()));
+  try {
+    for (const marker of ["CRASH_TIMER", "CRASH_REJECT"]) {
+      const { jobId } = env.emu.enqueue({ workflow: workflow(`      - run: echo ${marker}\n`) });
+      const job = await env.emu.waitForJobDone(jobId, 60_000);
+      assert.equal(job.result, "failure", `${marker}\n${out}`);
+      assert.ok(job.logRows.some((r) => r.includes("internal error") && r.includes("boom from a")), job.logRows.join("\n"));
+      assert.equal(child.exitCode, null, `daemon exited:\n${out}`);
+    }
+    const ok = await env.emu.waitForJobDone(env.emu.enqueue({ workflow: workflow("      - run: echo still running\n") }).jobId, 60_000);
+    assert.equal(ok.result, "success", out);
+    const logged = out.split("\n").filter((l) => l.startsWith("{")).map((l) => JSON.parse(l) as { msg: string; taskId?: string });
+    const crashes = logged.filter((l) => /uncaught exception in a task|unhandled promise rejection in a task/.test(l.msg));
+    assert.equal(crashes.length, 2, out);
+    assert.ok(crashes.every((l) => l.taskId !== undefined), out);
+  } finally {
+    child.kill("SIGKILL");
+    await env.close();
+  }
+});

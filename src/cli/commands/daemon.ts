@@ -14,6 +14,7 @@ import { runJob } from "../../engine/run-job.js";
 import { createHostBackend } from "../../host/index.js";
 import type { HostBackend } from "../../host/sandbox.js";
 import { createCliLogger, type Logger } from "../../observability/logger.js";
+import { installCrashGuard } from "../../daemon/task-scope.js";
 import { VERSION } from "../../version.js";
 import { labelRefusal } from "../../container/job-platform.js";
 import { daemonContainerRuntime } from "../../container/daemon-runtime.js";
@@ -43,6 +44,7 @@ export function daemonCommand(program: Command): void {
     program.command("daemon").description("Run as a runner daemon: poll Forgejo for jobs and run them"),
   ).action(async (flags: ConnectionFlags, cmd: Command) => {
     const setup = await prepareRunner(cmd, flags);
+    installCrashGuard(setup.log);
     const obs = await createDaemonObservability(setup.cfg, VERSION, setup.log);
     setup.nix.onUsage((roots, bytes) => obs.observer.nixUsage?.(roots, bytes));
     setup.cacheActivity.sink = (a) => obs.observer.cacheActivity?.(a);

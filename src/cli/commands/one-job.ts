@@ -1,5 +1,6 @@
 import type { Command } from "commander";
 import { startOneJob, EXIT_NO_TASK } from "../../daemon/index.js";
+import { installCrashGuard } from "../../daemon/task-scope.js";
 import { addConnectionFlags, onSignals, prepareRunner, type ConnectionFlags } from "./daemon.js";
 
 interface OneJobFlags extends ConnectionFlags {
@@ -16,6 +17,7 @@ export function oneJobCommand(program: Command): void {
       .option("--handle <handle>", "run this specific job attempt (newer Forgejo)"),
   ).action(async (flags: OneJobFlags, cmd: Command) => {
     const setup = await prepareRunner(cmd, flags);
+    installCrashGuard(setup.log);
     if (setup.options.connections.length > 1) {
       setup.log.warn("one-job uses the first connection only");
     }
