@@ -160,9 +160,10 @@ host:
   # Empty means $HOME/.cache/act.
   workdir_parent: ""
   # (native-runner) How host jobs are isolated: auto picks the strongest
-  # available (uid+bwrap, uid, bwrap, then none); or force one of
-  # uid+bwrap, uid, bwrap or none. Per-job uids need a root runner and
-  # uid_range.
+  # available (uid+bwrap, uid, bwrap) and refuses to start when none works;
+  # or force one of uid+bwrap, uid, bwrap or none. none (jobs can read the
+  # runner's token and secrets) is only ever used when set here explicitly.
+  # Per-job uids need a root runner and uid_range.
   isolation: auto
   # (native-runner) Per-job cgroups for limits and reliable kill: auto,
   # delegated (a systemd unit with Delegate=yes), systemd (transient scopes),

@@ -19,6 +19,7 @@ import { probeBwrap, SYSTEM_BIN_DIRS, systemdIsInit, which } from "./detect.js";
 import { UidPool } from "./uid-pool.js";
 import { jobPath } from "./job-env.js";
 import { selfCheck, type SecretPath } from "./self-check.js";
+import { sweepJobDirs } from "./job-dirs.js";
 import { searchableBy } from "./path-access.js";
 import { killMatching, listProcesses } from "./proc-scan.js";
 
@@ -57,6 +58,7 @@ export class HostSetupError extends Error {}
 export async function createHostBackend(opts: CreateHostBackendOptions): Promise<HostBackend> {
   const { host, log } = opts;
   const root = process.getuid?.() === 0;
+  const instance = instanceId(opts.stateDir);
   const workdirParent = resolve(host.workdir_parent || `${homedir()}/.cache/act`);
 
   // Identity / filesystem layer.
@@ -116,7 +118,15 @@ export async function createHostBackend(opts: CreateHostBackendOptions): Promise
       if (pool && bwrapJob.ok) isolation = "uid+bwrap";
       else if (pool) isolation = "uid";
       else if (bwrapSelf.ok) isolation = "bwrap";
-      else isolation = "none";
+      else {
+        throw new HostSetupError(
+          "no isolation backend works here (" +
+            [root ? (uidConfigured ? (reachable ? "" : unreachable) : "host.uid_range is not set") : "per-job uids need a root runner", `bubblewrap: ${bwrapSelf.detail}`]
+              .filter(Boolean)
+              .join("; ") +
+            '): jobs would run unisolated, with access to the runner\'s token and secrets. Install bubblewrap (or set host.uid_range on a root runner), or set host.isolation: none to accept that explicitly',
+        );
+      }
       if (!uidConfigured && root) log("warn", "host.uid_range is not set: jobs cannot get their own uid; set it to run jobs as ephemeral uids");
       if (!bwrapSelf.ok) log("warn", `bubblewrap unavailable: ${bwrapSelf.detail}`);
   }
@@ -129,9 +139,14 @@ export async function createHostBackend(opts: CreateHostBackendOptions): Promise
     log("warn", "host.resources is set but no cgroup layer is available: memory_max/cpu_quota/pids_max are NOT enforced");
   }
 
-  // Job cgroups left by a runner that crashed or was killed.
+  // Job cgroups and job roots left by a runner that crashed or was killed.
   const staleCgroups = await cgroups.sweepStale?.().catch(() => 0);
   if (staleCgroups) log("warn", `killed and removed ${staleCgroups} job cgroup(s) left by an earlier run`);
+  const staleDirs = await sweepJobDirs(workdirParent, instance).catch((err: Error) => {
+    log("warn", `sweeping job directories left by an earlier run failed: ${err.message}`);
+    return 0;
+  });
+  if (staleDirs) log("warn", `removed ${staleDirs} job director${staleDirs === 1 ? "y" : "ies"} left by an earlier run`);
   const hiddenPaths = [
     opts.stateDir,
     ...(opts.configFile ? [opts.configFile] : []),
@@ -153,10 +168,7 @@ export async function createHostBackend(opts: CreateHostBackendOptions): Promise
     ...(bwrap ? { bwrap } : {}),
     hiddenPaths,
     ...(opts.readOnlyPaths ? { readOnlyPaths: opts.readOnlyPaths.map((p) => resolve(p)) } : {}),
-    ...(() => {
-      const setfacl = which("setfacl", SYSTEM_BIN_DIRS);
-      return setfacl ? { setfacl } : {};
-    })(),
+    instance,
     log,
   });
 
@@ -171,9 +183,6 @@ export async function createHostBackend(opts: CreateHostBackendOptions): Promise
       "warn",
       "jobs run as root inside bubblewrap (all capabilities dropped): they can read root-owned files that are not hidden and are a trusted Nix user. Set host.uid_range (isolation uid+bwrap) to run them as ephemeral uids.",
     );
-  }
-  if (jobUids && !which("setfacl", SYSTEM_BIN_DIRS)) {
-    log("warn", "setfacl not found: files the runner writes into a job's directories are not writable by the job uid");
   }
   const secrets: SecretPath[] = [
     { what: "runner state dir", path: opts.stateDir },
@@ -207,6 +216,11 @@ function describeIsolation(mode: IsolationMode, pool: UidPool | undefined, gid: 
   }
 }
 
+/** One id per runner instance (by state dir): sweeps at start never touch another instance's jobs. */
+export function instanceId(stateDir: string): string {
+  return createHash("sha256").update(resolve(stateDir)).digest("hex").slice(0, 8);
+}
+
 async function pickCgroupLayer(opts: CreateHostBackendOptions, root: boolean): Promise<CgroupLayer> {
   const mode = opts.host.cgroups;
   const want = ["memory", "cpu", "pids"];
@@ -224,9 +238,7 @@ async function pickCgroupLayer(opts: CreateHostBackendOptions, root: boolean): P
   };
   const raw = async (): Promise<CgroupLayer | undefined> => {
     if (!root) return undefined;
-    // One subtree per runner instance (by state dir), so a sweep never touches another instance's jobs.
-    const instance = createHash("sha256").update(resolve(opts.stateDir)).digest("hex").slice(0, 8);
-    const info = await probeRawCgroups(`native-runner-${instance}`).catch(() => undefined);
+    const info = await probeRawCgroups(`native-runner-${instanceId(opts.stateDir)}`).catch(() => undefined);
     return info ? rawCgroupLayer(info) : undefined;
   };
   switch (mode) {

@@ -11,7 +11,7 @@ import { bwrapArgs, resolveHidden, type BwrapPlan } from "./bwrap-args.js";
 import { createJobDirs, removeJobDirs, sanitizeJobKey } from "./job-dirs.js";
 import { jobBaseEnv } from "./job-env.js";
 import { killGroupsAndSessions, killUid } from "./proc-scan.js";
-import { launch } from "./launch.js";
+import { APPLY_ENV, BASH, envRecords, launch, wrapperEnv } from "./launch.js";
 import type { UidPool } from "./uid-pool.js";
 import { randomBytes } from "node:crypto";
 import { realpath } from "node:fs/promises";
@@ -35,7 +35,8 @@ export interface IsolatedBackendOptions {
   hiddenPaths: string[];
   /** Shared directories jobs may read but not write, even inside a hidden area (the actions cache). */
   readOnlyPaths?: string[];
-  setfacl?: string;
+  /** Names this runner instance in the job roots' marker files (see sweepJobDirs). */
+  instance?: string;
   log: (level: "info" | "warn", msg: string) => void;
 }
 
@@ -67,7 +68,7 @@ export class IsolatedBackend implements HostBackend {
         jobKey: prep.jobKey,
         ...(prep.workspaceDir !== undefined ? { workspaceDir: prep.workspaceDir } : {}),
         ...(identity ? { identity } : {}),
-        ...(o.setfacl ? { setfacl: o.setfacl } : {}),
+        ...(o.instance ? { instance: o.instance } : {}),
       });
       const cgName = `job-${sanitizeJobKey(prep.jobKey)}-${randomBytes(3).toString("hex")}`;
       cg = await o.cgroups.create(cgName, o.limits);
@@ -91,7 +92,7 @@ export class IsolatedBackend implements HostBackend {
       return new IsolatedSandbox(dirs, baseEnv, cg, identity, plan, o);
     } catch (err) {
       await cg?.remove().catch(() => {});
-      if (dirs) await removeJobDirs(dirs).catch(() => {});
+      if (dirs) await removeJobDirs(dirs, identity).catch(() => {});
       if (identity) o.uidPool?.free(identity.uid);
       throw err;
     }
@@ -101,6 +102,8 @@ export class IsolatedBackend implements HostBackend {
 class IsolatedSandbox implements JobSandbox {
   private readonly leaders = new Set<number>();
   private disposing: Promise<void> | undefined;
+  /** A fresh job cgroup counts from zero. */
+  private readonly oomAtStart = 0;
 
   constructor(
     readonly dirs: JobDirs,
@@ -114,9 +117,21 @@ class IsolatedSandbox implements JobSandbox {
   async spawn(spec: SpawnSpec, handlers: SpawnHandlers, signal: AbortSignal): Promise<ExitStatus> {
     if (this.disposing) throw new Error("job sandbox already disposed");
     if (signal.aborted) return { code: null, signal: "SIGKILL" };
+    // Every process before the job's own command (gate, bwrap, systemd-run)
+    // runs with a constant environment; the job's reaches only the final exec.
     let argv = [spec.file, ...spec.args];
-    if (this.bwrap) argv = [this.opts.bwrap!, ...bwrapArgs(this.bwrap, spec.cwd), "--", ...argv];
+    let env = spec.env;
+    let fd4: Buffer | undefined;
     const entry = this.cg.entry;
+    if (this.bwrap) {
+      argv = [this.opts.bwrap!, "--args", "4", ...bwrapArgs(this.bwrap, spec.cwd), "--", ...argv];
+      fd4 = bwrapEnvArgs(spec.env);
+      env = wrapperEnv();
+    } else if (entry.kind !== "none") {
+      if (entry.kind === "wrap") argv = [BASH, "-c", APPLY_ENV, "sh", ...argv];
+      fd4 = envRecords(spec.env);
+      env = wrapperEnv();
+    }
     let identity = this.identity;
     if (entry.kind === "wrap") {
       argv = entry.wrap(argv, identity);
@@ -127,10 +142,12 @@ class IsolatedSandbox implements JobSandbox {
       {
         argv,
         cwd: spec.cwd,
-        env: spec.env,
+        env,
         ...(spec.stdin !== undefined ? { stdin: spec.stdin } : {}),
+        ...(spec.input ? { input: spec.input } : {}),
         ...(identity ? { identity } : {}),
-        ...(entry.kind === "gate" ? { gate: entry.enter } : {}),
+        ...(entry.kind === "gate" ? { gate: entry.enter, gateImportsEnv: !this.bwrap } : {}),
+        ...(fd4 ? { fd4 } : {}),
       },
       handlers,
     );
@@ -155,6 +172,11 @@ class IsolatedSandbox implements JobSandbox {
 
   async killAll(): Promise<void> {
     await this.kill();
+  }
+
+  async oomReport(): Promise<string | undefined> {
+    const n = await this.cg.oomKills().catch(() => 0);
+    return n > this.oomAtStart ? `native-runner: killed: exceeded memory_max (${this.opts.limits.memory_max} bytes)` : undefined;
   }
 
   /** Kills everything of the job; returns how many processes survived. */
@@ -188,7 +210,7 @@ class IsolatedSandbox implements JobSandbox {
       this.opts.log("warn", `removing the job's cgroup failed: ${(err as Error).message}`);
     }
     try {
-      await removeJobDirs(this.dirs);
+      await removeJobDirs(this.dirs, this.identity);
     } catch (err) {
       this.opts.log("warn", `removing ${this.dirs.root} failed: ${(err as Error).message}`);
     }
@@ -197,6 +219,13 @@ class IsolatedSandbox implements JobSandbox {
       if (clean) this.opts.uidPool?.free(this.identity.uid);
     }
   }
+}
+
+/** bwrap --args content: the final process's environment, and nothing else. */
+function bwrapEnvArgs(env: Record<string, string>): Buffer {
+  const parts = ["--clearenv"];
+  for (const [k, v] of Object.entries(env)) parts.push("--setenv", k, v);
+  return Buffer.from(parts.map((p) => `${p}\0`).join(""));
 }
 
 /** Existing read-only shares, minus any that would uncover a hidden path or the other jobs. */

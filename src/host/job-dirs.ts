@@ -1,16 +1,22 @@
-// Per-job directories: <parent>/<job>-<rand>/{workspace,tmp,home,tool_cache}.
-// With a per-job uid the job root is owned by that uid, mode 0700, so no
-// other job uid can even traverse it.
+// Per-job directories: <parent>/<job>-<rand>/{workspace,tmp,home,tool_cache,_actions}.
+// The job root itself belongs to the runner (0711 with a per-job uid, so the
+// job can pass through but neither list nor rename anything in it); the
+// directories below belong to the job. The runner creates them before any job
+// process exists and never opens a path below them again: it removes them
+// with GNU rm (which never follows a symlink), as the job uid where there is one.
 
-import { chmod, chown, lstat, mkdir, readdir, rm, writeFile } from "node:fs/promises";
-import { execFile } from "node:child_process";
+import { chown, mkdir, open, readdir, rmdir, unlink, writeFile } from "node:fs/promises";
+import { constants } from "node:fs";
+import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { join } from "node:path";
-import { promisify } from "node:util";
 import type { JobDirs } from "./sandbox.js";
 import type { Identity } from "./cgroup/types.js";
+import { SYSTEM_BIN_DIRS, which } from "./detect.js";
+import { wrapperEnv } from "./launch.js";
 
-const run = promisify(execFile);
+/** File in every job root naming the runner instance that made it (for the sweep at start). */
+export const JOB_ROOT_MARKER = ".native-runner-job";
 
 export function sanitizeJobKey(s: string): string {
   return s.replace(/[^A-Za-z0-9_.-]/g, "_").slice(0, 64) || "job";
@@ -21,8 +27,8 @@ export interface CreateJobDirsOptions {
   jobKey: string;
   workspaceDir?: string;
   identity?: Identity;
-  /** setfacl binary: lets the job uid write files the runner creates in its dirs. */
-  setfacl?: string;
+  /** Written into the job root's marker file; the start-up sweep removes only its own instance's roots. */
+  instance?: string;
 }
 
 export async function createJobDirs(opts: CreateJobDirsOptions): Promise<JobDirs> {
@@ -36,45 +42,113 @@ export async function createJobDirs(opts: CreateJobDirsOptions): Promise<JobDirs
     home: join(root, "home"),
     toolCache: join(root, "tool_cache"),
   };
-  await mkdir(root, { mode: 0o700 });
-  const own = [dirs.temp, dirs.home, dirs.toolCache];
-  if (opts.workspaceDir === undefined) own.unshift(dirs.workspace);
-  else await mkdir(opts.workspaceDir, { recursive: true });
-  for (const d of own) await mkdir(d, { recursive: true, mode: 0o700 });
-  if (opts.identity) {
-    const { uid, gid } = opts.identity;
-    // git needs an identity and a HOME; there is no passwd entry for this uid.
-    // A config file (not GIT_* variables) so a workflow's `git config user.name` still wins.
-    await writeFile(
-      join(dirs.home, ".gitconfig"),
-      `[user]\n\tname = native-runner job\n\temail = job-${uid}@native-runner.invalid\n`,
-      { mode: 0o600 },
-    );
-    for (const p of [root, ...own, join(dirs.home, ".gitconfig")]) await chown(p, uid, gid);
-    if (opts.setfacl) {
-      // Files the runner (root) writes later (GITHUB_ENV, event.json, ...) stay
-      // writable for the job through the inherited default ACL.
-      await run(opts.setfacl, ["-R", "-m", `u:${uid}:rwX,d:u:${uid}:rwX,d:m::rwx`, root]).catch(() => {});
-    }
+  // Fails if the name exists: the runner only ever works in a root it just made.
+  await mkdir(root, { mode: opts.identity ? 0o711 : 0o700 });
+  await writeFile(join(root, JOB_ROOT_MARKER), `${opts.instance ?? ""}\n`, { mode: 0o644, flag: "wx" });
+  const own = ownedDirs(dirs, opts.workspaceDir === undefined);
+  if (opts.workspaceDir !== undefined) await mkdir(opts.workspaceDir, { recursive: true });
+  for (const d of own) {
+    await mkdir(d, { mode: 0o700 });
+    if (opts.identity) await chown(d, opts.identity.uid, opts.identity.gid);
   }
   return dirs;
 }
 
-/** Removes the job root (never an exec -C workspace, which lives outside it). */
-export async function removeJobDirs(dirs: JobDirs): Promise<void> {
+function ownedDirs(dirs: JobDirs, withWorkspace: boolean): string[] {
+  const own = [dirs.temp, dirs.home, dirs.toolCache, join(dirs.root, "_actions")];
+  if (withWorkspace) own.unshift(dirs.workspace);
+  return own;
+}
+
+/**
+ * Removes the job root (never an exec -C workspace, which lives outside it).
+ * The job's directories are emptied by `rm -rf --one-file-system` run as the
+ * job uid (so nothing the job could not delete itself is touched), then the
+ * runner removes the empty directories and the root.
+ */
+export async function removeJobDirs(dirs: JobDirs, identity?: Identity): Promise<void> {
+  const entries = async () =>
+    (await readdir(dirs.root).catch(() => [] as string[])).filter((n) => n !== JOB_ROOT_MARKER).map((n) => join(dirs.root, n));
+  let own = await entries();
+  if (identity && own.length > 0) {
+    // As the job: empty its own directories (the runner-owned root keeps their names in place).
+    // rm's last step (removing the directory itself) fails here, on purpose.
+    const inside = own.map((d) => `${d}/`);
+    await tool("rm", ["-rf", "--one-file-system", "--", ...inside], identity);
+    for (const d of own) await rmdir(d).catch(() => {});
+    own = await entries();
+    if (own.length > 0) {
+      await makeWritable(own.map((d) => `${d}/`), identity);
+      await tool("rm", ["-rf", "--one-file-system", "--", ...own.map((d) => `${d}/`)], identity);
+      for (const d of own) await rmdir(d).catch(() => {});
+      own = await entries();
+    }
+  }
+  if (own.length > 0) {
+    const r = await emptyTrees(own);
+    if (r.code !== 0) throw new Error(`rm -rf in ${dirs.root}: ${r.err.trim() || `exit code ${r.code}`}`);
+  }
+  await unlink(join(dirs.root, JOB_ROOT_MARKER)).catch(() => {});
+  await rmdir(dirs.root).catch((err: NodeJS.ErrnoException) => {
+    if (err.code !== "ENOENT") throw err;
+  });
+}
+
+/** rm -rf; where that fails on directories a job made read-only, make them writable (find never follows links) and retry. */
+async function emptyTrees(paths: string[], identity?: Identity): Promise<{ code: number | null; err: string }> {
+  const rm = ["-rf", "--one-file-system", "--", ...paths];
+  const first = await tool("rm", rm, identity);
+  if (first.code === 0) return first;
+  await makeWritable(paths, identity);
+  return tool("rm", rm, identity);
+}
+
+function makeWritable(paths: string[], identity?: Identity): Promise<unknown> {
+  return tool("find", ["-P", ...paths, "-type", "d", "!", "-perm", "-u=rwx", "-exec", "chmod", "u+rwx", "--", "{}", "+"], identity);
+}
+
+/** Removes job roots of this runner instance left by an earlier run (its processes are already killed). */
+export async function sweepJobDirs(parent: string, instance: string): Promise<number> {
+  let n = 0;
+  for (const name of await readdir(parent).catch(() => [] as string[])) {
+    const root = join(parent, name);
+    const mark = await readNoFollow(join(root, JOB_ROOT_MARKER));
+    if (mark === undefined || mark.trim() !== instance) continue;
+    await removeJobDirs({ root, workspace: join(root, "workspace"), temp: join(root, "tmp"), home: join(root, "home"), toolCache: join(root, "tool_cache") });
+    n++;
+  }
+  return n;
+}
+
+async function readNoFollow(path: string): Promise<string | undefined> {
   try {
-    await rm(dirs.root, { recursive: true, force: true, maxRetries: 3 });
-  } catch (err) {
-    // A non-root runner meets directories the job made read-only (Go module caches).
-    if ((err as NodeJS.ErrnoException).code !== "EACCES" && (err as NodeJS.ErrnoException).code !== "EPERM") throw err;
-    await makeWritable(dirs.root);
-    await rm(dirs.root, { recursive: true, force: true, maxRetries: 3 });
+    const fh = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+    try {
+      const buf = Buffer.alloc(256);
+      const { bytesRead } = await fh.read(buf, 0, buf.length, 0);
+      return buf.subarray(0, bytesRead).toString();
+    } finally {
+      await fh.close();
+    }
+  } catch {
+    return undefined;
   }
 }
 
-async function makeWritable(dir: string): Promise<void> {
-  const st = await lstat(dir).catch(() => undefined);
-  if (!st || !st.isDirectory()) return;
-  await chmod(dir, 0o700).catch(() => {});
-  for (const name of await readdir(dir).catch(() => [] as string[])) await makeWritable(join(dir, name));
+function tool(name: string, args: string[], identity?: Identity): Promise<{ code: number | null; err: string }> {
+  const bin = which(name, SYSTEM_BIN_DIRS, "") ?? name;
+  return new Promise((resolve) => {
+    const child = spawn(bin, args, {
+      env: wrapperEnv(),
+      stdio: ["ignore", "ignore", "pipe"],
+      cwd: "/",
+      ...(identity ? { uid: identity.uid, gid: identity.gid } : {}),
+    });
+    let err = "";
+    child.stderr!.on("data", (c: Buffer) => {
+      if (err.length < 4096) err += c.toString();
+    });
+    child.once("error", (e) => resolve({ code: -1, err: e.message }));
+    child.once("close", (code) => resolve({ code, err }));
+  });
 }

@@ -2,6 +2,8 @@
 // JobSandbox; how that process is isolated (plain, per-job uid, bubblewrap,
 // cgroups) is the backend's business.
 
+import type { Writable } from "node:stream";
+
 export interface SpawnSpec {
   /** Program and arguments; resolved against env.PATH by the backend. */
   file: string;
@@ -11,6 +13,8 @@ export interface SpawnSpec {
   env: Record<string, string>;
   /** Optional stdin content. */
   stdin?: string;
+  /** Keep stdin open and hand it over once the process runs (a job worker's channel). */
+  input?: (stdin: Writable) => void;
 }
 
 export interface SpawnHandlers {
@@ -62,6 +66,8 @@ export interface JobSandbox {
   findProgram?(name: string, pathEnv: string): string | undefined;
   /** Optional: kill hints for crash recovery (the daemon journals them while the job runs). */
   killHints?(): JobKillHints;
+  /** Optional: a log line when the kernel's OOM killer hit the job since it was prepared. */
+  oomReport?(): Promise<string | undefined>;
   /** killAll(), then remove the job's directories and cgroup. Idempotent. */
   dispose(): Promise<void>;
 }

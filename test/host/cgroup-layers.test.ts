@@ -124,7 +124,9 @@ if [ "$1" = show ]; then cat ${bin}/result 2>/dev/null || echo success; fi
     const args = runs[0]!.split(" ");
     for (const a of ["--scope", "--unit=nativerunner-job_task_7_" ]) assert.ok(runs[0]!.includes(a), runs[0]);
     assert.ok(args.includes("MemoryMax=67108864") && args.includes("CPUQuota=50%") && args.includes("TasksMax=40"), runs[0]);
-    assert.ok(runs[0]!.includes(`--uid ${uid} --gid ${uid} -- bash -c id -u`), runs[0]);
+    // systemd-run gets a constant environment; a shell after it imports the job's (from fd 4) and exec's the command.
+    assert.ok(runs[0]!.includes(`--uid ${uid} --gid ${uid} -- /bin/bash -c `), runs[0]);
+    assert.ok(runs[0]!.endsWith(`sh bash -c id -u`), runs[0]);
     const slice = /--slice=(\S+)/.exec(runs[0]!)?.[1];
     assert.match(slice ?? "", /^nativerunner-job_task_7_[A-Za-z0-9_]+\.slice$/);
     assert.match(runs[1]!, /-1\.scope|-2\.scope/);

@@ -1,13 +1,15 @@
-// The job engine on an isolated backend: a whole job runs as an ephemeral
-// uid inside bubblewrap and a cgroup; file commands still work, an OOM kill
-// fails the job with a clear log line, and nothing of the job survives.
+// A job worker on an isolated backend: a whole job (worker and steps) runs as
+// an ephemeral uid inside one bubblewrap sandbox and a cgroup; file commands
+// work, an OOM kill fails the job with a clear log line (the worker itself
+// survives it), and nothing of the job survives.
 
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import type { JobEvent, LogEvent } from "../../src/engine/events.js";
 import type { JobRequest } from "../../src/engine/job-request.js";
-import { runJob } from "../../src/engine/run-job.js";
+import { runJobInWorker } from "../../src/worker/index.js";
+import { testWorkerCommand } from "../helpers/worker-command.js";
 import { backendFor, makeFixture, missingFeature, processesWith, type Fixture } from "./fixture.js";
 
 const UID_START = 3_500_000;
@@ -35,7 +37,7 @@ describe("engine on uid+bwrap/raw", async () => {
   it("runs steps as a job uid with working file commands, reports an OOM kill and leaves nothing behind", { skip: missing ?? false }, async () => {
     const { backend } = await backendFor(fx, {
       isolation: "uid+bwrap", cgroups: "raw", uid_range: { start: UID_START, count: 5 },
-      resources: { memory_max: 64 * 1024 * 1024, cpu_quota: 0, pids_max: 256 },
+      resources: { memory_max: 192 * 1024 * 1024, cpu_quota: 0, pids_max: 256 },
     });
     const mark = `${5000 + Math.floor(Math.random() * 1000)}.${randomBytes(3).readUIntBE(0, 3)}`;
     const yaml = `
@@ -53,14 +55,15 @@ jobs:
       - run: tail /dev/zero
 `;
     const events: JobEvent[] = [];
-    const outcome = await runJob(request(yaml), { emit: (e) => events.push(e), signal: new AbortController().signal, host: backend });
+    const outcome = await runJobInWorker(request(yaml), { emit: (e) => events.push(e), signal: new AbortController().signal, host: backend, worker: testWorkerCommand() });
     const lines = events.filter((e): e is LogEvent => e.type === "log").map((e) => e.line);
     const text = lines.join("\n");
     assert.equal(outcome.result, "failure", text);
     const m = /uid (\d+) greeting hello/.exec(text);
     assert.ok(m, text);
     assert.ok(Number(m[1]) >= UID_START && Number(m[1]) < UID_START + 5, text);
-    assert.match(text, /killed: exceeded memory_max \(67108864 bytes\)/);
+    assert.match(text, /killed: exceeded memory_max \(201326592 bytes\)/);
+    assert.doesNotMatch(text, /job worker exited unexpectedly/);
     assert.deepEqual(await processesWith(mark), []);
   });
 });

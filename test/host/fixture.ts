@@ -81,7 +81,7 @@ for f in "$FX_STATE/.runner" "$FX_CONFIG" "$FX_CACHE/secret" "$FX_HIDDEN_WORLD/s
   cat "$f" 2>&1; echo
 done
 echo "== tree"
-grep -rs . "$FX_BASE" "$(dirname "$GITHUB_WORKSPACE")" 2>/dev/null | grep -v "/hostile.sh:" | head -300
+grep -rs . "$FX_BASE" "$(dirname "$GITHUB_WORKSPACE")" "$GITHUB_WORKSPACE" 2>/dev/null | grep -v "/hostile.sh:" | head -300
 echo "== listing"
 ls -laR "$FX_OTHER_ROOT" 2>&1 | head -50
 echo "== environ"

@@ -10,7 +10,7 @@ import { startDaemon, type DaemonOptions } from "../../daemon/index.js";
 import { createDaemonObservability } from "../../daemon/daemon-observer.js";
 import { createNixIntegration, type NixIntegration } from "../../nix/index.js";
 import type { CacheActivity, CacheService } from "../../cache/index.js";
-import { runJob } from "../../engine/run-job.js";
+import { defaultWorkerCommand, runJobInWorker } from "../../worker/index.js";
 import { createHostBackend } from "../../host/index.js";
 import type { HostBackend } from "../../host/sandbox.js";
 import { createCliLogger, type Logger } from "../../observability/logger.js";
@@ -122,6 +122,7 @@ export async function prepareRunner(cmd: Command, flags: ConnectionFlags): Promi
     if (swept.containers + swept.networks + swept.volumes > 0) log.info(swept, "removed containers, networks and volumes left by an earlier run");
   }
   const host = await hostBackend(cfg, log);
+  const worker = defaultWorkerCommand();
   const cacheActivity: PreparedRunner["cacheActivity"] = {};
   // Job containers cannot reach 127.0.0.1 of the host: without cache.host, the proxy uses the outbound address.
   const cacheHost = cfg.cache.host || (containerRuntime ? ((await outboundAddress()) ?? "") : "");
@@ -133,7 +134,14 @@ export async function prepareRunner(cmd: Command, flags: ConnectionFlags): Promi
     host,
     log,
     version: VERSION,
-    runJob,
+    // Each job runs in its own worker process with the job's privileges; the daemon loads no engine.
+    runJob: (req, o) =>
+      runJobInWorker(req, {
+        ...o,
+        worker,
+        sharedActionCache: host.name.startsWith("none/"),
+        diag: (level, msg) => log[level]({ job: req.jobKey }, msg),
+      }),
     runnerName: registration?.name ?? connections[0]?.name ?? hostname(),
     labelNames: (c) => labelNames(c.labels),
     hostFor: (base, job, jobLog) => nix.hostFor(base, job, jobLog),

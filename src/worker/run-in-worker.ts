@@ -1,0 +1,148 @@
+// The daemon's side of a job worker: prepares the job's sandbox (directories,
+// uid, cgroup), starts one worker inside it with a constant environment,
+// sends it the task, relays its events, and cleans the sandbox up. Runs in the
+// daemon, so it loads no engine, workflow or expression code: a worker is a
+// separate process, and everything it says is checked.
+
+import type { Emit, JobEvent } from "../engine/events.js";
+import type { JobOutcome, JobRequest, RunJobOptions } from "../engine/job-request.js";
+import type { JobSandbox } from "../host/sandbox.js";
+import type { Writable } from "node:stream";
+import { ChannelError, decodeFromWorker, encode, HEARTBEAT_MS, LineReader, type ToWorker } from "./channel.js";
+
+export interface WorkerCommand {
+  /** Program and arguments that start `job-worker` (node and the worker bundle). */
+  argv: string[];
+}
+
+export interface RunInWorkerOptions extends RunJobOptions {
+  worker: WorkerCommand;
+  /** Silence after which a worker counts as hung (default 30 s; it says it is alive every 2 s). */
+  hangTimeoutMs?: number;
+  /** Daemon-side diagnostics (worker stderr, protocol errors); never job log rows. */
+  diag?: (level: "info" | "warn", msg: string) => void;
+  /** Keep the request's shared action cache (only where jobs may write it: no isolation). */
+  sharedActionCache?: boolean;
+}
+
+/** Same contract as the engine's runJob: never throws, always ends with `job-finished`. */
+export async function runJobInWorker(req: JobRequest, opts: RunInWorkerOptions): Promise<JobOutcome> {
+  const row = (line: string, stage: "setup" | "complete" = "complete") =>
+    opts.emit({ type: "log", time: new Date(), line, stage });
+  let outcome: JobOutcome = { result: "failure", outputs: {} };
+  let sandbox: JobSandbox | undefined;
+  try {
+    sandbox = await opts.host.prepareJob({ jobKey: req.jobKey, ...(req.workspaceDir ? { workspaceDir: req.workspaceDir } : {}) });
+    outcome = await superviseWorker(req, opts, sandbox, row);
+  } catch (e) {
+    row(`##[error]The runner failed to run the job: ${(e as Error).message}`, sandbox ? "complete" : "setup");
+    outcome = { result: opts.signal.aborted ? "cancelled" : "failure", outputs: {} };
+  } finally {
+    await sandbox?.dispose().catch((e: Error) => row(`##[warning]Cleaning up the job failed: ${e.message}`));
+  }
+  opts.emit({ type: "job-finished", time: new Date(), result: outcome.result, outputs: outcome.outputs });
+  return outcome;
+}
+
+async function superviseWorker(
+  req: JobRequest,
+  opts: RunInWorkerOptions,
+  sandbox: JobSandbox,
+  row: (line: string) => void,
+): Promise<JobOutcome> {
+  const diag = opts.diag ?? (() => {});
+  const request: JobRequest = { ...req };
+  if (!opts.sharedActionCache) delete request.actionCacheDir;
+  const uid = sandbox.killHints?.().uid;
+  const start: ToWorker = {
+    type: "start",
+    request,
+    dirs: sandbox.dirs,
+    baseEnv: sandbox.baseEnv,
+    backendName: opts.host.name,
+    ...(uid !== undefined ? { gitIdentity: { name: "native-runner job", email: `job-${uid}@native-runner.invalid` } } : {}),
+  };
+
+  let done: JobOutcome | undefined;
+  let failure: string | undefined;
+  let lastHeard = Date.now();
+  let stdin: Writable | undefined;
+  const kill = new AbortController();
+  const stopWorker = (why: string) => {
+    failure ??= why;
+    if (!kill.signal.aborted) kill.abort();
+  };
+  const send = (msg: ToWorker) => {
+    if (stdin && !stdin.destroyed && stdin.writable) stdin.write(encode(msg));
+  };
+  const forward: Emit = opts.emit;
+  const reader = new LineReader(
+    (line) => {
+      lastHeard = Date.now();
+      if (failure) return;
+      try {
+        const msg = decodeFromWorker(line);
+        if (msg.type === "event") {
+          if (msg.event.type !== "job-finished") forward(msg.event as JobEvent);
+        } else if (msg.type === "done") done = msg.outcome;
+      } catch (err) {
+        const why = err instanceof ChannelError ? err.message : String(err);
+        diag("warn", `job worker sent an invalid message (${why}): stopping it`);
+        stopWorker("The job worker sent an invalid message; the job was stopped.");
+      }
+    },
+    () => stopWorker("The job worker sent a message over the size limit; the job was stopped."),
+  );
+  let stderrTail = "";
+  const onCancel = () => send({ type: "cancel", message: String((opts.signal.reason as Error | undefined)?.message ?? "cancelled") });
+  opts.signal.addEventListener("abort", onCancel, { once: true });
+  const hangMs = opts.hangTimeoutMs ?? 30_000;
+  const watchdog = setInterval(() => {
+    if (Date.now() - lastHeard > hangMs) {
+      diag("warn", `job worker silent for ${Date.now() - lastHeard} ms: stopping it`);
+      stopWorker(`The job worker stopped responding for ${Math.round(hangMs / 1000)} s; the job was stopped.`);
+    }
+  }, Math.min(HEARTBEAT_MS, hangMs));
+  watchdog.unref();
+  try {
+    const [file, ...args] = opts.worker.argv;
+    const exit = await sandbox.spawn(
+      {
+        file: file!,
+        args,
+        cwd: sandbox.dirs.workspace,
+        env: sandbox.baseEnv,
+        input: (w) => {
+          stdin = w;
+          w.write(encode(start));
+          if (opts.signal.aborted) onCancel();
+        },
+      },
+      {
+        onStdout: (c) => reader.push(c),
+        onStderr: (c) => {
+          lastHeard = Date.now();
+          stderrTail = (stderrTail + c.toString()).slice(-4096);
+        },
+      },
+      kill.signal,
+    );
+    const oom = await sandbox.oomReport?.();
+    if (oom) row(`##[error]${oom}`);
+    if (stderrTail.trim()) diag(done ? "info" : "warn", `job worker stderr: ${stderrTail.trim()}`);
+    if (failure) {
+      row(`##[error]${failure}`);
+      return { result: opts.signal.aborted ? "cancelled" : "failure", outputs: {} };
+    }
+    if (!done) {
+      const how = exit.code !== null ? `exit code ${exit.code}` : `signal ${exit.signal ?? "?"}`;
+      row(`##[error]The job worker exited unexpectedly (${how}${exit.oomKilled ? ", out of memory" : ""}); the job failed.`);
+      return { result: opts.signal.aborted ? "cancelled" : "failure", outputs: {} };
+    }
+    return done;
+  } finally {
+    clearInterval(watchdog);
+    opts.signal.removeEventListener("abort", onCancel);
+    stdin?.destroy();
+  }
+}

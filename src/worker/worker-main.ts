@@ -1,0 +1,100 @@
+// The job worker: one process per job, started by the daemon with the job's
+// privileges (its uid, sandbox and cgroup). It reads a start message, runs
+// the engine on the prepared directories and streams the engine's events
+// back; cancel and shutdown stop the job, and so does the daemon going away
+// (stdin closing).
+
+import { constants } from "node:fs";
+import { open } from "node:fs/promises";
+import { join } from "node:path";
+import type { Readable, Writable } from "node:stream";
+import { runJob } from "../engine/run-job.js";
+import type { JobOutcome } from "../engine/job-request.js";
+import { PreparedBackend } from "../host/prepared-backend.js";
+import { decodeToWorker, encode, HEARTBEAT_MS, LineReader, type FromWorker, type StartMessage } from "./channel.js";
+
+/** The daemon's crash-recovery marker (daemon/job-marker.ts) reaches every step. */
+const MARKER_ENV = "NATIVE_RUNNER_JOB";
+
+export async function workerMain(input: Readable, output: Writable): Promise<number> {
+  const send = (msg: FromWorker) => void output.write(encode(msg));
+  const abort = new AbortController();
+  let started: Promise<JobOutcome> | undefined;
+  let resolveStart!: (m: StartMessage) => void;
+  let rejectStart!: (e: Error) => void;
+  const startMsg = new Promise<StartMessage>((res, rej) => {
+    resolveStart = res;
+    rejectStart = rej;
+  });
+  const stop = (why: string) => {
+    if (!abort.signal.aborted) abort.abort(new Error(why));
+    if (!started) rejectStart(new Error(why));
+  };
+  const reader = new LineReader(
+    (line) => {
+      let msg;
+      try {
+        msg = decodeToWorker(line);
+      } catch (err) {
+        process.stderr.write(`job-worker: bad message from the daemon: ${(err as Error).message}\n`);
+        return stop("bad message from the daemon");
+      }
+      switch (msg.type) {
+        case "start":
+          resolveStart(msg);
+          break;
+        case "cancel":
+          stop(msg.message);
+          break;
+        case "shutdown":
+          stop("The runner is shutting down");
+          break;
+      }
+    },
+    () => stop("message from the daemon too long"),
+  );
+  input.on("data", (c: Buffer) => reader.push(c));
+  input.on("end", () => stop("the runner went away"));
+  input.on("error", () => stop("the runner went away"));
+  const heartbeat = setInterval(() => send({ type: "alive" }), HEARTBEAT_MS);
+  try {
+    let start: StartMessage;
+    try {
+      start = await startMsg;
+    } catch (err) {
+      process.stderr.write(`job-worker: no job: ${(err as Error).message}\n`);
+      return 2;
+    }
+    if (start.gitIdentity) await writeGitConfig(start.dirs.home, start.gitIdentity);
+    const baseEnv = { ...start.baseEnv };
+    const marker = process.env[MARKER_ENV];
+    if (marker) baseEnv[MARKER_ENV] = marker;
+    const host = new PreparedBackend(start.backendName, start.dirs, baseEnv);
+    started = runJob(start.request, {
+      emit: (event) => {
+        // The daemon reports the job's end once the sandbox is cleaned up.
+        if (event.type !== "job-finished") send({ type: "event", event });
+      },
+      signal: abort.signal,
+      host,
+    });
+    const outcome = await started;
+    send({ type: "done", outcome });
+    return 0;
+  } finally {
+    clearInterval(heartbeat);
+    input.destroy();
+    await new Promise<void>((resolve) => output.end(resolve));
+  }
+}
+
+/** git needs a name and an email; a job uid has no passwd entry. A workflow's own `git config` still wins. */
+async function writeGitConfig(home: string, id: { name: string; email: string }): Promise<void> {
+  try {
+    const fh = await open(join(home, ".gitconfig"), constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
+    await fh.writeFile(`[user]\n\tname = ${id.name}\n\temail = ${id.email}\n`);
+    await fh.close();
+  } catch {
+    // already there
+  }
+}
