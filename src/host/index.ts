@@ -51,6 +51,8 @@ export interface CreateHostBackendOptions {
    * (actions.cache_dir) when the engine runs actions from it.
    */
   readOnlyPaths?: string[];
+  /** bubblewrap binary (default: from PATH); null: behave as if it were not installed. */
+  bwrapPath?: string | null;
 }
 
 export class HostSetupError extends Error {}
@@ -85,7 +87,7 @@ export async function createHostBackend(opts: CreateHostBackendOptions): Promise
     log("warn", `${unreachable}: not using per-job uids`);
     pool = undefined;
   }
-  const bwrap = which("bwrap", SYSTEM_BIN_DIRS);
+  const bwrap = opts.bwrapPath === null ? undefined : (opts.bwrapPath ?? which("bwrap", SYSTEM_BIN_DIRS));
   const bwrapSelf = bwrap ? probeBwrap(bwrap) : { ok: false, detail: "bwrap not found on PATH" };
   const bwrapJob = bwrap && pool && probeIdentity ? probeBwrap(bwrap, probeIdentity) : bwrapSelf;
 

@@ -272,6 +272,28 @@ describe("job sandbox (per-job uid)", { skip: isRoot ? false : "needs root (per-
 });
 
 describe("backend selection", () => {
+  it("fails closed: auto refuses to start when no isolation works, an explicit none starts", async () => {
+    const parent = await mkdtemp("/var/tmp/nr-failclosed-");
+    try {
+      const opts = (isolation: "auto" | "none") => ({
+        host: hostConfig({ workdir_parent: join(parent, "work"), isolation, cgroups: "none" as const }),
+        stateDir: join(parent, "state"),
+        bwrapPath: null,
+        log: () => {},
+      });
+      await assert.rejects(
+        createHostBackend(opts("auto")),
+        (err: Error) => err instanceof HostSetupError && /no isolation backend works here/.test(err.message) && /host\.isolation: none/.test(err.message),
+      );
+      const logs: string[] = [];
+      const b = await createHostBackend({ ...opts("none"), log: (_l: string, m: string) => logs.push(m) });
+      assert.equal(b.name, "none/none");
+      assert.ok(logs.some((m) => m.includes("isolation is NONE")));
+    } finally {
+      await rm(parent, { recursive: true, force: true });
+    }
+  });
+
   it("refuses a forced isolation that cannot work, naming the setting", async () => {
     const parent = await mkdtemp("/var/tmp/nr-sel-");
     try {
