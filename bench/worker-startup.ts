@@ -19,7 +19,7 @@ import { bundleCli } from "../test/daemon/harness.js";
 
 const JOBS = Number(process.argv[2] ?? 20);
 const bundle = await bundleCli();
-const worker = { argv: [process.execPath, join(bundle, "../job-worker.mjs")] };
+const worker = { argv: [process.execPath, join(bundle, "../job-worker.js")] };
 
 const yaml = `
 on: push

@@ -36,7 +36,8 @@ export const fastWorkflowSchema = {
 /** Bundles src/cli/entry.ts into `outdir`; returns the entry file (`outdir/native-runner.js`). */
 export async function bundleCli(outdir, { sourcemap = true } = {}) {
   await build({
-    entryPoints: { "native-runner": join(ROOT, "src/cli/entry.ts") },
+    // The job worker the daemon starts once per job sits next to the CLI entry (dist/job-worker.js).
+    entryPoints: { "native-runner": join(ROOT, "src/cli/entry.ts"), "job-worker": join(ROOT, "src/worker/entry.ts") },
     outdir,
     entryNames: "[name]",
     chunkNames: "chunks/[name]-[hash]",

@@ -15,6 +15,7 @@ const VERBS: Record<string, () => Promise<AddCommand>> = {
   "generate-config": async () => (await import("./commands/generate-config.js")).generateConfigCommand,
   "cache-server": async () => (await import("./commands/cache-server.js")).cacheServerCommand,
   status: async () => (await import("./commands/status.js")).statusCommand,
+  "job-worker": async () => (await import("./commands/job-worker.js")).jobWorkerCommand,
 };
 
 /** The verb in argv (the first word that is not an option or the value of `-c`), if any. */

@@ -20,6 +20,7 @@ export interface DaemonOptions {
   log: Logger;
   version: string;
   runJob: RunJobFn;
+  runContainerJob?: RunJobFn;
   /** Label names to declare per connection (names only, no schema). */
   labelNames: (conn: ConnectionConfig) => string[];
   runnerName?: string;
@@ -109,6 +110,7 @@ export function startDaemon(opts: DaemonOptions): Daemon {
       host: opts.host,
       log: clog,
       runJob: opts.runJob,
+      ...(opts.runContainerJob ? { runContainerJob: opts.runContainerJob } : {}),
       runnerName: opts.runnerName,
       prepareJobEnv: opts.prepareJobEnv,
       hostFor: opts.hostFor,

@@ -40,7 +40,7 @@ export function startOneJob(opts: OneJobOptions): OneJob {
   const ctx: TaskRunnerContext = {
     client, instanceUrl: conn.url, connectionName: conn.name, labels: conn.labels,
     ...(opts.containerRuntime ? { containerRuntime: opts.containerRuntime } : {}), config, host: opts.host, log,
-    runJob: opts.runJob, runnerName: opts.runnerName, prepareJobEnv: opts.prepareJobEnv,
+    runJob: opts.runJob, ...(opts.runContainerJob ? { runContainerJob: opts.runContainerJob } : {}), runnerName: opts.runnerName, prepareJobEnv: opts.prepareJobEnv,
       hostFor: opts.hostFor,
     trust: trustFor(conn, config), cacheReadOnly: conn.cache_mode === "read", observer: opts.observer,
   };

@@ -23,7 +23,6 @@ import { routeJobs } from "../container/route-job.js";
 import type { ContainerRuntime } from "../container/container-backend.js";
 import { parseLabel, type Label } from "../config/labels.js";
 import { githubTaskContext, payloadJob } from "../workflow/task-job.js";
-import { withWorkflowCalls } from "../exec/workflow-call-task.js";
 
 export type RunJobFn = (req: JobRequest, opts: RunJobOptions) => Promise<JobOutcome>;
 
@@ -36,6 +35,8 @@ export interface TaskRunnerContext {
   host: HostBackend;
   log: Logger;
   runJob: RunJobFn;
+  /** Runs a job on a container backend (the engine in this process; loaded on first use). Default: runJob. */
+  runContainerJob?: RunJobFn;
   runnerName?: string;
   /**
    * The connection's labels (`name:schema[:arg]`). A task whose job needs a
@@ -198,10 +199,13 @@ async function runTaskInScope(task: Task, ctx: TaskRunnerContext, handle: TaskHa
       });
     }
     log.info("job started");
+    // Host jobs run in a job worker (ctx.runJob); a container job runs where its container backend is.
     const run = ctx.containerRuntime
-      ? routeJobs(ctx.runJob, { labels: parseLabels(ctx.labels), unmatched: "container", runtime: ctx.containerRuntime, who: "this runner" })
+      ? routeJobs((r, o) => (o.host === host ? ctx.runJob(r, o) : (ctx.runContainerJob ?? ctx.runJob)(r, o)), {
+          labels: parseLabels(ctx.labels), unmatched: "container", runtime: ctx.containerRuntime, who: "this runner",
+        })
       : ctx.runJob;
-    outcome = await withWorkflowCalls(run)(req, { emit: reporter.handle, signal: handle.signal, host });
+    outcome = await run(req, { emit: reporter.handle, signal: handle.signal, host });
     if (failedByRunner(handle.signal)) outcome = { ...outcome, result: "failure" };
   } catch (err) {
     const msg = err instanceof TaskRejected ? err.message : `Error: the runner could not run this job: ${describe(err)}`;

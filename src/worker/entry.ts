@@ -1,9 +1,10 @@
 // Entry of the job worker bundle (dist/job-worker.js); also reached through
-// the hidden CLI verb `native-runner job-worker`. fd 1 is the channel to the
-// daemon: anything else that writes to stdout goes to stderr instead.
-import { createWriteStream } from "node:fs";
+// the hidden CLI verb `native-runner job-worker`. stdout is the channel to the
+// daemon: console output goes to stderr instead.
+import { Console } from "node:console";
 import { workerMain } from "./worker-main.js";
 
-const channel = createWriteStream("", { fd: 1 });
-process.stdout.write = process.stderr.write.bind(process.stderr) as typeof process.stdout.write;
-process.exitCode = await workerMain(process.stdin, channel);
+globalThis.console = new Console({ stdout: process.stderr, stderr: process.stderr });
+const code = await workerMain(process.stdin, process.stdout);
+// Everything is written and flushed; nothing the job left behind keeps the worker alive.
+process.exit(code);

@@ -9,6 +9,7 @@ import { open } from "node:fs/promises";
 import { join } from "node:path";
 import type { Readable, Writable } from "node:stream";
 import { runJob } from "../engine/run-job.js";
+import { withWorkflowCalls } from "../exec/workflow-call-task.js";
 import type { JobOutcome } from "../engine/job-request.js";
 import { PreparedBackend } from "../host/prepared-backend.js";
 import { decodeToWorker, encode, HEARTBEAT_MS, LineReader, type FromWorker, type StartMessage } from "./channel.js";
@@ -70,7 +71,8 @@ export async function workerMain(input: Readable, output: Writable): Promise<num
     const marker = process.env[MARKER_ENV];
     if (marker) baseEnv[MARKER_ENV] = marker;
     const host = new PreparedBackend(start.backendName, start.dirs, baseEnv);
-    started = runJob(start.request, {
+    // A job that calls a reusable workflow runs the called jobs here, one after the other, in this sandbox.
+    started = withWorkflowCalls(runJob)(start.request, {
       emit: (event) => {
         // The daemon reports the job's end once the sandbox is cleaned up.
         if (event.type !== "job-finished") send({ type: "event", event });

@@ -13,7 +13,11 @@ import { startDaemon, type Daemon } from "../../src/daemon/index.js";
 import { PlainBackend } from "../../src/host/plain-backend.js";
 import { createForgejoClient } from "../../src/protocol/index.js";
 import { createLogger, silentLogger } from "../../src/observability/logger.js";
-import { runJob } from "../../src/engine/run-job.js";
+import { runJob as engineRunJob } from "../../src/engine/run-job.js";
+import { withWorkflowCalls } from "../../src/exec/workflow-call-task.js";
+
+// In-process, as the job worker runs it.
+const runJob = withWorkflowCalls(engineRunJob);
 
 export interface Setup {
   forge: Forge;
@@ -31,22 +35,12 @@ export interface Setup {
 
 export const RUNNER_LABELS = ["native", "linux"];
 
-/** Bundles the CLI from src/ like scripts/build.mjs, below node_modules so the native addon resolves. */
+/** Bundles the CLI and its job worker from src/ as scripts/build.mjs does, below node_modules so the native addon resolves. */
 async function bundleCli(): Promise<string> {
-  const { build } = await import("esbuild");
-  const outfile = join(REPO_ROOT, "node_modules/.cache/conformance-daemon", `cli-${process.pid}.mjs`);
-  await build({
-    entryPoints: [join(REPO_ROOT, "src/cli/entry.ts")],
-    outfile,
-    bundle: true,
-    platform: "node",
-    target: "node20",
-    format: "esm",
-    external: ["better-sqlite3"],
-    banner: { js: "import { createRequire as __cdCreateRequire } from 'node:module'; const require = __cdCreateRequire(import.meta.url);" },
-    logLevel: "warning",
-  });
-  return outfile;
+  const { bundleCli: shipped } = (await import(join(REPO_ROOT, "scripts/bundle.mjs"))) as {
+    bundleCli: (outdir: string, o?: { sourcemap?: boolean }) => Promise<string>;
+  };
+  return shipped(join(REPO_ROOT, "node_modules/.cache/conformance-daemon", `cli-${process.pid}`), { sourcemap: false });
 }
 
 const REPO_ROOT = join(import.meta.dirname, "../..");

@@ -1,7 +1,8 @@
-// The job worker as tests start it: the TypeScript entry through tsx.
+// The job worker as tests start it: bundled from src/ (cached per state of the sources).
+import { pathToFileURL } from "node:url";
 import { resolve } from "node:path";
-import type { WorkerCommand } from "../../src/worker/index.js";
+import { defaultWorkerCommand, type WorkerCommand } from "../../src/worker/index.js";
 
-export function testWorkerCommand(): WorkerCommand {
-  return { argv: [process.execPath, "--import", import.meta.resolve("tsx"), resolve(import.meta.dirname, "../../src/worker/entry.ts")] };
+export function testWorkerCommand(): Promise<WorkerCommand> {
+  return defaultWorkerCommand(pathToFileURL(resolve(import.meta.dirname, "../../src/worker/command.ts")).href);
 }

@@ -55,7 +55,7 @@ jobs:
       - run: tail /dev/zero
 `;
     const events: JobEvent[] = [];
-    const outcome = await runJobInWorker(request(yaml), { emit: (e) => events.push(e), signal: new AbortController().signal, host: backend, worker: testWorkerCommand() });
+    const outcome = await runJobInWorker(request(yaml), { emit: (e) => events.push(e), signal: new AbortController().signal, host: backend, worker: await testWorkerCommand() });
     const lines = events.filter((e): e is LogEvent => e.type === "log").map((e) => e.line);
     const text = lines.join("\n");
     assert.equal(outcome.result, "failure", text);

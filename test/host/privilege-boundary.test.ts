@@ -49,7 +49,7 @@ async function runIsolated(fx: Fixture, host: Partial<HostConfig>, yaml: string)
     emit: (e) => events.push(e),
     signal: new AbortController().signal,
     host: backend,
-    worker: testWorkerCommand(),
+    worker: await testWorkerCommand(),
   });
   const text = events.filter((e): e is LogEvent => e.type === "log").map((e) => e.line).join("\n");
   return { outcome, text };

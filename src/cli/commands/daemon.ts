@@ -122,7 +122,7 @@ export async function prepareRunner(cmd: Command, flags: ConnectionFlags): Promi
     if (swept.containers + swept.networks + swept.volumes > 0) log.info(swept, "removed containers, networks and volumes left by an earlier run");
   }
   const host = await hostBackend(cfg, log);
-  const worker = defaultWorkerCommand();
+  const worker = await defaultWorkerCommand();
   const cacheActivity: PreparedRunner["cacheActivity"] = {};
   // Job containers cannot reach 127.0.0.1 of the host: without cache.host, the proxy uses the outbound address.
   const cacheHost = cfg.cache.host || (containerRuntime ? ((await outboundAddress()) ?? "") : "");
@@ -145,7 +145,19 @@ export async function prepareRunner(cmd: Command, flags: ConnectionFlags): Promi
     runnerName: registration?.name ?? connections[0]?.name ?? hostname(),
     labelNames: (c) => labelNames(c.labels),
     hostFor: (base, job, jobLog) => nix.hostFor(base, job, jobLog),
-    ...(containerRuntime ? { containerRuntime: () => Promise.resolve(containerRuntime) } : {}),
+    ...(containerRuntime
+      ? {
+          containerRuntime: () => Promise.resolve(containerRuntime),
+          // A container job's engine runs here, loaded on the first such job (the container is its sandbox).
+          runContainerJob: async (req, o) => {
+            const [{ runJob }, { withWorkflowCalls }] = await Promise.all([
+              import("../../engine/run-job.js"),
+              import("../../exec/workflow-call-task.js"),
+            ]);
+            return withWorkflowCalls(runJob)(req, o);
+          },
+        }
+      : {}),
     prepareJobEnv: cache
       ? async (job) => {
           const handle = cache.registerJob({
