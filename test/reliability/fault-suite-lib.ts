@@ -85,7 +85,9 @@ function stepScript(job: JobSpec, i: number, step: StepSpec, signalDir: string):
     case "long":
       return `head -c ${step.len} /dev/zero | tr '\\0' 'x'; echo; echo "${tag}-end"`;
     case "block":
-      return `for i in $(seq 1 ${step.n}); do echo "${tag}-$i"; done; touch ${signalDir}/${job.name}; sleep 317`;
+      // A job worker stops its job when the daemon dies; a setsid'd process outlives it (as a job's own
+      // daemon would), and crash recovery must find it by its marker.
+      return `for i in $(seq 1 ${step.n}); do echo "${tag}-$i"; done; touch ${signalDir}/${job.name}; setsid sleep 317 & wait`;
   }
 }
 
