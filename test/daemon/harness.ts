@@ -15,7 +15,11 @@ import { PlainBackend } from "../../src/host/plain-backend.js";
 import type { HostBackend } from "../../src/host/sandbox.js";
 import { createForgejoClient } from "../../src/protocol/index.js";
 import { silentLogger, createLogger } from "../../src/observability/logger.js";
-import { runJob } from "../../src/engine/run-job.js";
+import { runJob as engineRunJob } from "../../src/engine/run-job.js";
+import { withWorkflowCalls } from "../../src/exec/workflow-call-task.js";
+
+/** The engine in-process, as a job worker runs it (jobs that call a reusable workflow included). */
+export const runJob: RunJobFn = withWorkflowCalls(engineRunJob);
 
 export const REPO_ROOT = resolve(import.meta.dirname, "../..");
 
