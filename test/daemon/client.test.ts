@@ -92,3 +92,24 @@ test("per-call timeouts and FORGEJO_CLIENT_TIMEOUT", async () => {
   assert.equal(clientTimeoutFromEnv({ FORGEJO_CLIENT_TIMEOUT: "15" }), 15_000);
   assert.equal(clientTimeoutFromEnv({ FORGEJO_CLIENT_TIMEOUT: "nonsense" }), 60_000);
 });
+
+test("an answer over maxAnswerBytes is refused while it streams in, naming runner.fetch_max_size", async () => {
+  const emu = await startEmulator();
+  try {
+    for (const codec of ["proto", "json"] as const) {
+      const reg = await createForgejoClient({ baseUrl: emu.url, codec }).register({ name: `big-${codec}`, token: emu.createRegistrationToken(), version: "v1", labels: ["native"] });
+      const c = createForgejoClient({ baseUrl: emu.url, codec, uuid: reg.runner!.uuid, token: reg.runner!.token, maxAnswerBytes: 1024 * 1024 });
+      emu.enqueue({ workflow: workflow("      - run: echo big\n") });
+      emu.faults.add({ rpc: "FetchTask", kind: "oversize", count: 1, bytes: 64 * 1024 * 1024 });
+      const err = await c.fetchTask(0n, { requestKey: `k-big-${codec}`, timeoutMs: 30_000 }).then(() => undefined, (e: unknown) => e);
+      assert.ok(err instanceof ConnectError, String(err));
+      assert.equal(err.code, Code.ResourceExhausted);
+      assert.match(err.rawMessage, /runner\.fetch_max_size/);
+      // The same request key gets the task again once the answer fits.
+      const again = await c.fetchTask(0n, { requestKey: `k-big-${codec}`, timeoutMs: 30_000 });
+      assert.ok(again.task, codec);
+    }
+  } finally {
+    await emu.stop();
+  }
+});

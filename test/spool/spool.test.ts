@@ -54,3 +54,43 @@ test("orphans are the spools of other daemon processes", async () => {
   assert.deepEqual(await findOrphans(root), [join(root, "a-2")]);
   assert.deepEqual(await findOrphans(join(root, "missing")), []);
 });
+
+test("a full filesystem: the journal keeps whole rows, the row store reports it once and keeps later rows in memory", async (t) => {
+  const { execFileSync } = await import("node:child_process");
+  const { rmSync } = await import("node:fs");
+  const { SpoolRowStore } = await import("../../src/daemon/row-store.js");
+  if (process.getuid?.() !== 0) return t.skip("needs root to mount a tmpfs");
+  const dir = mkdtempSync(join(tmpdir(), "nr-spool-full-"));
+  execFileSync("mount", ["-t", "tmpfs", "-o", "size=256k", "tmpfs", dir]);
+  t.after(() => {
+    execFileSync("umount", ["-l", dir]);
+    rmSync(dir, { recursive: true, force: true });
+  });
+  const sp = await TaskSpool.create(dir, "default-42", meta(process.pid));
+  const failures: unknown[] = [];
+  const store = new SpoolRowStore(sp, { writeBatchRows: 1, windowRows: 50, onJournalFailed: (e) => failures.push(e) });
+  const row = (i: number) => ({ time: new Date(1_700_000_000_000 + i), content: `row ${i} ${"x".repeat(1000)}` });
+  const total = 600; // ~600 KB: more than the filesystem holds
+  for (let i = 0; i < total; i++) store.append([row(i)]);
+  store.sync();
+  assert.equal(failures.length, 1);
+  assert.equal((failures[0] as NodeJS.ErrnoException).code, "ENOSPC");
+  assert.ok(sp.rows > 0 && sp.rows < total, `journaled ${sp.rows}`);
+  assert.equal(store.count, total);
+  // Every row can still be read, journaled ones from disk and the rest from memory, in order.
+  const got: string[] = [];
+  for (let from = 0; from < total; ) {
+    const batch = store.read(from, 100, 1 << 20);
+    assert.ok(batch.length > 0, `stuck at ${from}`);
+    got.push(...batch.map((r) => r.content));
+    from += batch.length;
+  }
+  assert.deepEqual(got, Array.from({ length: total }, (_, i) => row(i).content));
+  // The journal on disk is whole lines: reopened, it holds exactly the journaled rows.
+  const journaled = sp.rows;
+  sp.close();
+  const again = await TaskSpool.open(join(dir, "default-42"));
+  assert.equal(again.rows, journaled);
+  assert.deepEqual(again.read(journaled - 1, 1)[0]?.content, row(journaled - 1).content);
+  again.close();
+});
