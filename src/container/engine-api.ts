@@ -4,7 +4,8 @@
 
 import { existsSync } from "node:fs";
 import { Writable } from "node:stream";
-import Docker from "dockerode";
+import { createRequire } from "node:module";
+import type Docker from "dockerode";
 
 export type Engine = Docker;
 
@@ -25,7 +26,12 @@ export function engineAddress(dockerHost: string | undefined, env: NodeJS.Proces
   return `unix://${found ?? DEFAULT_SOCKETS[0]}`;
 }
 
+// dockerode (with ssh2 and its other dependencies: ~200 ms of start-up) is loaded on the first connection,
+// not by every `exec` and daemon start that never runs a container.
+const requireCjs = createRequire(import.meta.url);
+
 export function connectEngine(address: string, timeoutMs?: number): Engine {
+  const Docker = requireCjs("dockerode") as typeof import("dockerode");
   const t = timeoutMs && timeoutMs > 0 ? { timeout: timeoutMs } : {};
   if (address.startsWith("unix://")) return new Docker({ socketPath: address.slice("unix://".length), ...t });
   if (address.startsWith("/")) return new Docker({ socketPath: address, ...t });
