@@ -61,12 +61,8 @@ export function startDaemon(opts: DaemonOptions): Daemon {
   });
   let unregistered = 0;
   let shuttingDown = false;
-  const spoolRoot = opts.spoolRoot === false ? undefined : (opts.spoolRoot ?? join(config.state_dir, "spool"));
-  const clients = new Map<string, DeliveryClient>();
-  const callTimeoutMs = Math.max(10_000, 5 * config.runner.report_interval);
-  const redeliverer = spoolRoot
-    ? new Redeliverer({ clients, retry: config.runner.report_retry, log: log.child({ component: "redelivery" }), callTimeoutMs })
-    : undefined;
+  const wiring = wireConnections(opts);
+  const { spoolRoot, redeliverer } = wiring;
   // Sampled backlog of every task still reporting (the spool backlog metric).
   const backlogs = new Set<() => number>();
   const trackBacklog = (fn: () => number) => {
@@ -88,38 +84,7 @@ export function startDaemon(opts: DaemonOptions): Daemon {
     : undefined;
   backlogTimer?.unref();
   const pollers = opts.connections.map((conn) => {
-    const client =
-      opts.createClient?.(conn) ??
-      createForgejoClient({
-        baseUrl: conn.url,
-        uuid: conn.uuid,
-        token: conn.token,
-        codec: config.runner.protocol,
-        insecure: config.runner.insecure,
-        maxAnswerBytes: config.runner.fetch_max_size,
-      });
-    clients.set(conn.name, client);
-    const clog = opts.connections.length > 1 ? log.child({ connection: conn.name }) : log;
-    const ctx: TaskRunnerContext = {
-      client,
-      instanceUrl: conn.url,
-      connectionName: conn.name,
-      labels: conn.labels,
-      ...(opts.containerRuntime ? { containerRuntime: opts.containerRuntime } : {}),
-      config,
-      host: opts.host,
-      log: clog,
-      runJob: opts.runJob,
-      ...(opts.runContainerJob ? { runContainerJob: opts.runContainerJob } : {}),
-      runnerName: opts.runnerName,
-      prepareJobEnv: opts.prepareJobEnv,
-      hostFor: opts.hostFor,
-      trust: trustFor(conn, config),
-      cacheReadOnly: conn.cache_mode === "read",
-      observer: opts.observer,
-      trackBacklog,
-      ...(spoolRoot ? { spoolRoot, onUndelivered: (dir: string) => redeliverer?.add(dir) } : {}),
-    };
+    const { client, ctx, log: clog } = wiring.connection(conn, { trackBacklog });
     return new Poller({
       name: conn.name,
       client,
@@ -161,13 +126,7 @@ export function startDaemon(opts: DaemonOptions): Daemon {
   );
   const done = (async () => {
     // Tasks an earlier daemon process left behind are reported before any new work is fetched.
-    if (spoolRoot) {
-      const summary = await recoverOrphans({ spoolRoot, clients, retry: config.runner.report_retry, log, callTimeoutMs }).catch((err: unknown) => {
-        log.error({ err: err instanceof Error ? err.message : String(err) }, "crash recovery failed");
-        return undefined;
-      });
-      for (const key of summary?.pending ?? []) redeliverer?.add(join(spoolRoot, key));
-    }
+    await wiring.recover();
     if (!shuttingDown) await Promise.all(pollers.map((p) => p.run()));
     // Pollers end on shutdown or when every connection is unregistered.
     if (!shuttingDown) await supervisor.shutdown();
@@ -191,6 +150,72 @@ export function startDaemon(opts: DaemonOptions): Daemon {
     },
     cancelAll() {
       supervisor.cancelAll("shutdown", "The runner is shutting down: the job was cancelled");
+    },
+  };
+}
+
+/** What `daemon` and `one-job` share per runner: clients, task contexts, the spool, redelivery and crash recovery. */
+export interface ConnectionWiring {
+  spoolRoot: string | undefined;
+  redeliverer: Redeliverer | undefined;
+  /** Reports tasks an earlier process left in the spool; call before fetching. */
+  recover(): Promise<void>;
+  connection(conn: ConnectionConfig, extra?: Partial<TaskRunnerContext>): { client: ForgejoClient; ctx: TaskRunnerContext; log: Logger };
+}
+
+export function wireConnections(opts: DaemonOptions): ConnectionWiring {
+  const { config, log } = opts;
+  const spoolRoot = opts.spoolRoot === false ? undefined : (opts.spoolRoot ?? join(config.state_dir, "spool"));
+  const clients = new Map<string, DeliveryClient>();
+  const callTimeoutMs = Math.max(10_000, 5 * config.runner.report_interval);
+  const redeliverer = spoolRoot
+    ? new Redeliverer({ clients, retry: config.runner.report_retry, log: log.child({ component: "redelivery" }), callTimeoutMs })
+    : undefined;
+  return {
+    spoolRoot,
+    redeliverer,
+    async recover() {
+      if (!spoolRoot) return;
+      const summary = await recoverOrphans({ spoolRoot, clients, retry: config.runner.report_retry, log, callTimeoutMs }).catch((err: unknown) => {
+        log.error({ err: err instanceof Error ? err.message : String(err) }, "crash recovery failed");
+        return undefined;
+      });
+      for (const key of summary?.pending ?? []) redeliverer?.add(join(spoolRoot, key));
+    },
+    connection(conn, extra = {}) {
+      const client =
+        opts.createClient?.(conn) ??
+        createForgejoClient({
+          baseUrl: conn.url,
+          uuid: conn.uuid,
+          token: conn.token,
+          codec: config.runner.protocol,
+          insecure: config.runner.insecure,
+          maxAnswerBytes: config.runner.fetch_max_size,
+        });
+      clients.set(conn.name, client);
+      const clog = opts.connections.length > 1 ? log.child({ connection: conn.name }) : log;
+      const ctx: TaskRunnerContext = {
+        client,
+        instanceUrl: conn.url,
+        connectionName: conn.name,
+        labels: conn.labels,
+        ...(opts.containerRuntime ? { containerRuntime: opts.containerRuntime } : {}),
+        config,
+        host: opts.host,
+        log: clog,
+        runJob: opts.runJob,
+        ...(opts.runContainerJob ? { runContainerJob: opts.runContainerJob } : {}),
+        runnerName: opts.runnerName,
+        prepareJobEnv: opts.prepareJobEnv,
+        hostFor: opts.hostFor,
+        trust: trustFor(conn, config),
+        cacheReadOnly: conn.cache_mode === "read",
+        observer: opts.observer,
+        ...(spoolRoot ? { spoolRoot, onUndelivered: (dir: string) => redeliverer?.add(dir) } : {}),
+        ...extra,
+      };
+      return { client, ctx, log: clog };
     },
   };
 }

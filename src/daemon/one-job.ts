@@ -3,9 +3,8 @@
 
 import { Poller } from "./poller.js";
 import { Supervisor } from "./supervisor.js";
-import { runTask, type TaskResult, type TaskRunnerContext } from "./task-runner.js";
-import { trustFor, type DaemonOptions } from "./daemon.js";
-import { createForgejoClient } from "../protocol/index.js";
+import { runTask, type TaskResult } from "./task-runner.js";
+import { wireConnections, type DaemonOptions } from "./daemon.js";
 
 export const EXIT_NO_TASK = 2;
 
@@ -34,16 +33,9 @@ export function startOneJob(opts: OneJobOptions): OneJob {
     shutdownTimeoutMs: config.runner.shutdown_timeout,
     log,
   });
-  const client =
-    opts.createClient?.(conn) ??
-    createForgejoClient({ baseUrl: conn.url, uuid: conn.uuid, token: conn.token, codec: config.runner.protocol, insecure: config.runner.insecure, maxAnswerBytes: config.runner.fetch_max_size });
-  const ctx: TaskRunnerContext = {
-    client, instanceUrl: conn.url, connectionName: conn.name, labels: conn.labels,
-    ...(opts.containerRuntime ? { containerRuntime: opts.containerRuntime } : {}), config, host: opts.host, log,
-    runJob: opts.runJob, ...(opts.runContainerJob ? { runContainerJob: opts.runContainerJob } : {}), runnerName: opts.runnerName, prepareJobEnv: opts.prepareJobEnv,
-      hostFor: opts.hostFor,
-    trust: trustFor(conn, config), cacheReadOnly: conn.cache_mode === "read", observer: opts.observer,
-  };
+  // The daemon's wiring: the same client, task context, spool, crash recovery and redelivery.
+  const wiring = wireConnections({ ...opts, connections: [conn] });
+  const { client, ctx } = wiring.connection(conn);
   let running: Promise<TaskResult> | undefined;
   const poller = new Poller({
     name: conn.name,
@@ -74,11 +66,18 @@ export function startOneJob(opts: OneJobOptions): OneJob {
     },
   });
   const result = (async () => {
-    const tasks = await poller.fetchUntilTask({ wait: opts.wait, handle: opts.handle });
-    if (tasks.length === 0) return undefined;
-    const r = await running;
-    await supervisor.idle();
-    return r;
+    try {
+      // Tasks an earlier process left in the spool are reported first, as the daemon does.
+      await wiring.recover();
+      const tasks = await poller.fetchUntilTask({ wait: opts.wait, handle: opts.handle });
+      if (tasks.length === 0) return undefined;
+      const r = await running;
+      await supervisor.idle();
+      return r;
+    } finally {
+      // What could not be delivered stays in the spool for the next start.
+      await wiring.redeliverer?.stop();
+    }
   })();
   const done = result.then((r) => (r === undefined ? EXIT_NO_TASK : r.reported ? 0 : 1));
   return {
