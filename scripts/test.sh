@@ -26,6 +26,7 @@ if [ "${1:-}" = "--quick" ]; then
 else
   npx tsc --noEmit -p .
 fi
+node scripts/check-deps.mjs
 node scripts/build.mjs
 if [ $# -gt 0 ]; then files=("$@"); fi
 export NR_TEST_TAP="${NR_TEST_TAP:-.tmp/test-results.tap}"

@@ -1,7 +1,7 @@
 import { promises as fs } from "node:fs";
 import path from "node:path";
 import { LineCounter, parseDocument, type Document } from "yaml";
-import { formatWorkflowError, type ParseResult, type StepModel, type WorkflowError } from "../workflow/model.js";
+import { formatWorkflowError, type ParseResult, type StepModel, type WorkflowError } from "../workflow/index.js";
 import { ActionError, type ActionInput, type ActionMetadata, type ActionOutput, type ActionRuns } from "./types.js";
 
 const METADATA_FILES = ["action.yml", "action.yaml"] as const;

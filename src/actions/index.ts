@@ -4,3 +4,4 @@ export * from "./types.js";
 export { parseUses, describeReference } from "./parse-uses.js";
 export { readActionMetadata, parseActionMetadata } from "./action-metadata.js";
 export { prepareAction, pruneActionCache } from "./prepare-action.js";
+export { basicAuthorization, runGit, type GitRemote } from "./git.js";

@@ -9,8 +9,7 @@ import { mkdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import type Docker from "dockerode";
 import type { ExitStatus, HostBackend, JobDirs, JobSandbox, PrepareJobOptions, SpawnHandlers, SpawnSpec } from "../host/sandbox.js";
-import { createJobDirs, removeJobDirs, sanitizeJobKey } from "../host/job-dirs.js";
-import { jobBaseEnv } from "../host/job-env.js";
+import { createJobDirs, removeJobDirs, sanitizeJobKey, jobBaseEnv } from "../host/index.js";
 import {
   LABEL_RUNNER, LABEL_TASK, containerLogs, ensureImage, execCapture, execIn, messageOf, type Engine, type PullAuth,
 } from "./engine-api.js";

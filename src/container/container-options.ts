@@ -2,7 +2,7 @@
 // the `docker run` flags that make sense for a job, turned into Engine API
 // fields. Anything else is refused by name rather than silently dropped.
 
-import { splitArgs } from "../engine/shells.js";
+import { splitArgs } from "../host/index.js";
 
 export interface RunOptions {
   env: Record<string, string>;

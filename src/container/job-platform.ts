@@ -4,7 +4,7 @@
 // local label wins; a job container or services always mean containers.
 
 import { parse as parseYaml } from "yaml";
-import { formatLabel, parseLabel, type Label } from "../config/labels.js";
+import { formatLabel, parseLabel, type Label } from "../config/index.js";
 
 export type JobPlatform =
   | { kind: "host"; label?: Label }

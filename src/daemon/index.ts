@@ -10,3 +10,5 @@ export type { DaemonObserver, TaskInfo } from "./observer.js";
 export { TaskSpool, findOrphans, type SpoolMeta, type SpooledTaskState } from "./spool.js";
 export { recoverOrphans, deliverFinishedSpool, closeInterruptedSpool, Redeliverer, RESTART_LINE, type RecoverySummary } from "./recovery.js";
 export { JOB_MARKER_ENV, jobMarker, killJobLeftovers, markJobProcesses } from "./job-marker.js";
+export { createDaemonObservability } from "./daemon-observer.js";
+export { installCrashGuard } from "./task-scope.js";

@@ -13,7 +13,7 @@ import { readdir, readFile, writeFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { ExitStatus, HostBackend, JobKillHints, JobSandbox, SpawnHandlers, SpawnSpec } from "../host/sandbox.js";
-import { killGroupsAndSessions, killUid } from "../host/proc-scan.js";
+import { killGroupsAndSessions, killUid } from "../host/index.js";
 
 export const JOB_MARKER_ENV = "NATIVE_RUNNER_JOB";
 

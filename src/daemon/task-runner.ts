@@ -21,7 +21,7 @@ import { bootId, jobMarker, markJobProcesses } from "./job-marker.js";
 import { jobPlatform } from "../container/job-platform.js";
 import { routeJobs } from "../container/route-job.js";
 import type { ContainerRuntime } from "../container/container-backend.js";
-import { parseLabel, type Label } from "../config/labels.js";
+import { parseLabel, type Label } from "../config/index.js";
 import { githubTaskContext, payloadJob } from "../workflow/task-job.js";
 
 export type RunJobFn = (req: JobRequest, opts: RunJobOptions) => Promise<JobOutcome>;

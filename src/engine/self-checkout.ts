@@ -3,7 +3,7 @@
 // run (forgejo-runner exec does the same), and a checkout of another
 // repository into the workspace root is refused.
 
-import { parseUses } from "../actions/parse-uses.js";
+import { parseUses } from "../actions/index.js";
 import type { StepModel } from "../workflow/model.js";
 import { evalString } from "./evaluate.js";
 

@@ -2,6 +2,7 @@
 
 import { accessSync, constants, statSync } from "node:fs";
 import { join } from "node:path";
+import { splitArgs } from "../host/index.js";
 
 export interface ShellPlan {
   file: string;
@@ -75,32 +76,6 @@ export function planShell(
           `$ErrorActionPreference = 'stop'\n${script}\nif ((Test-Path -LiteralPath variable:\\LASTEXITCODE)) { exit $LASTEXITCODE }`
       : (script) => script,
   };
-}
-
-/** Splits a command line on whitespace, keeping quoted parts together (quotes removed). */
-export function splitArgs(s: string): string[] {
-  const out: string[] = [];
-  let cur = "";
-  let quote: string | undefined;
-  let has = false;
-  for (const ch of s) {
-    if (quote) {
-      if (ch === quote) quote = undefined;
-      else cur += ch;
-    } else if (ch === '"' || ch === "'") {
-      quote = ch;
-      has = true;
-    } else if (/\s/.test(ch)) {
-      if (has || cur) out.push(cur);
-      cur = "";
-      has = false;
-    } else {
-      cur += ch;
-      has = true;
-    }
-  }
-  if (has || cur) out.push(cur);
-  return out;
 }
 
 // Positive lookups are remembered (and re-checked with one stat): every step

@@ -11,3 +11,4 @@ export { buildTaskContext, defaultEvent, type RunInfo } from "./task-context.js"
 export { findWorkflowFiles, loadWorkflowSet, loadWorkflowFile, type LoadedWorkflow } from "./workflow-files.js";
 export { ConsolePrinter } from "./console-printer.js";
 export { JsonPrinter } from "./json-printer.js";
+export { withWorkflowCalls } from "./workflow-call-task.js";

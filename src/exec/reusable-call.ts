@@ -4,7 +4,7 @@
 
 import { evaluateValue, toExpressionString } from "../expressions/index.js";
 import type { JobModel } from "../workflow/model.js";
-import { typeCallInputs } from "../workflow/inputs.js";
+import { typeCallInputs } from "../workflow/index.js";
 import type { LoadedWorkflow } from "./workflow-files.js";
 
 const TOKEN_SECRETS = ["GITHUB_TOKEN", "GITEA_TOKEN", "FORGEJO_TOKEN"];

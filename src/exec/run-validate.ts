@@ -7,7 +7,7 @@ import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync } 
 import os from "node:os";
 import path from "node:path";
 import { parseActionMetadata } from "../actions/index.js";
-import { formatWorkflowError, type WorkflowError } from "../workflow/model.js";
+import { formatWorkflowError, type WorkflowError } from "../workflow/index.js";
 import { defaultWorkflowDir, displayPath, findWorkflowFiles, loadWorkflowSet } from "./workflow-files.js";
 
 export interface ValidateOptions {

@@ -1,7 +1,7 @@
 import { existsSync, readFileSync, readdirSync, statSync } from "node:fs";
 import path from "node:path";
 import type { JobModel, WorkflowError, WorkflowModel } from "../workflow/model.js";
-import { loadYaml, parseWorkflow, pathPosition } from "../workflow/parse-workflow.js";
+import { loadYaml, parseWorkflow, pathPosition } from "../workflow/index.js";
 
 export interface LoadedWorkflow {
   /** Absolute path. */

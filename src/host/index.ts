@@ -29,6 +29,11 @@ export { PlainBackend } from "./plain-backend.js";
 export { jobBaseEnv, jobPath, INHERITED_ENV } from "./job-env.js";
 export { selfCheck } from "./self-check.js";
 export { readableBy, worldReadable } from "./path-access.js";
+export { createJobDirs, removeJobDirs, sanitizeJobKey } from "./job-dirs.js";
+export { killGroupsAndSessions, killUid } from "./proc-scan.js";
+export { which } from "./detect.js";
+export { PreparedBackend } from "./prepared-backend.js";
+export { splitArgs } from "./split-args.js";
 
 /** Always hidden from jobs (besides the runner's state dir, config file and cache dir). */
 export const DEFAULT_HIDDEN_PATHS = ["/run/secrets", "/run/credentials", "/var/lib/vault"];

@@ -8,7 +8,7 @@ import { userInfo } from "node:os";
 import { promisify } from "node:util";
 import type { NixConfigSection } from "../config/types.js";
 import type { HostBackend } from "../host/sandbox.js";
-import { which } from "../host/detect.js";
+import { which } from "../host/index.js";
 import type { Logger } from "../observability/logger.js";
 import { GcRootManager } from "./gcroots.js";
 import { withJobNix } from "./job-nix.js";

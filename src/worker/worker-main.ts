@@ -8,10 +8,10 @@ import { constants } from "node:fs";
 import { open } from "node:fs/promises";
 import { join } from "node:path";
 import type { Readable, Writable } from "node:stream";
-import { runJob } from "../engine/run-job.js";
-import { withWorkflowCalls } from "../exec/workflow-call-task.js";
+import { runJob } from "../engine/index.js";
+import { withWorkflowCalls } from "../exec/index.js";
 import type { JobOutcome } from "../engine/job-request.js";
-import { PreparedBackend } from "../host/prepared-backend.js";
+import { PreparedBackend } from "../host/index.js";
 import { decodeToWorker, encode, HEARTBEAT_MS, LineReader, type FromWorker, type StartMessage } from "./channel.js";
 
 /** The daemon's crash-recovery marker (daemon/job-marker.ts) reaches every step. */

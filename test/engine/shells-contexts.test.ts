@@ -3,7 +3,8 @@ import assert from "node:assert/strict";
 import { mkdtempSync, symlinkSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { shellFormat, splitArgs } from "../../src/engine/shells.js";
+import { shellFormat } from "../../src/engine/shells.js";
+import { splitArgs } from "../../src/host/split-args.js";
 import { job, runYaml } from "./helpers.js";
 
 test("shell formats: default, builtins, custom, invalid", () => {

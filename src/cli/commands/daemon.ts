@@ -6,15 +6,13 @@ import {
   labelNames, loadConfig, parseLabel, parseGoDuration, readRegistration, resolveConnections, resolveSecretUrl, writeRegistration,
   type ConnectionConfig, type RegistrationFile, type RunnerConfig,
 } from "../../config/index.js";
-import { startDaemon, type DaemonOptions } from "../../daemon/index.js";
-import { createDaemonObservability } from "../../daemon/daemon-observer.js";
+import { startDaemon, type DaemonOptions, createDaemonObservability, installCrashGuard } from "../../daemon/index.js";
 import { createNixIntegration, type NixIntegration } from "../../nix/index.js";
 import type { CacheActivity, CacheService } from "../../cache/index.js";
 import { defaultWorkerCommand, runJobInWorker } from "../../worker/index.js";
 import { createHostBackend } from "../../host/index.js";
 import type { HostBackend } from "../../host/sandbox.js";
 import { createCliLogger, type Logger } from "../../observability/logger.js";
-import { installCrashGuard } from "../../daemon/task-scope.js";
 import { VERSION } from "../../version.js";
 import { labelRefusal } from "../../container/job-platform.js";
 import { daemonContainerRuntime } from "../../container/daemon-runtime.js";
@@ -151,8 +149,8 @@ export async function prepareRunner(cmd: Command, flags: ConnectionFlags): Promi
           // A container job's engine runs here, loaded on the first such job (the container is its sandbox).
           runContainerJob: async (req, o) => {
             const [{ runJob }, { withWorkflowCalls }] = await Promise.all([
-              import("../../engine/run-job.js"),
-              import("../../exec/workflow-call-task.js"),
+              import("../../engine/index.js"),
+              import("../../exec/index.js"),
             ]);
             return withWorkflowCalls(runJob)(req, o);
           },

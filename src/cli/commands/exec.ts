@@ -1,5 +1,5 @@
 import type { Command } from "commander";
-import { runExec } from "../../exec/run-exec.js";
+import { runExec } from "../../exec/index.js";
 import { isatty } from "node:tty";
 import { batchedOutput, fdSink } from "../batched-output.js";
 

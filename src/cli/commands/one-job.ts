@@ -1,6 +1,5 @@
 import type { Command } from "commander";
-import { startOneJob, EXIT_NO_TASK } from "../../daemon/index.js";
-import { installCrashGuard } from "../../daemon/task-scope.js";
+import { startOneJob, EXIT_NO_TASK, installCrashGuard } from "../../daemon/index.js";
 import { addConnectionFlags, onSignals, prepareRunner, type ConnectionFlags } from "./daemon.js";
 
 interface OneJobFlags extends ConnectionFlags {

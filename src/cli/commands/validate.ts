@@ -1,5 +1,5 @@
 import type { Command } from "commander";
-import { runValidate } from "../../exec/run-validate.js";
+import { runValidate } from "../../exec/index.js";
 
 export function validateCommand(program: Command): void {
   program
