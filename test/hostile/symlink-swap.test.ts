@@ -11,7 +11,7 @@ import { existsSync } from "node:fs";
 import { chmod, mkdir, readdir, rm, stat } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import {
-  SANDBOX_BACKENDS, TODO, compileProbe, hostJob, killLeftovers, label, logText, makeBase, noCompiler, skipReason, startRunner,
+  SANDBOX_BACKENDS, compileProbe, hostJob, killLeftovers, label, logText, makeBase, noCompiler, skipReason, startRunner,
   type HostileRunner,
 } from "./harness.js";
 import { waitUntil } from "../daemon/harness.js";
@@ -110,8 +110,8 @@ ${USE_FILE_COMMANDS}`),
     };
 
     for (const name of Object.keys(PATHS)) {
-      // Only RUNNER_TEMP (step scripts, the file-command dir) was written through before the fix; the rest guard against regressions.
-      it(`${name} swapped for a symlink between steps: nothing written or chmodded through it`, { todo: name === "RUNNER_TEMP" ? TODO : undefined }, async () => {
+      // Only RUNNER_TEMP (step scripts, the file-command dir) was written through before privilege separation; the rest guard against regressions.
+      it(`${name} swapped for a symlink between steps: nothing written or chmodded through it`, async () => {
         for (const n of Object.keys(PATHS)) void swap(n);
         const { log, target } = await swap(name);
         // Either the link is in place, or the job cannot touch the path at all (a runner-owned job root).
@@ -122,8 +122,8 @@ ${USE_FILE_COMMANDS}`),
       });
     }
 
-    // Under bubblewrap the racer dies with its step's PID namespace; with a per-job uid alone it survives.
-    it("the file-command dir swapped in a loop by a surviving racer: no chmod, no file through the link", { todo: b.isolation === "uid" ? TODO : undefined }, async () => {
+    // Before privilege separation this failed with a per-job uid alone; under bubblewrap the racer died with its step's PID namespace.
+    it("the file-command dir swapped in a loop by a surviving racer: no chmod, no file through the link", async () => {
       const target = await makeTarget(base, "race");
       const steps = Array.from({ length: 80 }, () => "      - if: always()\n        run: echo step\n").join("");
       const job = await r.emu.waitForJobDone(
