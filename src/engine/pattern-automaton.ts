@@ -3,33 +3,38 @@
 // position only the longest pattern ending there: for masking, the shorter
 // ones (its suffixes) are covered by it.
 //
-// Clean text is mostly skipped: a Wu–Manber shift table over 3-character
+// Clean text is mostly skipped: a Wu–Manber shift table over 4-character
 // blocks of the patterns' first `m` characters (m = the shortest pattern,
 // capped) tells how far no occurrence can start. Where it cannot rule one
-// out, the automaton runs from the window's start until it is back at its
-// root, and skipping resumes after that. Every character is read by the
-// automaton at most once, so a scan stays linear in the text whatever it
-// holds; with few patterns it reads only a fraction of it.
+// out, the automaton runs from the window's start until it reaches a state at
+// most EXIT_DEPTH deep on characters it had not read before; skipping then
+// resumes at that state's start. The automaton reads each character at most
+// 1 + EXIT_DEPTH times, so a scan stays linear in the text whatever it holds;
+// with few patterns it reads only a fraction of it.
 
 const EMPTY = 0;
-const BLOCK = 3;
+const BLOCK = 4;
 const MAX_WINDOW = 32;
-const SHIFT_BITS = 16;
-const SHIFT_MASK = (1 << SHIFT_BITS) - 1;
+/** Shift table sizes: small for few patterns (it stays in cache), large for many (fewer collisions). */
+const SMALL_SHIFT_BITS = 16;
+const LARGE_SHIFT_BITS = 18;
 /** Entries of dense transition rows (4 bytes each). */
 const DENSE_BUDGET = 1 << 21;
 
-function blockHash(a: number, b: number, c: number): number {
-  return ((a << 10) ^ (b << 5) ^ c) & SHIFT_MASK;
+function blockHash(a: number, b: number, c: number, d: number, bits: number): number {
+  return ((Math.imul((Math.imul((Math.imul(a, 31) + b) | 0, 31) + c) | 0, 0x9e3779b1) + d) >>> (32 - bits)) ^ (d & ((1 << bits) - 1));
 }
 
 // Node records, interleaved so one step touches one cache line.
-const STRIDE = 5;
+const STRIDE = 6;
 const F_CHAR = 0; // first child's character, -1: none
 const F_CHILD = 1; // first child
 const F_FAIL = 2;
 const F_OUT = 3; // length of the longest pattern that is a suffix of the node's string (0: none)
 const F_ROW = 4; // offset of the node's dense row; NO_ROW, or MORE_CHILDREN (in the hash table)
+const F_DEPTH = 5;
+/** The automaton hands back to skipping at a state this shallow (it re-reads at most that many characters). */
+const EXIT_DEPTH = 2;
 const NO_ROW = -1;
 const MORE_CHILDREN = -2;
 
@@ -53,6 +58,7 @@ export class PatternAutomaton {
   /** Window length for skipping; 0 when a pattern is shorter than a block. */
   private readonly window: number;
   private readonly shift: Uint8Array | undefined;
+  private readonly shiftBits: number;
 
   constructor(readonly patterns: readonly string[]) {
     let chars = 0;
@@ -90,6 +96,7 @@ export class PatternAutomaton {
           parent[t] = s;
           edge[t] = c;
           depth[t] = i + 1;
+          node[t * STRIDE + F_DEPTH] = i + 1;
           this.addChild(s, c, t);
         }
         s = t;
@@ -99,13 +106,14 @@ export class PatternAutomaton {
       if (p.length < shortest) shortest = p.length;
     }
 
+    this.shiftBits = chars > 1 << 16 ? LARGE_SHIFT_BITS : SMALL_SHIFT_BITS;
     this.window = shortest >= BLOCK && shortest !== Infinity ? Math.min(shortest, MAX_WINDOW) : 0;
     if (this.window > 0) {
       const m = this.window;
-      const shift = new Uint8Array(SHIFT_MASK + 1).fill(m - BLOCK + 1);
+      const shift = new Uint8Array(1 << this.shiftBits).fill(m - BLOCK + 1);
       for (const p of patterns) {
         for (let q = BLOCK; q <= m; q++) {
-          const h = blockHash(p.charCodeAt(q - 3), p.charCodeAt(q - 2), p.charCodeAt(q - 1));
+          const h = blockHash(p.charCodeAt(q - 4), p.charCodeAt(q - 3), p.charCodeAt(q - 2), p.charCodeAt(q - 1), this.shiftBits);
           if (m - q < shift[h]!) shift[h] = m - q;
         }
       }
@@ -227,39 +235,48 @@ export class PatternAutomaton {
     const node = this.node;
     const shift = this.shift;
     const m = this.window;
+    const bits = this.shiftBits;
     const n = text.length;
     let i = 0;
+    /** Characters before this were read by the automaton. */
+    let readTo = 0;
     for (;;) {
       if (shift !== undefined) {
         // Skipping: the window is [pos - m + 1, pos]; no occurrence starts before it.
         let pos = i + m - 1;
         for (;;) {
           if (pos >= n) return ranges;
-          const d = shift[blockHash(text.charCodeAt(pos - 2), text.charCodeAt(pos - 1), text.charCodeAt(pos))]!;
+          const d = shift[blockHash(text.charCodeAt(pos - 3), text.charCodeAt(pos - 2), text.charCodeAt(pos - 1), text.charCodeAt(pos), bits)]!;
           if (d === 0) break;
           pos += d;
         }
         i = pos - m + 1;
       }
-      // The automaton, from the root at i, until it is back at the root.
+      // The automaton from the root at i, until it is back at a shallow
+      // state past every character it read before: no occurrence can start
+      // before that state's string, so skipping resumes at its start.
       let s = 0;
       for (; i < n; i++) {
         const c = text.charCodeAt(i);
         s = s === 0 ? rootNext[c]! : this.step(s, c);
-        if (s === 0) {
-          if (shift !== undefined) break;
-          continue;
+        const b = s * STRIDE;
+        const len = node[b + F_OUT]!;
+        // A character read again after a hand-back: what ends there is recorded already.
+        if (len !== 0 && i >= readTo) {
+          let start = i + 1 - len;
+          let k = ranges.length;
+          while (k > 0 && ranges[k - 1]! >= start) {
+            if (ranges[k - 2]! < start) start = ranges[k - 2]!;
+            k -= 2;
+          }
+          ranges.length = k;
+          ranges.push(start, i + 1);
         }
-        const len = node[s * STRIDE + F_OUT]!;
-        if (len === 0) continue;
-        let start = i + 1 - len;
-        let k = ranges.length;
-        while (k > 0 && ranges[k - 1]! >= start) {
-          if (ranges[k - 2]! < start) start = ranges[k - 2]!;
-          k -= 2;
+        if (shift !== undefined && i >= readTo && node[b + F_DEPTH]! <= EXIT_DEPTH) {
+          readTo = i + 1;
+          i -= node[b + F_DEPTH]!;
+          break;
         }
-        ranges.length = k;
-        ranges.push(start, i + 1);
       }
       if (i >= n) return ranges;
       i++;
