@@ -187,7 +187,7 @@ describe("job sandbox (per-job uid)", { skip: isRoot ? false : "needs root (per-
     }
   });
 
-  it("kills what a crashed runner left behind (job cgroups and job uids) when it starts again", async (t) => {
+  it("kills what a crashed runner left behind (job cgroups, job uids, job roots) when it starts again", async (t) => {
     const missing = await missingFeature("uid", "raw");
     if (missing) return t.skip(missing);
     const host = { isolation: "uid" as const, cgroups: "raw" as const, uid_range: { start: UID_START + 80, count: 5 } };
@@ -195,12 +195,19 @@ describe("job sandbox (per-job uid)", { skip: isRoot ? false : "needs root (per-
     const sb = await first.backend.prepareJob({ jobKey: "crash" });
     const mark = `${6000 + Math.floor(Math.random() * 1000)}.${randomBytes(3).readUIntBE(0, 3)}`;
     try {
-      await run(sb, `setsid sleep ${mark} > /dev/null 2>&1 & sleep 0.3; echo started`);
+      await run(sb, `setsid sleep ${mark} > /dev/null 2>&1 & mkdir -p ro/x && chmod a-w ro; ln -s / "$HOME/root-link"; sleep 0.3; echo started`);
       assert.equal((await processesWith(mark)).length, 1);
+      // Another directory in workdir_parent (not a job root of this runner) is left alone.
+      const foreign = join(fx.workdir, `not-a-job-${randomBytes(3).toString("hex")}`);
+      await mkdir(foreign);
       // No dispose(): the runner "crashed". A new start sweeps.
       const second = await backendFor(fx, host);
       assert.deepEqual(await processesWith(mark), []);
       assert.ok(second.logs.some((l) => /left by an earlier run/.test(l.msg)), second.logs.map((l) => l.msg).join("\n"));
+      assert.ok(second.logs.some((l) => /removed 1 job directory left by an earlier run/.test(l.msg)), second.logs.map((l) => l.msg).join("\n"));
+      await assert.rejects(readdir(sb.dirs.root), /ENOENT/);
+      assert.ok(existsSync(foreign));
+      assert.ok(existsSync("/etc/passwd"));
     } finally {
       await sb.dispose();
     }
