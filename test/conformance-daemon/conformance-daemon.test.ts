@@ -58,6 +58,13 @@ const FORGEJO_EXPECTATIONS: Record<string, { why: string; patch: (exp: CaseExpec
       exp.jobs!["j (2, x)"]!.log = { contains: [{ line: "a=2 b=x total=1" }] };
     },
   },
+  "failure-ancestors": {
+    why: "a task carries the results of its direct needs only, so failure() in c sees b's success: c is skipped and d runs (docs/compatibility.md)",
+    patch: (exp) => {
+      exp.jobs!.c = { result: "skipped" };
+      exp.jobs!.d = { result: "success" };
+    },
+  },
   "outputs-from-failed-step": {
     why: "outputs of a failed job are not sent (forgejo-runner sends outputs on success only), so needs.a.outputs is empty in job b",
     patch: (exp) => {
