@@ -29,6 +29,8 @@ export interface ContainerRuntime {
   options: string;
   validVolumes: string[];
   forcePull: boolean;
+  /** Rebuild docker actions' images even when present (container.force_rebuild). */
+  forceRebuild?: boolean;
   /** Host paths mounted read-only at the same path (the fetched-action cache). */
   readOnlyPaths: string[];
   /** Docker socket to mount at /var/run/docker.sock (only when configured). */
@@ -153,6 +155,7 @@ export class ContainerBackend implements HostBackend {
       });
       await container.start();
       await sandbox.attach(container, jobBaseEnv({ path: imagePath, home: dirs.home, temp: dirs.temp }));
+      sandbox.actionSetup = { network, binds: binds.filter((b) => !rt.mountSocket || !b.startsWith(`${rt.mountSocket}:`)), log: this.jobLog };
       return sandbox;
     } catch (err) {
       await sandbox.dispose().catch(() => {});
@@ -163,6 +166,10 @@ export class ContainerBackend implements HostBackend {
 
 class ContainerSandbox implements JobSandbox {
   baseEnv: Record<string, string> = {};
+  readonly runsActionImages = true;
+  /** The job network, binds and log; set when the job container starts. */
+  actionSetup: { network: string; binds: string[]; log: (line: string) => void } | undefined;
+  private built = new Map<string, Promise<void>>();
   private container: Docker.Container | undefined;
   private programs = new Map<string, string>();
   private disposing: Promise<void> | undefined;
@@ -197,6 +204,7 @@ class ContainerSandbox implements JobSandbox {
     const container = this.container;
     if (!container || this.disposing) throw new Error("the job container is not running");
     if (signal.aborted) return { code: null, signal: "SIGKILL" };
+    if (spec.image) return this.runActionImage(spec, handlers, signal);
     const pidFile = join(this.dirs.temp, ".pids", String(++this.seq));
     // The pid (inside the container) lets a cancel kill this process tree only.
     const cmd = ["sh", "-c", 'echo $$ > "$0"; exec "$@"', pidFile, spec.file, ...spec.args];
@@ -222,6 +230,54 @@ class ContainerSandbox implements JobSandbox {
       throw new Error(`exec in the job container failed: ${messageOf(err)}`);
     } finally {
       signal.removeEventListener("abort", onAbort);
+    }
+  }
+
+  /** A docker action: a container of its image on the job network, with the job's directories. */
+  private async runActionImage(spec: SpawnSpec, handlers: SpawnHandlers, signal: AbortSignal): Promise<ExitStatus> {
+    const img = spec.image!;
+    const setup = this.actionSetup!;
+    let image = img.image;
+    if (img.build) {
+      const b = img.build;
+      let p = this.built.get(b.tag);
+      if (!p) {
+        p = buildImage(this.rt, b, setup.log);
+        this.built.set(b.tag, p);
+      }
+      await p;
+      image = b.tag;
+    } else if (image) {
+      await ensureImage(this.rt.engine, image, { force: this.rt.forcePull, log: setup.log });
+    }
+    if (!image) throw new Error("a docker action without an image");
+    const { PATH: _path, ...env } = spec.env;
+    const container = await this.rt.engine.createContainer({
+      name: `native-runner-${this.task}-action-${++this.seq}`,
+      Image: image,
+      ...(img.entrypoint ? { Entrypoint: splitWords(img.entrypoint) } : {}),
+      ...(spec.file && !img.entrypoint ? { Entrypoint: [spec.file] } : {}),
+      Cmd: spec.args,
+      Env: envList(env),
+      WorkingDir: spec.cwd,
+      Labels: { [LABEL_RUNNER]: this.rt.runnerId, [LABEL_TASK]: this.task },
+      HostConfig: { NetworkMode: setup.network, Binds: setup.binds, Privileged: false },
+    });
+    const stream = (await container.attach({ stream: true, stdout: true, stderr: true })) as NodeJS.ReadableStream;
+    const { Writable } = await import("node:stream");
+    const sink = (fn: (c: Buffer) => void) => new Writable({ write: (c: Buffer, _e, cb) => (fn(c), cb()) });
+    container.modem.demuxStream(stream, sink(handlers.onStdout), sink(handlers.onStderr));
+    const onAbort = () => void container.kill({ signal: "SIGKILL" }).catch(() => {});
+    signal.addEventListener("abort", onAbort, { once: true });
+    try {
+      await container.start();
+      const res = (await container.wait()) as { StatusCode?: number };
+      await new Promise((r) => setTimeout(r, 50));
+      if (signal.aborted) return { code: null, signal: "SIGKILL" };
+      return { code: typeof res.StatusCode === "number" ? res.StatusCode : null, signal: null };
+    } finally {
+      signal.removeEventListener("abort", onAbort);
+      await container.remove({ force: true, v: true }).catch(() => {});
     }
   }
 
@@ -330,6 +386,38 @@ async function waitForServices(
       await new Promise((r) => setTimeout(r, intervalMs));
     }
   }
+}
+
+/** Builds a docker action's image from its Dockerfile; a tag that exists is reused unless force_rebuild. */
+async function buildImage(rt: ContainerRuntime, b: { context: string; dockerfile: string; tag: string }, log: (line: string) => void): Promise<void> {
+  if (!rt.forceRebuild) {
+    try {
+      await rt.engine.getImage(b.tag).inspect();
+      return;
+    } catch {
+      // not built yet
+    }
+  }
+  log(`Building image ${b.tag} from ${b.dockerfile}`);
+  const rel = b.dockerfile.startsWith(b.context + "/") ? b.dockerfile.slice(b.context.length + 1) : b.dockerfile;
+  const stream = await rt.engine.buildImage({ context: b.context, src: ["."] }, { t: b.tag, dockerfile: rel, networkmode: "none" } as Docker.ImageBuildOptions);
+  await new Promise<void>((resolve, reject) => {
+    rt.engine.modem.followProgress(
+      stream,
+      (err: Error | null, out: Array<{ error?: string }>) => {
+        const failed = err ?? out.find((o) => o.error);
+        if (failed) reject(new Error(`building ${b.tag} failed: ${failed instanceof Error ? failed.message : failed.error}`));
+        else resolve();
+      },
+      (ev: { stream?: string }) => {
+        for (const line of (ev.stream ?? "").split("\n")) if (line.trim() !== "") log(line);
+      },
+    );
+  });
+}
+
+function splitWords(s: string): string[] {
+  return s.split(/\s+/).filter((w) => w !== "");
 }
 
 function envList(env: Record<string, string>): string[] {

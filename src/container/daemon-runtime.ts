@@ -37,6 +37,7 @@ export async function daemonContainerRuntime(
     options: c.options,
     validVolumes: [...c.valid_volumes],
     forcePull: c.force_pull,
+    forceRebuild: c.force_rebuild,
     readOnlyPaths: [cfg.actions.cache_dir],
     ...(c.docker_host !== "-" && socketPath(address) ? { mountSocket: socketPath(address)! } : {}),
   };

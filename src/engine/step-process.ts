@@ -1,7 +1,7 @@
 // Runs one process of a step (a shell script, a node action, ...) through the
 // job sandbox, with fresh file-command files and the step's log pipeline.
 
-import type { ExitStatus } from "../host/sandbox.js";
+import type { ExitStatus, SpawnSpec } from "../host/sandbox.js";
 import { StepFiles, type FileCommandEffects } from "./file-commands.js";
 import type { JobRuntime } from "./job-runtime.js";
 import { StepOutput } from "./step-output.js";
@@ -14,6 +14,8 @@ export interface StepProcessSpec {
   env: Record<string, string>;
   /** Runner-set per-step variables (GITHUB_ACTION, INPUT_*, STATE_*, ...). */
   extraEnv?: Record<string, string>;
+  /** A docker action's image: the process runs in a container of it. */
+  image?: SpawnSpec["image"];
 }
 
 export interface StepProcessResult {
@@ -82,7 +84,7 @@ export async function runStepProcess(rt: JobRuntime, spec: StepProcessSpec, sign
   let exit: ExitStatus | undefined;
   try {
     exit = await rt.sandbox.spawn(
-      { file: spec.file, args: spec.args, cwd: spec.cwd, env },
+      { file: spec.file, args: spec.args, cwd: spec.cwd, env, ...(spec.image ? { image: spec.image } : {}) },
       { onStdout: output.onStdout, onStderr: output.onStderr },
       signal,
     );

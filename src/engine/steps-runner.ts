@@ -9,6 +9,7 @@ import type { StepModel } from "../workflow/model.js";
 import type { Conclusion } from "./events.js";
 import type { ActionInstance, JobRuntime, Scope } from "./job-runtime.js";
 import { runCompositeAction } from "./handlers/composite.js";
+import { runDockerAction } from "./handlers/docker.js";
 import { runActionProcess, runPostStep, runScriptAction } from "./handlers/node.js";
 import { runScriptStep } from "./handlers/run.js";
 import type { HandlerResult, StepInvocation } from "./handlers/types.js";
@@ -259,8 +260,7 @@ async function dispatch(inv: StepInvocation, actions: ActionSource, preInstance:
     case "composite":
       return runCompositeAction(inv, instance, runs);
     case "docker":
-      rt.log.error(`${step.uses}: container actions need the container executor; this job runs on the host.`);
-      return { outcome: "failure", outputs: {} };
+      return runDockerAction(inv, instance, runs);
     case "go":
       rt.log.error(`${step.uses}: 'runs.using: go' actions are not supported by this runner.`);
       return { outcome: "failure", outputs: {} };

@@ -15,6 +15,17 @@ export interface SpawnSpec {
   stdin?: string;
   /** Keep stdin open and hand it over once the process runs (a job worker's channel). */
   input?: (stdin: Writable) => void;
+  /**
+   * Run the process in a new container of this image (docker actions); only
+   * for sandboxes with `runsActionImages`. An empty `file` means the image's entrypoint.
+   */
+  image?: ActionImage & { entrypoint?: string };
+}
+
+/** A docker action's image: pulled by name, or built from a Dockerfile (once per tag). */
+export interface ActionImage {
+  image?: string;
+  build?: { context: string; dockerfile: string; tag: string };
 }
 
 export interface SpawnHandlers {
@@ -64,6 +75,8 @@ export interface JobSandbox {
    * Such a sandbox's processes run the `node` it finds, never the runner's.
    */
   findProgram?(name: string, pathEnv: string): string | undefined;
+  /** True when spawn() can run a SpawnSpec.image (a container sandbox). */
+  readonly runsActionImages?: boolean;
   /** Optional: kill hints for crash recovery (the daemon journals them while the job runs). */
   killHints?(): JobKillHints;
   /** Optional: a log line when the kernel's OOM killer hit the job since it was prepared. */

@@ -117,6 +117,47 @@ jobs:
     }
   });
 
+  test("docker actions: one from an image (args), one from a Dockerfile built once (inputs, outputs, file commands)", async (t) => {
+    if (skip) return t.skip(skip);
+    const before = await leftovers();
+    const dir = await repo({
+      ".forgejo/workflows/ci.yml": `on: push
+jobs:
+  t:
+    runs-on: x
+    container: ${TEST_IMAGE}
+    steps:
+      - id: img
+        uses: docker://${TEST_IMAGE}
+        with:
+          args: sh -c "echo image-action-ws=$GITHUB_WORKSPACE; echo img=yes >> $GITHUB_OUTPUT"
+      - id: df
+        uses: ./act
+        with:
+          who: you
+      - uses: ./act
+        with:
+          who: again
+      - run: echo "outs=\${{ steps.img.outputs.img }}/\${{ steps.df.outputs.greet }}"
+`,
+      "act/action.yml": "name: df\ninputs:\n  who: { required: true }\noutputs:\n  greet: {}\nruns:\n  using: docker\n  image: Dockerfile\n  args: [hello, '${{ inputs.who }}']\n",
+      "act/Dockerfile": `FROM ${TEST_IMAGE}\nCOPY entry.sh /entry.sh\nENTRYPOINT ["sh", "/entry.sh"]\n`,
+      "act/entry.sh": 'echo "df-action args=$* input=$INPUT_WHO pid1=$(tr \'\\0\' \' \' < /proc/1/cmdline)"\necho "greet=$1 $2" >> "$GITHUB_OUTPUT"\n',
+    });
+    try {
+      const res = await cli(["exec", "-C", join(dir, "repo")], dir);
+      assert.equal(res.code, 0, res.out);
+      assert.match(res.out, new RegExp(`image-action-ws=${join(dir, "repo")}`));
+      assert.match(res.out, /df-action args=hello you input=you pid1=sh \/entry\.sh/);
+      assert.match(res.out, /df-action args=hello again input=again/);
+      assert.equal(res.out.match(/Building image native-runner-action-/g)?.length ?? 0, res.out.includes("Building image") ? 1 : 0, "built at most once per run");
+      assert.match(res.out, /outs=yes\/hello you/);
+      assert.equal(await leftovers(), before);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
   test("services: two services reached by their key, one with a health check awaited", async (t) => {
     if (skip) return t.skip(skip);
     const before = await leftovers();
