@@ -105,7 +105,7 @@ async function cliCommand(): Promise<string[]> {
     platform: "node",
     target: "node20",
     format: "esm",
-    external: ["better-sqlite3"],
+    external: ["better-sqlite3", "dockerode"],
     banner: { js: "import { createRequire as __cfCreateRequire } from 'node:module'; const require = __cfCreateRequire(import.meta.url);" },
     logLevel: "warning",
   });

@@ -271,8 +271,8 @@ jobs:
       { workspaceDir: ws },
     );
     assert.equal(r.outcome.result, "failure");
-    assert.ok(r.stepLines(0).some((l) => l.includes("container actions need the container executor")));
-    assert.ok(r.stepLines(1).some((l) => l.includes("container actions need the container executor")));
+    assert.ok(r.stepLines(0).some((l) => l.includes("docker actions need a container job")));
+    assert.ok(r.stepLines(1).some((l) => l.includes("docker actions need a container job")));
     assert.equal(r.step(2).outcome, "failure");
     assert.ok(r.stepLines(2).some((l) => l.startsWith("##[error]")));
     assert.ok(r.stepLines(3).includes("still-here"));
