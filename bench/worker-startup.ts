@@ -43,12 +43,14 @@ async function measure(host: HostBackend, viaWorker: boolean): Promise<{ first: 
   for (let i = 0; i < JOBS + 2; i++) {
     let firstAt = 0;
     const t0 = performance.now();
+    const lines: string[] = [];
     const emit = (e: JobEvent) => {
+      if (e.type === "log") lines.push(e.line);
       if (!firstAt && e.type === "log") firstAt = performance.now();
     };
     const o = { emit, signal: new AbortController().signal, host };
     const out = viaWorker ? await runJobInWorker(req(i), { ...o, worker }) : await runJob(req(i), o);
-    if (out.result !== "success") throw new Error(`bench job failed: ${out.result}`);
+    if (out.result !== "success") throw new Error(`bench job failed: ${out.result}\n${lines.join("\n")}`);
     if (i < 2) continue; // warm-up
     first.push(firstAt - t0);
     total.push(performance.now() - t0);
