@@ -11,7 +11,7 @@ import { inputEnv, resolveInputs } from "../action-inputs.js";
 import { writeActionHeader } from "./action-header.js";
 import type { ActionInstance } from "../job-runtime.js";
 import { applyEffects, runStepProcess } from "../step-process.js";
-import { splitArgs } from "../../host/split-args.js";
+import { splitArgs } from "../../host/index.js";
 import type { HandlerResult, StepInvocation } from "./types.js";
 import type { ActionImage } from "../../host/sandbox.js";
 
