@@ -3,8 +3,7 @@
 // Values holding expressions are refused: the payload carries them
 // unevaluated and the runner does not guess.
 
-import { parse as parseYaml } from "yaml";
-import type { JobPlatform } from "./job-platform.js";
+import { isObject, singleJob, type JobPlatform } from "./job-platform.js";
 import type { ContainerSpec, JobContainerPlan } from "./container-backend.js";
 
 export class JobPlanError extends Error {}
@@ -61,17 +60,3 @@ function literal(s: string, where: string, secrets: Record<string, string>): str
   });
 }
 
-function singleJob(yaml: string): Record<string, unknown> | undefined {
-  try {
-    const doc: unknown = parseYaml(yaml);
-    if (!isObject(doc) || !isObject(doc.jobs)) return undefined;
-    const job = Object.values(doc.jobs)[0];
-    return isObject(job) ? job : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-function isObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === "object" && v !== null && !Array.isArray(v);
-}

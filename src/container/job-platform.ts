@@ -101,7 +101,8 @@ export function unsupportedLabelMessage(text: string): string {
   );
 }
 
-function singleJob(yaml: string): Record<string, unknown> | undefined {
+/** The single job of a task payload as plain YAML data; undefined when unreadable. */
+export function singleJob(yaml: string): Record<string, unknown> | undefined {
   try {
     const doc: unknown = parseYaml(yaml);
     if (!isObject(doc) || !isObject(doc.jobs)) return undefined;
@@ -116,7 +117,7 @@ function stripSlashes(s: string): string {
   return s.startsWith("//") ? s.slice(2) : s;
 }
 
-function isObject(v: unknown): v is Record<string, unknown> {
+export function isObject(v: unknown): v is Record<string, unknown> {
   return typeof v === "object" && v !== null && !Array.isArray(v);
 }
 

@@ -152,8 +152,7 @@ export function decodeEvent(v: unknown): JobEvent {
   }
 }
 
-/** Parses one line from a worker. */
-export function decodeFromWorker(line: string): FromWorker {
+function parseObject(line: string): Record<string, unknown> {
   let v: unknown;
   try {
     v = JSON.parse(line);
@@ -161,6 +160,12 @@ export function decodeFromWorker(line: string): FromWorker {
     fail("not JSON");
   }
   if (!isObj(v)) fail("not an object");
+  return v;
+}
+
+/** Parses one line from a worker. */
+export function decodeFromWorker(line: string): FromWorker {
+  const v = parseObject(line);
   switch (v.type) {
     case "event":
       return { type: "event", event: decodeEvent(v.event) };
@@ -178,13 +183,7 @@ export function decodeFromWorker(line: string): FromWorker {
 
 /** Parses one line from the daemon (the worker trusts its daemon; this only checks the shape). */
 export function decodeToWorker(line: string): ToWorker {
-  let v: unknown;
-  try {
-    v = JSON.parse(line);
-  } catch {
-    fail("not JSON");
-  }
-  if (!isObj(v)) fail("not an object");
+  const v = parseObject(line);
   switch (v.type) {
     case "start":
       if (!isObj(v.request) || !isObj(v.dirs) || !isObj(v.baseEnv) || typeof v.backendName !== "string") fail("start: incomplete");
