@@ -17,7 +17,9 @@ export class UidPool {
 
   /** Picks a free uid, round robin so a freed uid is not reused at once. */
   async allocate(): Promise<number> {
-    const busy = new Set((await listProcesses()).map((p) => p.uid));
+    // A zombie (an exited process its parent has not reaped yet) runs no code and holds
+    // no files: the uid of a job that just ended is free although its zombies linger.
+    const busy = new Set((await listProcesses()).filter((p) => p.state !== "Z" && p.state !== "X").map((p) => p.uid));
     for (let i = 0; i < this.count; i++) {
       const uid = this.start + ((this.next + i) % this.count);
       if (this.inUse.has(uid) || busy.has(uid)) continue;

@@ -11,6 +11,7 @@ import { randomBytes } from "node:crypto";
 import { existsSync } from "node:fs";
 import { createHostBackend, HostSetupError, jobBaseEnv, readableBy, worldReadable } from "../../src/host/index.js";
 import { UidPool, UidPoolExhausted } from "../../src/host/uid-pool.js";
+import { listProcesses } from "../../src/host/proc-scan.js";
 import { resolveHidden, bwrapArgs } from "../../src/host/bwrap-args.js";
 import { backendFor, hostConfig, isRoot, makeFixture, missingFeature, processesWith, run, type Fixture } from "./fixture.js";
 
@@ -52,6 +53,23 @@ describe("uid pool", () => {
       assert.equal(await pool.allocate(), busy + 1);
     } finally {
       child.kill("SIGKILL");
+    }
+  });
+});
+
+describe("uid pool and zombies", () => {
+  it("takes a uid whose only process is an unreaped zombie (a job that just ended)", { skip: isRoot ? false : "needs root to start a process as another uid" }, async () => {
+    const uid = 3_392_000;
+    // The setpriv child exits as `uid`; its parent then execs sleep, which never reaps it.
+    const parent = spawn("/bin/sh", ["-c", `setpriv --reuid=${uid} --regid=${uid} --clear-groups true & exec sleep 30`], { stdio: "ignore" });
+    try {
+      const zombie = async () => (await listProcesses()).some((p) => p.uid === uid && p.state === "Z");
+      for (let i = 0; i < 100 && !(await zombie()); i++) await new Promise((r) => setTimeout(r, 50));
+      assert.ok(await zombie(), "a zombie owned by the uid exists");
+      assert.ok(!(await listProcesses()).some((p) => p.uid === uid && p.state !== "Z"), "and nothing else of the uid runs");
+      assert.equal(await new UidPool(uid, 1).allocate(), uid);
+    } finally {
+      parent.kill("SIGKILL");
     }
   });
 });
