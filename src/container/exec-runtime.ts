@@ -9,7 +9,9 @@ import { connectEngine, engineAddress } from "./engine-api.js";
 import type { ContainerRuntime } from "./container-backend.js";
 
 export interface ExecContainerFlags {
+  /** Container daemon address (default: DOCKER_HOST, else the usual sockets). */
   containerHost?: string;
+  /** Docker socket mounted into job containers (default: none). */
   containerDaemonSocket?: string;
   network?: string;
   privileged?: boolean;

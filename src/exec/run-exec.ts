@@ -10,7 +10,7 @@ import type { JobOutcome, JobRequest, RunJobOptions } from "../engine/job-reques
 import { runJob as engineRunJob } from "../engine/index.js";
 import { PlainBackend } from "../host/index.js";
 import { platformLabel } from "../container/job-platform.js";
-import { execContainerRuntime, lazyRuntime } from "../container/exec-runtime.js";
+import { execContainerRuntime, lazyRuntime, type ExecContainerFlags } from "../container/exec-runtime.js";
 import { routeJobs } from "../container/route-job.js";
 import type { Label } from "../config/labels.js";
 import type { HostBackend } from "../host/sandbox.js";
@@ -23,7 +23,8 @@ import { Semaphore } from "./semaphore.js";
 import { defaultEvent, type RunInfo } from "./task-context.js";
 import { findWorkflowFiles, loadWorkflowSet, reachableFiles, type LoadedWorkflow } from "./workflow-files.js";
 
-export interface ExecOptions {
+/** The container flags (`--container-daemon-socket`, `--network`, …) are ExecContainerFlags. */
+export interface ExecOptions extends ExecContainerFlags {
   workflows?: string;
   /** Workflows in subdirectories of the workflow directory too (default true; `--no-recurse`). */
   recurse?: boolean;
@@ -60,14 +61,6 @@ export interface ExecOptions {
   insecureSecrets?: boolean;
   /** `-i`: image for jobs whose runs-on no -P names (default: they run on the host). */
   image?: string;
-  /** Container daemon address (default: DOCKER_HOST, else the usual sockets). */
-  containerHost?: string;
-  /** Docker socket mounted into job containers (default: none). */
-  containerDaemonSocket?: string;
-  network?: string;
-  privileged?: boolean;
-  containerOptions?: string;
-  pull?: boolean;
 }
 
 export interface ExecIo {
