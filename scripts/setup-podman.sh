@@ -4,17 +4,22 @@
 # runtime may set without CAP_SYS_RESOURCE, the Docker-compatible API on
 # /run/podman/podman.sock, and a local test image (no registry is reachable):
 # busybox-static, bash and node copied from the host with their libraries.
+# docker-registry (distribution 2.x) and htpasswd for the registry pull tests,
+# which start their own registry (its packaged service is not started).
 # Idempotent; the image is kept in podman's storage between runs.
 set -euo pipefail
 [ "$(id -u)" = 0 ] || exit 0
 export DEBIAN_FRONTEND=noninteractive
 need=()
-for pkg in podman runc uidmap busybox-static curl; do
+for pkg in podman runc uidmap busybox-static curl docker-registry apache2-utils openssl; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need+=("$pkg")
 done
 if [ ${#need[@]} -gt 0 ]; then
   apt-get update -qq
   apt-get install -y -qq "${need[@]}" >/dev/null
+fi
+if command -v systemctl >/dev/null && systemctl is-active -q docker-registry 2>/dev/null; then
+  systemctl disable -q --now docker-registry || true
 fi
 mkdir -p /etc/containers
 conf='[containers]
