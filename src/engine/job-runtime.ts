@@ -4,7 +4,7 @@
 import type { Conclusion } from "./events.js";
 import type { JobRequest } from "./job-request.js";
 import type { JobLog } from "./job-log.js";
-import type { JobSandbox } from "../host/sandbox.js";
+import type { ActionImage, JobSandbox } from "../host/sandbox.js";
 import type { RunDefaults, StepModel } from "../workflow/model.js";
 import type { PreparedAction } from "../actions/types.js";
 import type { BaseContexts } from "./contexts.js";
@@ -42,6 +42,8 @@ export interface ActionInstance {
   /** The step id (GITHUB_ACTION). */
   stepId: string;
   uses: string;
+  /** A docker action's pre-entrypoint already ran (at set-up). */
+  preRan?: boolean;
 }
 
 export interface PostStep {
@@ -53,9 +55,11 @@ export interface PostStep {
   /** The env context and inputs of the main step, reused by the post step. */
   env: Record<string, string>;
   inputEnv: Record<string, string>;
-  /** Relative path of the script inside the action dir. */
+  /** Relative path of the script inside the action dir; for docker, the post-entrypoint. */
   script: string;
-  kind: "node" | "sh";
+  kind: "node" | "sh" | "docker";
+  /** docker: the action's image (the one its main step ran). */
+  image?: ActionImage;
 }
 
 export interface JobRuntime {

@@ -9,7 +9,7 @@ import type { StepModel } from "../workflow/model.js";
 import type { Conclusion } from "./events.js";
 import type { ActionInstance, JobRuntime, Scope } from "./job-runtime.js";
 import { runCompositeAction } from "./handlers/composite.js";
-import { runDockerAction } from "./handlers/docker.js";
+import { runDockerAction, runDockerPre } from "./handlers/docker.js";
 import { runActionProcess, runPostStep, runScriptAction } from "./handlers/node.js";
 import { runScriptStep } from "./handlers/run.js";
 import type { HandlerResult, StepInvocation } from "./handlers/types.js";
@@ -44,7 +44,8 @@ export async function runPreSteps(rt: JobRuntime, steps: StepModel[], scope: Sco
     const instance: ActionInstance = { prepared, state: {}, stepId: id, uses };
     rt.instances.set(step.index, instance);
     const runs = prepared.metadata.runs;
-    if (runs.using === "composite" || runs.using === "docker" || runs.using === "go" || !runs.pre) continue;
+    if (runs.using === "composite" || runs.using === "go") continue;
+    if (runs.using === "docker" ? !runs.preEntrypoint : !runs.pre) continue;
     const env = scope.env();
     const contexts = contextsFor(rt, scope, env, undefined);
     const ctx = { contexts, status: { failed: scope.failed, cancelled: rt.cancelled() }, workspace: rt.sandbox.dirs.workspace };
@@ -55,8 +56,10 @@ export async function runPreSteps(rt: JobRuntime, steps: StepModel[], scope: Sco
       const preCtx = { ...ctx, contexts: { ...contexts, inputs: values } };
       if (!(await withHashFiles(() => evaluateCondition(runs.preIf ?? "always()", preCtx), rt.jobSignal))) continue;
       rt.log.write(`Pre ${step.name ?? uses}`);
-      const inputs = inputEnv(values);
-      const res = await runActionProcess(rt, instance, runs.using === "sh" ? "sh" : "node", runs.pre, { ...env, ...(runs.env ?? {}) }, inputs, rt.jobSignal);
+      const res =
+        runs.using === "docker"
+          ? await runDockerPre(rt, instance, runs, env, values, rt.jobSignal)
+          : await runActionProcess(rt, instance, runs.using === "sh" ? "sh" : "node", runs.pre!, { ...env, ...(runs.env ?? {}) }, inputEnv(values), rt.jobSignal);
       if (res.outcome !== "success") scope.failed = true;
     } catch (e) {
       rt.log.error((e as Error).message);

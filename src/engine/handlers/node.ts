@@ -8,6 +8,7 @@ import { inputEnv, resolveInputs } from "../action-inputs.js";
 import { writeActionHeader } from "./action-header.js";
 import type { ActionInstance, JobRuntime, PostStep } from "../job-runtime.js";
 import { applyEffects, runStepProcess } from "../step-process.js";
+import { runDockerPost } from "./docker.js";
 import type { HandlerResult, StepInvocation } from "./types.js";
 
 export async function runScriptAction(inv: StepInvocation, instance: ActionInstance, runs: NodeRuns | ScriptRuns): Promise<HandlerResult> {
@@ -76,5 +77,6 @@ export async function runActionProcess(
 }
 
 export async function runPostStep(rt: JobRuntime, post: PostStep, signal: AbortSignal): Promise<HandlerResult> {
+  if (post.kind === "docker") return runDockerPost(rt, post, signal);
   return runActionProcess(rt, post.instance, post.kind, post.script, post.env, post.inputEnv, signal);
 }
