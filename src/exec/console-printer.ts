@@ -29,6 +29,8 @@ interface SummaryNote {
 
 export interface ConsolePrinterOptions {
   write: (s: string) => void;
+  /** `prefix`, `line` and a newline (a job's plain output lines, most of a big log); else through `write`. */
+  writeLine?: (prefix: string, line: string) => void;
   color: boolean;
 }
 
@@ -76,9 +78,11 @@ export class ConsolePrinter implements ExecObserver {
     if (ev.type !== "step-finished" && ev.type !== "step-started") this.flushHeader(job, st);
     switch (ev.type) {
       case "log": {
-        const err = /^##\[error\](.*)$/.exec(ev.line);
-        const where = ev.stage === "step" && ev.stepIndex !== undefined ? ev.stepIndex : "job";
-        if (err && !st.firstError.has(where)) st.firstError.set(where, err[1]!);
+        const err = ev.line.startsWith("##[error]") ? /^##\[error\](.*)$/.exec(ev.line) : null;
+        if (err) {
+          const where = ev.stage === "step" && ev.stepIndex !== undefined ? ev.stepIndex : "job";
+          if (!st.firstError.has(where)) st.firstError.set(where, err[1]!);
+        }
         this.logLine(job, st, ev.line, ev.stage);
         break;
       }
@@ -137,7 +141,8 @@ export class ConsolePrinter implements ExecObserver {
         p = { depth: st.depth, stage, text: `${this.c(st.color, `[${job.name}]`)} ${indent}${this.c(2, stage === "step" ? "│" : "·")} ` };
         st.plainPrefix = p;
       }
-      this.opts.write(`${p.text}${raw}\n`);
+      if (this.opts.writeLine) this.opts.writeLine(p.text, raw);
+      else this.opts.write(`${p.text}${raw}\n`);
       return;
     }
     const indent = "  ".repeat(st.depth + 1);

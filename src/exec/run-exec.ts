@@ -65,6 +65,8 @@ export interface ExecOptions extends ExecContainerFlags {
 
 export interface ExecIo {
   stdout: (s: string) => void;
+  /** `prefix`, `line` and a newline to stdout (a writer that encodes runs of lines together); else through `stdout`. */
+  stdoutLine?: (prefix: string, line: string) => void;
   stderr: (s: string) => void;
   color: boolean;
   signal: AbortSignal;
@@ -185,7 +187,7 @@ export async function runExec(o: ExecOptions, io: ExecIo): Promise<number> {
 
   for (const k of ["GITHUB_TOKEN", "GITEA_TOKEN", "FORGEJO_TOKEN"]) secrets[k] ??= token;
 
-  const printer = o.json ? new JsonPrinter(io.stdout) : new ConsolePrinter({ write: io.stdout, color: io.color });
+  const printer = o.json ? new JsonPrinter(io.stdout) : new ConsolePrinter({ write: io.stdout, ...(io.stdoutLine ? { writeLine: io.stdoutLine } : {}), color: io.color });
   const workdir = mkdtempSync(path.join(os.tmpdir(), "native-runner-exec-"));
   const host = io.host ?? new PlainBackend(workdir);
   const runJob = routeJobs(o.dryrun ? dryRunJob : (io.runJob ?? engineRunJob), {

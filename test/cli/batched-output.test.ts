@@ -32,6 +32,32 @@ test("console output: a large burst is written in bounded pieces", () => {
   assert.equal(writes.join(""), `a\n${big}`, "a line longer than the batch goes out whole, after what was pending");
 });
 
+test("console output: prefixed lines come out as prefix + line + newline, in order with plain writes, whatever they hold", () => {
+  const writes: Buffer[] = [];
+  const out = batchedOutput((b) => writes.push(Buffer.from(b)));
+  const expected: string[] = [];
+  const line = (prefix: string, l: string) => {
+    out.writeLine(prefix, l);
+    expected.push(`${prefix}${l}\n`);
+  };
+  const pa = "[a]   │ ";
+  const pb = "\x1b[36m[b ✓]\x1b[0m · ";
+  for (let i = 0; i < 3000; i++) line(pa, `plain ${i}`);
+  line(pa, "");
+  line(pa, "ünïcödé 日本語 😀 and a lone surrogate \ud800 here");
+  line(pb, "other prefix");
+  out.write("a plain write\n");
+  expected.push("a plain write\n");
+  line(pb, "after the write");
+  line(pa, "x".repeat(40_000));
+  line(pa, "é".repeat(20_000));
+  for (let i = 0; i < 20_000; i++) line(pb, "");
+  line("", "no prefix");
+  out.flush();
+  const text = Buffer.concat(writes).toString();
+  assert.equal(text, expected.join("").replace("\ud800", "\ufffd"));
+});
+
 test("fd sink: everything reaches the file in order; a reader that went away stops the output without an error", async (t) => {
   const { mkdtempSync, openSync, closeSync, readFileSync, rmSync } = await import("node:fs");
   const { tmpdir } = await import("node:os");

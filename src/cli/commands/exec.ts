@@ -97,6 +97,7 @@ export function execCommand(program: Command): void {
           },
           {
             stdout: stdout.write,
+            stdoutLine: stdout.writeLine,
             stderr: (s) => process.stderr.write(s),
             color: isatty(1) && !process.env.NO_COLOR,
             signal: ctl.signal,
