@@ -58,6 +58,8 @@ export interface JobContainerPlan {
 /** Programs the engine looks for; probed once per job container. */
 const PROBED = ["bash", "sh", "node", "python3", "python", "pwsh", "powershell"];
 const DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+/** In the environment of every step process: which step it belongs to (for cancelling one step). */
+const PROCESS_MARK = "NATIVE_RUNNER_STEP";
 
 export class ContainerBackend implements HostBackend {
   readonly name = "container";
@@ -185,7 +187,6 @@ class ContainerSandbox implements JobSandbox {
   async attach(container: Docker.Container, baseEnv: Record<string, string>): Promise<void> {
     this.container = container;
     this.baseEnv = baseEnv;
-    await mkdir(join(this.dirs.temp, ".pids"), { recursive: true });
     const probe = await execCapture(container, [
       "sh", "-c", `for p in ${PROBED.join(" ")}; do v=$(command -v "$p") && echo "$p=$v"; done; true`,
     ]);
@@ -205,19 +206,19 @@ class ContainerSandbox implements JobSandbox {
     if (!container || this.disposing) throw new Error("the job container is not running");
     if (signal.aborted) return { code: null, signal: "SIGKILL" };
     if (spec.image) return this.runActionImage(spec, handlers, signal);
-    const pidFile = join(this.dirs.temp, ".pids", String(++this.seq));
-    // The pid (inside the container) lets a cancel kill this process tree only.
-    const cmd = ["sh", "-c", 'echo $$ > "$0"; exec "$@"', pidFile, spec.file, ...spec.args];
+    // Run directly, not through a shell: dash and busybox sh drop variables whose names are not shell
+    // identifiers (INPUT_RESTORE-KEYS). The mark, inherited by its children, lets a cancel kill this step only.
+    const mark = `${PROCESS_MARK}=${this.task}-${++this.seq}`;
     let killed = false;
     const onAbort = () => {
       killed = true;
-      void this.killTree(pidFile);
+      void this.killMarked(mark);
     };
     signal.addEventListener("abort", onAbort, { once: true });
     try {
       const code = await execIn(container, {
-        cmd,
-        env: spec.env,
+        cmd: [spec.file, ...spec.args],
+        env: { ...spec.env, [PROCESS_MARK]: mark.slice(PROCESS_MARK.length + 1) },
         workingDir: spec.cwd,
         ...(spec.stdin !== undefined ? { stdin: spec.stdin } : {}),
         onStdout: (c) => handlers.onStdout(c),
@@ -281,13 +282,13 @@ class ContainerSandbox implements JobSandbox {
     }
   }
 
-  private async killTree(pidFile: string): Promise<void> {
-    const pid = (await readFile(pidFile, "utf8").catch(() => "")).trim();
-    if (!/^\d+$/.test(pid) || !this.container) return;
+  /** Kills every process of the container whose environment carries `mark` (a step and what it started). */
+  private async killMarked(mark: string): Promise<void> {
+    if (!this.container) return;
     const script =
-      't(){ for s in /proc/[0-9]*/stat; do read -r p c st pp r < "$s" 2>/dev/null || continue; ' +
-      '[ "$pp" = "$1" ] && t "$p"; done; kill -9 "$1" 2>/dev/null; }; t "$0"';
-    await execCapture(this.container, ["sh", "-c", script, pid]).catch(() => {});
+      'for _ in 1 2 3; do for d in /proc/[0-9]*; do [ "$d" = /proc/$$ ] && continue; ' +
+      'tr "\\0" "\\n" < "$d/environ" 2>/dev/null | grep -qxF "$0" && kill -9 "${d#/proc/}" 2>/dev/null; done; done; true';
+    await execCapture(this.container, ["sh", "-c", script, mark]).catch(() => {});
   }
 
   async killAll(): Promise<void> {

@@ -65,14 +65,16 @@ jobs:
         uses: ./.github/actions/js
         with:
           who: world
+          the-word: hyphenated
       - run: echo "js-out=\${{ steps.js.outputs.greeting }}"
       - uses: ./.github/actions/comp
         with:
           word: hi
 `,
-      ".github/actions/js/action.yml": "name: js\ninputs:\n  who: { required: true }\noutputs:\n  greeting: {}\nruns:\n  using: node20\n  main: index.js\n",
+      ".github/actions/js/action.yml": "name: js\ninputs:\n  who: { required: true }\n  the-word: {}\noutputs:\n  greeting: {}\nruns:\n  using: node20\n  main: index.js\n",
       ".github/actions/js/index.js": `const fs = require("fs");
 const who = process.env.INPUT_WHO;
+console.log("hyphen-input=" + process.env["INPUT_THE-WORD"]);
 console.log("node=" + process.execPath + " " + process.version + " pid1=" + fs.readFileSync("/proc/1/cmdline", "utf8").split("\\0")[0]);
 fs.appendFileSync(process.env.GITHUB_OUTPUT, "greeting=hello " + who + "\\n");
 `,
@@ -87,6 +89,7 @@ fs.appendFileSync(process.env.GITHUB_OUTPUT, "greeting=hello " + who + "\\n");
       assert.match(res.out, /env2=e1 out=o1 tool=on-path/);
       assert.match(res.out, /node=\/usr\/bin\/node v\d+\.\d+\.\d+ pid1=tail/);
       assert.match(res.out, /js-out=hello world/);
+      assert.match(res.out, /hyphen-input=hyphenated/, "inputs whose names are not shell identifiers reach the action");
       assert.match(res.out, /comp=hi in tail -f \/dev\/null/);
       // The workspace is the same directory on both sides.
       const { readFile } = await import("node:fs/promises");
