@@ -10,7 +10,8 @@ import { Poller } from "./poller.js";
 import { notify, type DaemonObserver } from "./observer.js";
 import { Supervisor } from "./supervisor.js";
 import { runTask, type RunJobFn, type TaskResult, type TaskRunnerContext } from "./task-runner.js";
-import { Redeliverer, recoverOrphans, type DeliveryClient } from "./recovery.js";
+import { Redeliverer, recoverOrphans } from "./recovery.js";
+import { DeliveryLink } from "./delivery.js";
 import { join } from "node:path";
 
 export interface DaemonOptions {
@@ -166,17 +167,17 @@ export interface ConnectionWiring {
 export function wireConnections(opts: DaemonOptions): ConnectionWiring {
   const { config, log } = opts;
   const spoolRoot = opts.spoolRoot === false ? undefined : (opts.spoolRoot ?? join(config.state_dir, "spool"));
-  const clients = new Map<string, DeliveryClient>();
+  const links = new Map<string, DeliveryLink>();
   const callTimeoutMs = Math.max(10_000, 5 * config.runner.report_interval);
   const redeliverer = spoolRoot
-    ? new Redeliverer({ clients, retry: config.runner.report_retry, log: log.child({ component: "redelivery" }), callTimeoutMs })
+    ? new Redeliverer({ links, retry: config.runner.report_retry, log: log.child({ component: "redelivery" }), callTimeoutMs })
     : undefined;
   return {
     spoolRoot,
     redeliverer,
     async recover() {
       if (!spoolRoot) return;
-      const summary = await recoverOrphans({ spoolRoot, clients, retry: config.runner.report_retry, log, callTimeoutMs }).catch((err: unknown) => {
+      const summary = await recoverOrphans({ spoolRoot, links, retry: config.runner.report_retry, log, callTimeoutMs }).catch((err: unknown) => {
         log.error({ err: err instanceof Error ? err.message : String(err) }, "crash recovery failed");
         return undefined;
       });
@@ -193,10 +194,13 @@ export function wireConnections(opts: DaemonOptions): ConnectionWiring {
           insecure: config.runner.insecure,
           maxAnswerBytes: config.runner.fetch_max_size,
         });
-      clients.set(conn.name, client);
+      // The question that involves no task (delivery.ts): Declare with what the poller declares.
+      const link = new DeliveryLink(client, { name: conn.name, checkRunner: () => client.declare(opts.version, opts.labelNames(conn)) });
+      links.set(conn.name, link);
       const clog = opts.connections.length > 1 ? log.child({ connection: conn.name }) : log;
       const ctx: TaskRunnerContext = {
         client,
+        link,
         instanceUrl: conn.url,
         connectionName: conn.name,
         labels: conn.labels,

@@ -4,25 +4,18 @@
 // them as failed ("the runner restarted while this job was running") and
 // delivers their logs and final state, all before any new work is fetched.
 // Spools whose final report ran out of retries are delivered the same way,
-// in the background, until the server takes them.
+// in the background, until the server takes them. Both go through the
+// delivery live reporting uses (delivery.ts), with the same error rules.
 
-import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import type { ReportRetryConfig } from "../config/types.js";
 import type { Logger } from "../observability/logger.js";
-import { Code, ConnectError, Result, isUnregisteredRunner, type ForgejoClient } from "../protocol/index.js";
+import { Result } from "../protocol/index.js";
+import { TaskDelivery, describeError, type DeliveryLink, type DeliveryOutcome, type RowSource } from "./delivery.js";
 import { killJobLeftovers } from "./job-marker.js";
-import { retryWithBackoff, sleep } from "./retry.js";
+import { sleep } from "./retry.js";
 import { TaskSpool, findOrphans, type SpoolMeta, type SpoolRow, type SpooledTaskState } from "./spool.js";
 
 export const RESTART_LINE = "The runner restarted while this job was running";
-
-export type DeliveryClient = Pick<ForgejoClient, "updateTask" | "updateLog">;
-
-export type DeliveryOutcome =
-  /** The server took the log and the final state. */
-  | "delivered"
-  /** The server had already finished the task (cancelled, zombie-stopped): nothing more to say. */
-  | "already-done";
 
 export interface DeliverOptions {
   retry: ReportRetryConfig;
@@ -110,127 +103,46 @@ export function isStorageError(err: unknown): boolean {
 
 /**
  * Sends a finished spool: rows from the stored ack with `no_more` on the
- * last batch, then the final UpdateTask, each retried with backoff (a call
- * that moved things forward restarts the count). Throws when the retries
- * ran out; the spool is then still complete for another attempt.
+ * last batch, then the final UpdateTask (TaskDelivery.deliverFinal). On
+ * "undelivered" the spool is still complete for another attempt.
  */
 export async function deliverFinishedSpool(
   journal: TaskSpool,
-  client: DeliveryClient,
+  link: DeliveryLink,
   opts: DeliverOptions,
   closed?: ClosedSpool,
 ): Promise<DeliveryOutcome> {
   const meta = await journal.meta();
   const state = closed?.state ?? (await journal.readState<SpooledTaskState>());
   if (!state?.final) throw new Error(`spool ${journal.dir} has no final state`);
-  const spool = withTail(journal, closed?.tail ?? []);
-  const taskId = BigInt(meta.taskId);
-  const log = opts.log;
-  const max = opts.maxBatchRows ?? 1000;
-  let offset = Math.min(await journal.ack(), spool.rows);
-  let archived = false;
-  let seen = offset;
-  const retry = {
-    ...opts.retry,
-    ...(opts.signal ? { signal: opts.signal } : {}),
-    isFatal: (err: unknown) => isUnregisteredRunner(err) || isForeignTask(err),
-    progressed: () => {
-      const moved = offset > seen;
-      seen = offset;
-      return moved;
+  const delivery = new TaskDelivery({
+    link,
+    taskId: BigInt(meta.taskId),
+    rows: spoolRows(journal, closed?.tail ?? []),
+    acked: await journal.ack(),
+    log: opts.log,
+    ...(opts.maxBatchRows ? { maxBatchRows: opts.maxBatchRows } : {}),
+    ...(opts.callTimeoutMs ? { callTimeoutMs: opts.callTimeoutMs } : {}),
+  });
+  const final = state.final;
+  return delivery.deliverFinal(
+    {
+      startedAt: state.startedAt,
+      steps: state.steps,
+      result: final.result as Result,
+      stoppedAt: final.stoppedAt,
+      outputs: final.outputs,
     },
-    onRetry: (err: unknown, attempt: number, delayMs: number) =>
-      log.warn({ err: describeErr(err), attempt, delayMs }, "delivering the spooled report failed; retrying"),
-  };
-
-  await retryWithBackoff(async () => {
-    while (!archived && offset < spool.rows) {
-      const batch = spool.read(offset, max);
-      if (batch.length === 0) break;
-      const last = offset + batch.length >= spool.rows;
-      let ack: number;
-      try {
-        const res = await client.updateLog(
-          {
-            taskId,
-            index: BigInt(offset),
-            rows: batch.map((r) => ({ time: timestampFromDate(r.time), content: r.content })),
-            noMore: last,
-          },
-          opts.callTimeoutMs ? { timeoutMs: opts.callTimeoutMs } : undefined,
-        );
-        ack = Number(res.ackIndex);
-      } catch (err) {
-        if (err instanceof ConnectError && err.code === Code.AlreadyExists) {
-          // archived: by our own lost no_more answer, or by the server's zombie cleanup
-          archived = true;
-          break;
-        }
-        throw err;
-      }
-      if (ack < offset) {
-        log.warn({ ack, offset }, "the server holds fewer rows than it acknowledged before; resending from its ack");
-        offset = ack;
-        throw new Error(`server ack ${ack} behind`);
-      }
-      const before = offset;
-      const next = Math.min(ack, spool.rows);
-      if (next > offset) {
-        offset = next;
-        await journal.setAck(Math.min(offset, journal.rows)).catch((err: unknown) => {
-          if (!isStorageError(err)) throw err;
-        });
-      }
-      if (last) {
-        if (ack < spool.rows) throw new Error(`server acknowledged ${ack} of ${spool.rows} rows`);
-        archived = true;
-      } else if (next < before + batch.length) {
-        throw new Error(`server acknowledged ${ack} of ${before + batch.length} rows`);
-      }
-    }
-  }, retry);
-
-  let outcome: DeliveryOutcome = "delivered";
-  await retryWithBackoff(async () => {
-    const final = state.final!;
-    const res = await client.updateTask(
-      {
-        state: {
-          id: taskId,
-          result: final.result as Result,
-          startedAt: timestampFromDate(new Date(state.startedAt)),
-          stoppedAt: timestampFromDate(new Date(final.stoppedAt)),
-          steps: state.steps.map((s, id) => ({
-            id: BigInt(id),
-            result: s.result as Result,
-            ...(s.startedAt !== undefined ? { startedAt: timestampFromDate(new Date(s.startedAt)) } : {}),
-            ...(s.stoppedAt !== undefined ? { stoppedAt: timestampFromDate(new Date(s.stoppedAt)) } : {}),
-            logIndex: BigInt(s.logIndex),
-            logLength: BigInt(s.logLength),
-          })),
-        },
-        outputs: final.outputs,
-      },
-      opts.callTimeoutMs ? { timeoutMs: opts.callTimeoutMs } : undefined,
-    );
-    const remote = res.state?.result ?? Result.UNSPECIFIED;
-    if (remote !== Result.UNSPECIFIED && remote !== final.result) outcome = "already-done";
-    const missing = Object.keys(final.outputs).filter((k) => !res.sentOutputs.includes(k));
-    if (missing.length > 0 && outcome === "delivered") throw new Error(`outputs not acknowledged yet: ${missing.join(", ")}`);
-  }, retry);
-  return outcome;
-}
-
-/** A task this runner does not own (any more): retrying cannot help. */
-function isForeignTask(err: unknown): boolean {
-  return err instanceof ConnectError && /invalid runner for task|task .*not found|no such task/i.test(err.rawMessage);
+    opts.retry,
+    opts.signal,
+  );
 }
 
 export interface RecoveryOptions {
   /** `<state dir>/spool`. */
   spoolRoot: string;
-  /** Clients by connection name (SpoolMeta.connection). */
-  clients: Map<string, DeliveryClient>;
+  /** Links by connection name (SpoolMeta.connection). */
+  links: Map<string, DeliveryLink>;
   retry: ReportRetryConfig;
   log: Logger;
   signal?: AbortSignal;
@@ -242,7 +154,9 @@ export interface RecoveryOptions {
 export interface RecoverySummary {
   /** Spool keys delivered (or found already done on the server) and removed. */
   recovered: string[];
-  /** Kept: their connection is not configured any more, or the server refuses this runner's reports for them. */
+  /** Given up and removed: the server refuses the task (gone, not this runner's). */
+  dropped: string[];
+  /** Kept: their connection is not configured any more, or the server refuses this runner's credentials. */
   kept: string[];
   /** Kept: delivery failed for now (server away); retry later. */
   pending: string[];
@@ -253,7 +167,7 @@ export interface RecoverySummary {
  * is an orphan. Call it before any poller fetches.
  */
 export async function recoverOrphans(opts: RecoveryOptions): Promise<RecoverySummary> {
-  const summary: RecoverySummary = { recovered: [], kept: [], pending: [] };
+  const summary: RecoverySummary = { recovered: [], dropped: [], kept: [], pending: [] };
   const dirs = await findOrphans(opts.spoolRoot);
   if (dirs.length === 0) return summary;
   opts.log.warn({ orphans: dirs.length }, "found tasks of an earlier runner process; reporting them before fetching new work");
@@ -275,36 +189,46 @@ async function recoverOne(dir: string, opts: RecoveryOptions): Promise<keyof Rec
     const state = await spool.readState<SpooledTaskState>();
     if (!state?.final) {
       const killed = await (opts.killLeftovers ?? killJobLeftovers)(meta).catch((err: unknown) => {
-        log.warn({ err: describeErr(err) }, "could not kill the job's leftover processes");
+        log.warn({ err: describeError(err) }, "could not kill the job's leftover processes");
         return 0;
       });
       if (killed > 0) log.warn({ processes: killed }, "killed processes the interrupted job left running");
       closed = await closeInterruptedSpool(spool);
       log.warn("the job was running when the runner stopped; reporting it as failed");
     }
-    const client = opts.clients.get(meta.connection);
-    if (!client) {
+    const link = opts.links.get(meta.connection);
+    if (!link) {
       log.error({ spool: dir }, "the connection of this orphaned task is not configured any more; keeping its spool");
       spool.close();
       return "kept";
     }
-    const outcome = await deliverFinishedSpool(spool, client, {
+    const outcome = await deliverFinishedSpool(spool, link, {
       retry: opts.retry,
       log,
       ...(opts.signal ? { signal: opts.signal } : {}),
       ...(opts.callTimeoutMs ? { callTimeoutMs: opts.callTimeoutMs } : {}),
     }, closed);
-    log.info({ outcome }, outcome === "delivered" ? "reported the orphaned task" : "the server had already finished the orphaned task");
-    await spool.remove();
-    return "recovered";
+    switch (outcome) {
+      case "delivered":
+      case "already-done":
+        log.info({ outcome }, outcome === "delivered" ? "reported the orphaned task" : "the server had already finished the orphaned task");
+        await spool.remove();
+        return "recovered";
+      case "gone":
+        log.warn({ spool: dir }, "removing the spool of a task the server does not take any more");
+        await spool.remove();
+        return "dropped";
+      case "revoked":
+        spool.close();
+        return "kept";
+      case "undelivered":
+        spool.close();
+        log.warn({ spool: dir }, "could not report an orphaned task yet; will retry");
+        return "pending";
+    }
   } catch (err) {
     spool?.close();
-    if (isUnregisteredRunner(err) || isForeignTask(err)) {
-      // Retrying cannot help (runner deleted or re-registered): keep the spool for a human to look at.
-      opts.log.error({ spool: dir, err: describeErr(err) }, "the server does not accept reports of this orphaned task from this runner; keeping its spool");
-      return "kept";
-    }
-    opts.log.error({ spool: dir, err: describeErr(err) }, "could not report an orphaned task yet; will retry");
+    opts.log.error({ spool: dir, err: describeError(err) }, "could not report an orphaned task yet; will retry");
     return "pending";
   }
 }
@@ -363,21 +287,20 @@ export class Redeliverer {
   }
 }
 
-function describeErr(err: unknown): string {
-  if (err instanceof ConnectError) return `[${Code[err.code] ?? err.code}] ${err.rawMessage}`;
-  return err instanceof Error ? err.message : String(err);
-}
-
-/** The journal's rows followed by rows kept in memory. */
-function withTail(journal: TaskSpool, tail: SpoolRow[]): Pick<TaskSpool, "rows" | "read"> {
-  if (tail.length === 0) return journal;
+/** The journal's rows followed by rows kept in memory (closing rows a full disk refused); acks go to the journal. */
+function spoolRows(journal: TaskSpool, tail: SpoolRow[]): RowSource {
   return {
-    get rows() {
+    get count() {
       return journal.rows + tail.length;
     },
-    read(from: number, max: number): SpoolRow[] {
-      if (from < journal.rows) return journal.read(from, Math.min(max, journal.rows - from));
+    read(from: number, max: number, maxBytes: number): SpoolRow[] {
+      if (from < journal.rows) return journal.read(from, Math.min(max, journal.rows - from), maxBytes);
       return tail.slice(from - journal.rows, from - journal.rows + max);
+    },
+    async acknowledge(n: number) {
+      await journal.setAck(Math.min(n, journal.rows)).catch((err: unknown) => {
+        if (!isStorageError(err)) throw err;
+      });
     },
   };
 }

@@ -1,42 +1,39 @@
-// Turns one job's event stream into UpdateLog / UpdateTask calls.
+// Turns one job's event stream into log rows and task states, and hands them
+// to the task's delivery (delivery.ts) every report interval and at the end.
 //
-// Rows get absolute indexes in arrival order. Every report interval the
-// rows the server has not acknowledged are sent from its ack index (the
-// server de-duplicates overlaps, so resending after a lost answer is safe),
-// then the task state. The answer to UpdateTask is the only cancel channel.
-// Closing appends a "Job <result>" row, sends the remaining rows with
-// no_more (at least that row, or the server would not archive), then the final state with result and
-// stopped_at, both retried with backoff.
+// Rows get absolute indexes in arrival order. The answer to UpdateTask is the
+// only cancel channel. Closing appends a "Job <result>" row (so that no_more
+// carries at least one row, or the server would not archive) and fixes the
+// final state; the delivery then sends the rest with backoff.
 // With a spool, every row is journaled before it can be sent and the state
 // at each step boundary and before the final report (fsync'd), so a crash
 // or an outage of any length loses nothing (see recovery.ts).
 
-import { timestampFromDate } from "@bufbuild/protobuf/wkt";
 import type { Conclusion, JobEvent } from "../engine/events.js";
 import type { ReportRetryConfig } from "../config/types.js";
 import type { Logger } from "../observability/logger.js";
-import { Code, ConnectError, Result, isUnregisteredRunner, type ForgejoClient } from "../protocol/index.js";
+import { Result, type ForgejoClient } from "../protocol/index.js";
+import { DeliveryLink, TaskDelivery, describeError, type DeliveryOutcome, type StateReport } from "./delivery.js";
 import { sanitizeRows } from "./log-rows.js";
 import { MemoryRowStore, SpoolRowStore, type RowStore } from "./row-store.js";
 import type { SpooledTaskState, TaskSpool } from "./spool.js";
 import { toResult } from "./results.js";
-import { retryWithBackoff } from "./retry.js";
 
 export const MAX_OUTPUT_KEY_BYTES = 255;
 export const MAX_OUTPUT_VALUE_BYTES = 1024 * 1024;
-/** Rough cap on the content of one UpdateLog call (UTF-16 length × 3 bounds the UTF-8 size). */
-const MAX_BATCH_BYTES = 4 * 1024 * 1024;
 
 export interface ReporterOptions {
-  client: Pick<ForgejoClient, "updateTask" | "updateLog">;
+  /** The connection's link (shared by its tasks); or a bare client. */
+  link?: DeliveryLink;
+  client?: Pick<ForgejoClient, "updateTask" | "updateLog">;
   taskId: bigint;
   /** Number of steps in the payload (steps never started are reported at the end). */
   stepCount: number;
   reportIntervalMs: number;
   retry: ReportRetryConfig;
   log: Logger;
-  /** The server answered CANCELLED or FAILURE while the job runs. */
-  onCancelRequested?: (result: "cancelled" | "failure") => void;
+  /** The server answered CANCELLED or FAILURE while the job runs, or refuses the task's reports. */
+  onCancelRequested?: (result: "cancelled" | "failure" | "gone") => void;
   startedAt?: Date;
   /** Rows per UpdateLog call. */
   maxBatchRows?: number;
@@ -45,8 +42,6 @@ export interface ReporterOptions {
   onStepStarted?: (index: number, time: Date) => void;
   onStepFinished?: (index: number, durationMs: number) => void;
   onCallError?: (rpc: "UpdateLog" | "UpdateTask", err: unknown) => void;
-  /** After each periodic report (e.g. to persist a snapshot). */
-  onTick?: () => void;
   /**
    * Journal rows and state changes here before they count as produced: rows
    * the server has not acknowledged are read back from it (memory holds a
@@ -80,8 +75,7 @@ export class TaskReporter {
   private readonly opts: ReporterOptions;
   private readonly log: Logger;
   private readonly store: RowStore;
-  /** Rows the server has acknowledged (absolute index of the first unsent row). */
-  private offset = 0;
+  private readonly delivery: TaskDelivery;
   private persisting: Promise<void> = Promise.resolve();
   private readonly steps: StepSlot[] = [];
   private readonly startedAt: Date;
@@ -93,10 +87,7 @@ export class TaskReporter {
   private jobCancelled = false;
   private outputs = new Map<string, string>();
   private final: { result: Conclusion; time: Date } | undefined;
-  private readonly sentOutputs = new Set<string>();
   private lastWarnAt = 0;
-  /** Bumped on every change worth persisting (rows, acks, step states). */
-  changes = 0;
 
   constructor(opts: ReporterOptions) {
     this.opts = opts;
@@ -113,6 +104,16 @@ export class TaskReporter {
           },
         })
       : new MemoryRowStore();
+    const link = opts.link ?? new DeliveryLink(opts.client ?? missingClient());
+    this.delivery = new TaskDelivery({
+      link,
+      taskId: opts.taskId,
+      rows: this.store,
+      log: this.log,
+      ...(opts.maxBatchRows ? { maxBatchRows: opts.maxBatchRows } : {}),
+      ...(opts.callTimeoutMs ? { callTimeoutMs: opts.callTimeoutMs } : {}),
+      ...(opts.onCallError ? { onCallError: opts.onCallError } : {}),
+    });
   }
 
   /** Absolute index the next row gets. */
@@ -120,14 +121,9 @@ export class TaskReporter {
     return this.store.count;
   }
 
-  get acknowledged(): number {
-    return this.offset;
-  }
-
   /** Consumes one engine event (pass as RunJobOptions.emit). */
   readonly handle = (ev: JobEvent): void => {
     if (this.closed) return;
-    this.changes++;
     switch (ev.type) {
       case "log":
         if (ev.stage === "step" && ev.stepIndex !== undefined) this.appendRows(ev.line, ev.time, ev.stepIndex);
@@ -186,29 +182,37 @@ export class TaskReporter {
     if (this.closing || this.inflight) return this.inflight ?? Promise.resolve();
     this.inflight = (async () => {
       try {
-        await this.flushLog(false);
-        await this.reportState(undefined);
-      } catch (err) {
-        this.warnThrottled("periodic report failed; will resend", err);
+        const r = await this.delivery.report(this.stateReport(), this.opts.retry);
+        if ("failed" in r) this.warnThrottled("periodic report failed; will resend", r.failed);
+        else if ("stop" in r) this.stopReporting(r.stop);
+        else this.checkRemote(r.remote);
       } finally {
         this.inflight = undefined;
-      }
-      try {
-        this.opts.onTick?.();
-      } catch {
-        // persistence problems are reported by the hook itself
       }
     })();
     return this.inflight;
   }
 
-  /**
-   * Final upload. Returns true when the server has every row (log archived)
-   * and the final state; false when the retries ran out.
-   */
-  async close(final: FinalReport): Promise<boolean> {
+  private stopReporting(why: "gone" | "revoked"): void {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = undefined;
+    if (why === "gone" && !this.cancelSignalled) {
+      this.cancelSignalled = true;
+      this.opts.onCancelRequested?.("gone");
+    }
+  }
+
+  private checkRemote(remote: Result): void {
+    if (this.closing || this.cancelSignalled || (remote !== Result.CANCELLED && remote !== Result.FAILURE)) return;
+    this.cancelSignalled = true;
+    this.log.info({ result: Result[remote] }, "the server stopped the task; cancelling the job");
+    this.opts.onCancelRequested?.(remote === Result.CANCELLED ? "cancelled" : "failure");
+  }
+
+  /** Final upload: what the server took (see DeliveryOutcome). */
+  async close(final: FinalReport): Promise<DeliveryOutcome> {
     await this.finish(final);
-    return this.deliver();
+    return this.delivery.deliverFinal(this.stateReport(), this.opts.retry);
   }
 
   /** Stops periodic reports and fixes the final state (no network). */
@@ -287,44 +291,16 @@ export class TaskReporter {
     if (this.store instanceof SpoolRowStore) await this.store.flushAck();
   }
 
-  /**
-   * Sends what is left after finish(): rows with no_more, then the final
-   * state, each retried with backoff. True when everything was acknowledged.
-   */
-  async deliver(retryConfig: ReportRetryConfig = this.opts.retry): Promise<boolean> {
-    const final = this.final;
-    if (!final) throw new Error("deliver() before finish()");
-    const retry = {
-      ...retryConfig,
-      isFatal: (err: unknown) => isUnregisteredRunner(err),
-      onRetry: (err: unknown, attempt: number, delay: number) =>
-        this.log.warn({ err: describe(err), attempt, delayMs: delay }, "final report failed; retrying"),
+  /** The state as UpdateTask reports it. */
+  private stateReport(): StateReport {
+    const snap = this.snapshot();
+    return {
+      startedAt: snap.startedAt,
+      steps: snap.steps,
+      result: (snap.final?.result ?? Result.UNSPECIFIED) as Result,
+      ...(snap.final ? { stoppedAt: snap.final.stoppedAt } : {}),
+      outputs: snap.final?.outputs ?? {},
     };
-    let seen = this.offset;
-    const progressed = () => {
-      const moved = this.offset > seen;
-      seen = this.offset;
-      return moved;
-    };
-    let rowsDone = true;
-    try {
-      await retryWithBackoff(() => this.flushLog(true), { ...retry, progressed });
-    } catch (err) {
-      rowsDone = false;
-      this.log.error({ err: describe(err), unsent: this.rowCount - this.offset }, "could not upload the final log rows");
-      // Still try to deliver the result: a job stuck "running" is worse than a short log.
-    }
-    try {
-      await retryWithBackoff(async () => {
-        await this.reportState({ result: toResult(final.result), stoppedAt: final.time });
-        const missing = [...this.outputs.keys()].filter((k) => !this.sentOutputs.has(k));
-        if (missing.length > 0) throw new Error(`outputs not acknowledged yet: ${missing.join(", ")}`);
-      }, retry);
-      return rowsDone && this.offset === this.rowCount;
-    } catch (err) {
-      this.log.error({ err: describe(err) }, "could not report the final task state");
-      return false;
-    }
   }
 
   get isFinished(): boolean {
@@ -337,7 +313,6 @@ export class TaskReporter {
   }
 
   private appendRows(line: string, time: Date, stepIndex: number | undefined): void {
-    this.changes++;
     for (const content of sanitizeRows(line)) {
       const index = this.rowCount;
       this.store.append([{ time, content }]);
@@ -349,91 +324,6 @@ export class TaskReporter {
         s.startedAt ??= time;
       }
       s.logLength = index + 1 - s.logIndex;
-    }
-  }
-
-  private async flushLog(noMore: boolean): Promise<void> {
-    const max = this.opts.maxBatchRows ?? 2000;
-    for (;;) {
-      if (this.offset >= this.rowCount && !noMore) return;
-      const batch = this.store.read(this.offset, max, MAX_BATCH_BYTES);
-      const last = this.offset + batch.length === this.rowCount;
-      if (batch.length === 0) return; // nothing left: the no_more batch was acknowledged
-      let ack: number;
-      try {
-        const res = await this.call("UpdateLog", () => this.opts.client.updateLog(
-          {
-            taskId: this.opts.taskId,
-            index: BigInt(this.offset),
-            rows: batch.map((r) => ({ time: timestampFromDate(r.time), content: r.content })),
-            noMore: noMore && last,
-          },
-          { timeoutMs: this.opts.callTimeoutMs },
-        ));
-        ack = Number(res.ackIndex);
-      } catch (err) {
-        // A lost answer to the no_more call: the server archived everything we sent.
-        if (noMore && last && err instanceof ConnectError && err.code === Code.AlreadyExists) {
-          this.offset = this.rowCount;
-          this.store.acknowledge(this.offset);
-          return;
-        }
-        throw err;
-      }
-      if (ack < this.offset) {
-        throw new Error(`submitted logs are lost: server holds ${ack} rows, ${this.offset} were acknowledged before`);
-      }
-      const taken = Math.min(ack - this.offset, this.rowCount - this.offset);
-      this.offset += taken;
-      if (taken > 0) {
-        this.store.acknowledge(this.offset);
-        this.changes++;
-      }
-      if (taken < batch.length) {
-        // The server did not take the whole batch (it keeps what it has); try again later.
-        throw new Error(`server acknowledged ${ack} of ${this.rowCount} rows`);
-      }
-    }
-  }
-
-  private async reportState(final: { result: Result; stoppedAt: Date } | undefined): Promise<void> {
-    const outputs: Record<string, string> = {};
-    for (const [k, v] of this.outputs) if (!this.sentOutputs.has(k)) outputs[k] = v;
-    const res = await this.call("UpdateTask", () => this.opts.client.updateTask(
-      {
-        state: {
-          id: this.opts.taskId,
-          result: final?.result ?? Result.UNSPECIFIED,
-          startedAt: timestampFromDate(this.startedAt),
-          stoppedAt: final ? timestampFromDate(final.stoppedAt) : undefined,
-          steps: this.steps.map((s, id) => ({
-            id: BigInt(id),
-            result: s.result,
-            startedAt: s.startedAt ? timestampFromDate(s.startedAt) : undefined,
-            stoppedAt: s.stoppedAt ? timestampFromDate(s.stoppedAt) : undefined,
-            logIndex: BigInt(s.logIndex),
-            logLength: BigInt(s.logLength),
-          })),
-        },
-        outputs,
-      },
-      { timeoutMs: final ? undefined : this.opts.callTimeoutMs },
-    ));
-    for (const k of res.sentOutputs) this.sentOutputs.add(k);
-    const remote = res.state?.result ?? Result.UNSPECIFIED;
-    if (!final && !this.closing && !this.cancelSignalled && (remote === Result.CANCELLED || remote === Result.FAILURE)) {
-      this.cancelSignalled = true;
-      this.log.info({ result: Result[remote] }, "the server stopped the task; cancelling the job");
-      this.opts.onCancelRequested?.(remote === Result.CANCELLED ? "cancelled" : "failure");
-    }
-  }
-
-  private async call<T>(rpc: "UpdateLog" | "UpdateTask", fn: () => Promise<T>): Promise<T> {
-    try {
-      return await fn();
-    } catch (err) {
-      this.opts.onCallError?.(rpc, err);
-      throw err;
     }
   }
 
@@ -472,7 +362,8 @@ function closingLine(result: Conclusion): string {
   }
 }
 
-export function describe(err: unknown): string {
-  if (err instanceof ConnectError) return `[${Code[err.code] ?? err.code}] ${err.rawMessage}`;
-  return err instanceof Error ? err.message : String(err);
+export const describe = describeError;
+
+function missingClient(): never {
+  throw new Error("TaskReporter needs a link or a client");
 }

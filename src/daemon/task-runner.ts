@@ -10,6 +10,7 @@ import type { RunnerConfig } from "../config/types.js";
 import { taskLogger, type Logger } from "../observability/logger.js";
 import type { ForgejoClient, Task } from "../protocol/index.js";
 import { TaskReporter, describe } from "./reporter.js";
+import { DeliveryLink } from "./delivery.js";
 import { fromResult } from "./results.js";
 import { TaskAbort, type TaskHandle } from "./supervisor.js";
 import { runInTaskScope } from "./task-scope.js";
@@ -28,6 +29,8 @@ export type RunJobFn = (req: JobRequest, opts: RunJobOptions) => Promise<JobOutc
 
 export interface TaskRunnerContext {
   client: ForgejoClient;
+  /** The connection's delivery link (shared by its tasks); default: one of its own over `client`. */
+  link?: DeliveryLink;
   /** Forgejo root URL of the connection the task came from. */
   instanceUrl: string;
   connectionName: string;
@@ -122,7 +125,7 @@ async function runTaskInScope(task: Task, ctx: TaskRunnerContext, handle: TaskHa
   const spool = ctx.spoolRoot ? await openSpool(ctx, task, info, stepCount, log) : undefined;
   const reporter = new TaskReporter({
     ...(spool ? { spool } : {}),
-    client: ctx.client,
+    link: ctx.link ?? new DeliveryLink(ctx.client),
     taskId: task.id,
     stepCount,
     reportIntervalMs: ctx.config.runner.report_interval,
@@ -137,7 +140,8 @@ async function runTaskInScope(task: Task, ctx: TaskRunnerContext, handle: TaskHa
     onStepFinished: (_i, ms) => notify(ctx.observer, "stepFinished", info, ms),
     onCallError: (rpc, err) => notify(ctx.observer, "reportError", rpc, Code[ConnectError.from(err).code] ?? "unknown"),
     onCancelRequested: (r) =>
-      handle.cancel("server", r === "cancelled" ? "The job was cancelled on the server" : "The server stopped the job"),
+      handle.cancel("server", r === "cancelled" ? "The job was cancelled on the server"
+        : r === "gone" ? "The server does not take this task's reports any more: the job was stopped" : "The server stopped the job"),
     onJournalFailed: (err) => handle.cancel("journal", journalFailure(err, ctx.spoolRoot)),
   });
   const untrack = ctx.trackBacklog?.(() => reporter.backlogBytes());
@@ -223,11 +227,15 @@ async function runTaskInScope(task: Task, ctx: TaskRunnerContext, handle: TaskHa
     }
   }
   handle.jobEnded();
-  const reported = await reporter.close({ result: outcome.result, outputs: outcome.outputs }).finally(() => untrack?.());
+  const delivered = await reporter.close({ result: outcome.result, outputs: outcome.outputs }).finally(() => untrack?.());
+  const reported = delivered === "delivered" || delivered === "already-done";
   if (spool) {
     await reporter.flushJournal();
-    if (reported) {
+    if (reported || delivered === "gone") {
       await spool.remove().catch((err: unknown) => log.warn({ err: describe(err) }, "could not remove the task's spool"));
+    } else if (delivered === "revoked") {
+      spool.close();
+      log.warn({ spool: spool.dir }, "the final report is kept in the spool for the next start");
     } else {
       spool.close();
       log.warn({ spool: spool.dir }, "the final report is kept in the spool and will be delivered when the server answers");

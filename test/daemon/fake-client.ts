@@ -43,6 +43,8 @@ export class FakeServer {
   /** Fault injection: called before/after applying a call. */
   failBefore: (rpc: string) => boolean = () => false;
   dropAfter: (rpc: string) => boolean = () => false;
+  /** Answer this Connect error instead of applying the call. */
+  errorFor: (rpc: string) => ConnectError | undefined = () => undefined;
   /** Keys the server refuses to store until this many UpdateTask calls were made. */
   delayOutputsUntilCall = 0;
   // FetchTask side
@@ -66,6 +68,11 @@ export class FakeServer {
     const wrap = async <T>(rpc: string, apply: () => T): Promise<T> => {
       await Promise.resolve();
       if (self.failBefore(rpc)) throw new ConnectError("injected 503", Code.Unavailable);
+      const answer = self.errorFor(rpc);
+      if (answer) {
+        self.calls.push({ rpc, at: Date.now() });
+        throw answer;
+      }
       lastContactAt = Date.now();
       const res = apply();
       if (self.dropAfter(rpc)) throw new ConnectError("injected dropped response", Code.Unavailable);

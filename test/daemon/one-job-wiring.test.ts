@@ -13,7 +13,7 @@ import { startOneJob } from "../../src/daemon/index.js";
 import { labelNames } from "../../src/config/index.js";
 import { PlainBackend } from "../../src/host/plain-backend.js";
 import { silentLogger } from "../../src/observability/logger.js";
-import { daemonConfig, runJob, setupEnv, workflow } from "./harness.js";
+import { daemonConfig, runJob, setupEnv, startCli, workflow } from "./harness.js";
 
 test("one-job delivers an orphaned spool before it fetches, and removes its own spool once reported", async () => {
   const env = await setupEnv();
@@ -51,6 +51,45 @@ test("one-job delivers an orphaned spool before it fetches, and removes its own 
     const rpcs = env.emu.requests().map((r) => r.rpc.split("/").pop());
     assert.ok(rpcs.indexOf("UpdateTask") < rpcs.lastIndexOf("FetchTask"), rpcs.join(" "));
     assert.deepEqual(existsSync(spoolRoot) ? await readdir(spoolRoot) : [], []);
+  } finally {
+    await env.close();
+  }
+});
+
+test("one-job retries its reports with backoff, and what an outage kept in the spool the next start delivers", async () => {
+  const env = await setupEnv();
+  try {
+    const config = daemonConfig(env);
+    config.runner.report_retry = { max_retries: 3, initial_delay: 10, max_delay: 50 };
+    const spoolRoot = join(config.state_dir, "spool");
+    const start = () => startOneJob({
+      config, connections: config.server.connections, host: new PlainBackend(join(env.dir, "work")), log: silentLogger(),
+      version: "test", runJob, labelNames: (c) => labelNames(c.labels), wait: false,
+    });
+
+    // A short outage: the backoff gets through it.
+    const first = env.emu.enqueue({ workflow: workflow("      - run: echo first\n") });
+    env.emu.faults.add({ rpc: "UpdateTask", kind: "http5xx", count: 2 });
+    assert.equal(await start().done, 0);
+    assert.equal(env.emu.job(first.jobId)!.result, "success");
+    env.emu.faults.clear();
+
+    // An outage longer than the retries: the report stays in the spool, one-job says so.
+    const second = env.emu.enqueue({ workflow: workflow("      - run: echo second\n") });
+    for (const rpc of ["UpdateLog", "UpdateTask"]) env.emu.faults.add({ rpc, kind: "http5xx" });
+    assert.equal(await start().done, 1);
+    assert.equal(env.emu.job(second.jobId)!.status, "running");
+    assert.equal((await readdir(spoolRoot)).length, 1);
+
+    // The server is back: the next one-job process delivers it before it fetches (and finds no task).
+    env.emu.faults.clear();
+    const next = await startCli(env, ["one-job"]);
+    assert.equal((await next.exited).code, 2, next.output());
+    const job = env.emu.job(second.jobId)!;
+    assert.equal(job.result, "success");
+    assert.ok(job.logRows.includes("second"));
+    assert.equal(job.logArchived, true);
+    assert.deepEqual(await readdir(spoolRoot), []);
   } finally {
     await env.close();
   }

@@ -46,7 +46,7 @@ test("rows get absolute indexes; step windows, results and the final order are r
   for (const e of events) r.handle(e);
   await new Promise((res) => setTimeout(res, 60));
   const ok = await r.close({ result: "failure", outputs: { x: "1" }, time: at(70) });
-  assert.equal(ok, true);
+  assert.equal(ok, "delivered");
   // the reporter ends every log with a closing row
   assert.deepEqual(server.rows, ["Set up job", "preparing", "a1", "a2", "b1", "b2", "Complete job", "Job failed"]);
   assert.equal(server.archived, true);
@@ -103,7 +103,7 @@ test("no row is lost or duplicated across failed calls and lost answers", async 
   }
   r.handle({ type: "step-finished", time: at(400), index: 0, id: "a", outcome: "success", conclusion: "success", outputs: {} });
   const ok = await r.close({ result: "success", outputs: { out: "v" } });
-  assert.equal(ok, true);
+  assert.equal(ok, "delivered");
   assert.deepEqual(server.rows.slice(0, 300), expected);
   assert.ok(server.rows.length <= 301);
   assert.equal(server.archived, true);
@@ -135,7 +135,7 @@ test("outputs: oversized ones are dropped locally, the rest resent until acknowl
   const r = reporterFor(server, 0);
   const outputs = { ok: "yes", ["k".repeat(256)]: "too long key", big: "x".repeat(1024 * 1024 + 1) };
   const ok = await r.close({ result: "success", outputs });
-  assert.equal(ok, true);
+  assert.equal(ok, "delivered");
   assert.deepEqual([...server.outputs.keys()], ["ok"]);
   const finals = server.calls.filter((c) => c.rpc === "UpdateTask");
   assert.ok(finals.length >= 3, `expected resends, got ${finals.length}`);
@@ -159,7 +159,7 @@ test("final uploads are retried with backoff and give up after max_retries", asy
   });
   const started = Date.now();
   const ok = await r.close({ result: "success" });
-  assert.equal(ok, false);
+  assert.equal(ok, "undelivered");
   // 3 attempts each for log and state: waits of 10 + 20 ms per phase
   assert.ok(Date.now() - started >= 55);
 });
