@@ -117,6 +117,13 @@ const HTTP_STATUS: Record<RpcCode | "unknown", number> = {
   unimplemented: 501,
 };
 
+/** HTTP statuses of the Connect codes an `error` fault can answer (the Connect protocol's mapping). */
+const FAULT_HTTP_STATUS: Record<string, number> = {
+  canceled: 499, unknown: 500, invalid_argument: 400, deadline_exceeded: 504, not_found: 404, already_exists: 409,
+  permission_denied: 403, resource_exhausted: 429, failed_precondition: 400, aborted: 409, out_of_range: 400,
+  unimplemented: 501, internal: 500, unavailable: 503, data_loss: 500, unauthenticated: 401,
+};
+
 const GRPC_NAMES: Record<RpcCode, string> = {
   invalid_argument: "InvalidArgument",
   unauthenticated: "Unauthenticated",
@@ -207,6 +214,15 @@ export async function handleConnect(req: IncomingMessage, res: ServerResponse, o
     opts.record(record);
     res.writeHead(record.status, { "Content-Type": "text/plain; charset=utf-8" });
     res.end(`${record.status} Service Unavailable\n`);
+    return;
+  }
+  if (fault?.kind === "error") {
+    const code = fault.code ?? "internal";
+    record.status = fault.status ?? FAULT_HTTP_STATUS[code] ?? 500;
+    opts.record(record);
+    const body = Buffer.from(JSON.stringify({ code, message: fault.message ?? "injected" }));
+    res.writeHead(record.status, { "Content-Type": "application/json", "Content-Length": String(body.length) });
+    res.end(body);
     return;
   }
   if (fault?.kind === "latency") await sleep(fault.latencyMs ?? 1000);

@@ -1,7 +1,7 @@
 /** Fault injection rules, matched per RPC in the order they were added. */
 import type { FaultRule } from "./types.js";
 
-const KINDS = new Set(["drop", "drop-response", "http5xx", "latency", "reset", "oversize"]);
+const KINDS = new Set(["drop", "drop-response", "http5xx", "latency", "reset", "oversize", "error"]);
 
 export class FaultSet {
   private rules: FaultRule[] = [];

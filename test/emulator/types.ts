@@ -187,14 +187,18 @@ export interface RunnerView {
 export interface FaultRule {
   /** RPC name (`FetchTask`, `runner.v1.RunnerService/FetchTask`, `Ping`…); absent = every RPC. */
   rpc?: string;
-  kind: "drop" | "drop-response" | "http5xx" | "latency" | "reset" | "oversize";
+  kind: "drop" | "drop-response" | "http5xx" | "latency" | "reset" | "oversize" | "error";
   /** Chance of applying to a matching request; default 1. */
   probability?: number;
   /** Number of times the rule applies; absent = unlimited. */
   count?: number;
   /** For `latency`. */
   latencyMs?: number;
-  /** For `http5xx`; default 503. */
+  /** For `error`: the Connect code answered (`not_found`, `permission_denied`…); default `internal`. */
+  code?: string;
+  /** For `error`: the message; default "injected". */
+  message?: string;
+  /** For `http5xx`; default 503. For `error`: the HTTP status; default the code's. */
   status?: number;
   /** For `oversize`: size of the answer's task payload; default 300 MiB. */
   bytes?: number;
