@@ -65,6 +65,8 @@ export interface RunnerOptions extends Partial<Backend> {
   emulator?: StartOptions;
   /** Existing base directory (reuse one made by the test, e.g. to mount a tmpfs in it first). */
   base?: string;
+  /** The runner's labels (default: native:host). */
+  labels?: string[];
 }
 
 export interface DaemonProcess {
@@ -118,12 +120,12 @@ export async function startRunner(o: RunnerOptions = {}): Promise<HostileRunner>
     daemonEnv: `DAEMONENV${randomBytes(16).toString("hex")}`,
   };
   const reg = await createForgejoClient({ baseUrl: emu.url }).register({
-    name: "hostile", token: emu.createRegistrationToken(), version: "test", labels: ["native:host"],
+    name: "hostile", token: emu.createRegistrationToken(), version: "test", labels: o.labels ?? ["native:host"],
   });
   secrets.token = reg.runner!.token;
   const runnerFile = join(stateDir, ".runner");
   await writeFile(runnerFile, JSON.stringify({
-    id: Number(reg.runner!.id), uuid: reg.runner!.uuid, name: "hostile", token: secrets.token, address: emu.url, labels: ["native:host"],
+    id: Number(reg.runner!.id), uuid: reg.runner!.uuid, name: "hostile", token: secrets.token, address: emu.url, labels: o.labels ?? ["native:host"],
   }, null, 2) + "\n", { mode: 0o600 });
   await mkdir(join(base, "etc"), { recursive: true, mode: 0o755 });
   const configFile = join(base, "etc", "config.yaml");
