@@ -5,8 +5,8 @@
 // container. Services share a per-job network and are reached by their key.
 
 import { randomBytes } from "node:crypto";
-import { mkdir, readFile } from "node:fs/promises";
-import { join } from "node:path";
+import { lstat } from "node:fs/promises";
+import { Readable } from "node:stream";
 import type Docker from "dockerode";
 import type { ExitStatus, HostBackend, JobDirs, JobSandbox, PrepareJobOptions, SpawnHandlers, SpawnSpec } from "../host/sandbox.js";
 import { createJobDirs, removeJobDirs, sanitizeJobKey, jobBaseEnv } from "../host/index.js";
@@ -70,7 +70,27 @@ export class ContainerBackend implements HostBackend {
     private readonly jobLog: (line: string) => void,
   ) {}
 
+  /** `exec`: the job's directories are made here, and removed with the container. */
   async prepareJob(opts: PrepareJobOptions): Promise<JobSandbox> {
+    const dirs = await createJobDirs({
+      parent: this.rt.workdirParent,
+      jobKey: opts.jobKey,
+      ...(opts.workspaceDir !== undefined ? { workspaceDir: opts.workspaceDir } : {}),
+    });
+    return this.start(dirs, opts.jobKey, { removeDirs: true });
+  }
+
+  /**
+   * The daemon: the container for a job whose directories a host sandbox
+   * made (and removes) and whose engine runs in a worker. Nothing here opens a
+   * path inside them: what the job left is handed to `owner` from inside the
+   * container, so the host sandbox can remove it as the job's uid.
+   */
+  prepareIn(dirs: JobDirs, jobKey: string, owner?: { uid: number; gid: number }): Promise<ContainerSandbox> {
+    return this.start(dirs, jobKey, { removeDirs: false, ...(owner ? { owner } : {}) });
+  }
+
+  private async start(dirs: JobDirs, jobKey: string, o: { removeDirs: boolean; owner?: { uid: number; gid: number } }): Promise<ContainerSandbox> {
     const { rt, plan } = this;
     // Everything is checked before anything is created.
     const jobOpts = parseRunOptions(rt.options, emptyRunOptions(), "container.options");
@@ -88,14 +108,13 @@ export class ContainerBackend implements HostBackend {
       serviceOpts.set(key, so);
     }
 
-    const task = `${sanitizeJobKey(opts.jobKey)}-${randomBytes(4).toString("hex")}`;
+    const task = `${sanitizeJobKey(jobKey)}-${randomBytes(4).toString("hex")}`;
     const labels = { [LABEL_RUNNER]: rt.runnerId, [LABEL_TASK]: task };
-    const dirs = await createJobDirs({
-      parent: rt.workdirParent,
-      jobKey: opts.jobKey,
-      ...(opts.workspaceDir !== undefined ? { workspaceDir: opts.workspaceDir } : {}),
+    const owner = o.owner ?? runnerOwner();
+    const sandbox = new ContainerSandbox(rt, task, dirs, {
+      removeDirs: o.removeDirs,
+      ...(owner ? { owner, rootOwner: await lstat(dirs.root).then((st) => ({ uid: st.uid, gid: st.gid })) } : {}),
     });
-    const sandbox = new ContainerSandbox(rt, task, dirs, opts.workspaceDir !== undefined);
     try {
       let network = rt.network;
       if (network === "") {
@@ -138,7 +157,7 @@ export class ContainerBackend implements HostBackend {
       const image = await rt.engine.getImage(plan.job.image).inspect();
       const imagePath = (image.Config?.Env ?? []).find((e) => e.startsWith("PATH="))?.slice(5) || DEFAULT_PATH;
       const binds = [`${dirs.root}:${dirs.root}`];
-      if (opts.workspaceDir !== undefined) binds.push(`${dirs.workspace}:${dirs.workspace}`);
+      if (!dirs.workspace.startsWith(dirs.root + "/")) binds.push(`${dirs.workspace}:${dirs.workspace}`);
       for (const p of rt.readOnlyPaths) binds.push(`${p}:${p}:ro`);
       if (rt.mountSocket) binds.push(`${rt.mountSocket}:/var/run/docker.sock`);
       binds.push(...plan.job.volumes, ...jobOpts.binds);
@@ -166,7 +185,20 @@ export class ContainerBackend implements HostBackend {
   }
 }
 
-class ContainerSandbox implements JobSandbox {
+/** Files a container's root made in the job's directories go to this owner at the end (a non-root runner: itself). */
+function runnerOwner(): { uid: number; gid: number } | undefined {
+  const uid = process.getuid?.() ?? 0;
+  return uid === 0 ? undefined : { uid, gid: process.getgid?.() ?? 0 };
+}
+
+interface DirsPolicy {
+  removeDirs: boolean;
+  owner?: { uid: number; gid: number };
+  /** The job root's own owner, given back after the recursive chown. */
+  rootOwner?: { uid: number; gid: number };
+}
+
+export class ContainerSandbox implements JobSandbox {
   baseEnv: Record<string, string> = {};
   readonly runsActionImages = true;
   /** The job network, binds and log; set when the job container starts. */
@@ -181,7 +213,7 @@ class ContainerSandbox implements JobSandbox {
     private readonly rt: ContainerRuntime,
     private readonly task: string,
     readonly dirs: JobDirs,
-    private readonly keepWorkspace: boolean,
+    private readonly policy: DirsPolicy,
   ) {}
 
   async attach(container: Docker.Container, baseEnv: Record<string, string>): Promise<void> {
@@ -199,6 +231,11 @@ class ContainerSandbox implements JobSandbox {
   findProgram(name: string): string | undefined {
     if (name.includes("/")) return name;
     return this.programs.get(name);
+  }
+
+  /** The programs found in the job container (sent to a worker, which has no container to look in). */
+  programList(): Record<string, string> {
+    return Object.fromEntries(this.programs);
   }
 
   async spawn(spec: SpawnSpec, handlers: SpawnHandlers, signal: AbortSignal): Promise<ExitStatus> {
@@ -299,17 +336,18 @@ class ContainerSandbox implements JobSandbox {
 
   dispose(): Promise<void> {
     this.disposing ??= (async () => {
-      const uid = process.getuid?.() ?? 0;
-      if (this.container && uid !== 0) {
-        // Files the job made as container root become the runner's again, so they can be deleted.
-        const gid = process.getgid?.() ?? 0;
-        await this.killAll();
-        const paths = [this.dirs.root, ...(this.keepWorkspace ? [this.dirs.workspace] : [])];
-        await execCapture(this.container, ["chown", "-R", `${uid}:${gid}`, ...paths]).catch(() => {});
+      const { owner, rootOwner } = this.policy;
+      if (this.container) await this.killAll();
+      if (this.container && owner) {
+        // Files the job made as the container's root go to the owner (the job's uid, or a non-root runner), so
+        // they can be deleted. This runs in the container: its links point into the container, not the host.
+        const paths = [this.dirs.root, ...(this.dirs.workspace.startsWith(this.dirs.root + "/") ? [] : [this.dirs.workspace])];
+        const back = rootOwner ? ` && chown -h ${rootOwner.uid}:${rootOwner.gid} "$0"` : "";
+        await execCapture(this.container, ["sh", "-c", `chown -hR ${owner.uid}:${owner.gid} "$@"${back}`, ...paths]).catch(() => {});
       }
       const problems: string[] = [];
       await removeTask(this.rt.engine, this.rt.runnerId, this.task).catch((err: Error) => problems.push(err.message));
-      await removeJobDirs(this.dirs).catch((err: Error) => problems.push(err.message));
+      if (this.policy.removeDirs) await removeJobDirs(this.dirs).catch((err: Error) => problems.push(err.message));
       if (problems.length > 0) throw new Error(problems.join("; "));
     })();
     return this.disposing;
@@ -389,8 +427,11 @@ async function waitForServices(
   }
 }
 
-/** Builds a docker action's image from its Dockerfile; a tag that exists is reused unless force_rebuild. */
-async function buildImage(rt: ContainerRuntime, b: { context: string; dockerfile: string; tag: string }, log: (line: string) => void): Promise<void> {
+/**
+ * Builds a docker action's image from its Dockerfile; a tag that exists is reused unless force_rebuild.
+ * The context is a directory (`exec`), or a tar of it made by a container job's worker.
+ */
+async function buildImage(rt: ContainerRuntime, b: { context: string | Uint8Array; dockerfile: string; tag: string }, log: (line: string) => void): Promise<void> {
   if (!rt.forceRebuild) {
     try {
       await rt.engine.getImage(b.tag).inspect();
@@ -400,8 +441,12 @@ async function buildImage(rt: ContainerRuntime, b: { context: string; dockerfile
     }
   }
   log(`Building image ${b.tag} from ${b.dockerfile}`);
-  const rel = b.dockerfile.startsWith(b.context + "/") ? b.dockerfile.slice(b.context.length + 1) : b.dockerfile;
-  const stream = await rt.engine.buildImage({ context: b.context, src: ["."] }, { t: b.tag, dockerfile: rel, networkmode: "none" } as Docker.ImageBuildOptions);
+  const ctx = b.context;
+  const rel = typeof ctx === "string" && b.dockerfile.startsWith(ctx + "/") ? b.dockerfile.slice(ctx.length + 1) : b.dockerfile;
+  const opts = { t: b.tag, dockerfile: rel, networkmode: "none" } as Docker.ImageBuildOptions;
+  const stream = typeof ctx === "string"
+    ? await rt.engine.buildImage({ context: ctx, src: ["."] }, opts)
+    : await rt.engine.buildImage(Readable.from([Buffer.from(ctx)]), opts);
   await new Promise<void>((resolve, reject) => {
     rt.engine.modem.followProgress(
       stream,

@@ -19,7 +19,14 @@ export interface RouteOptions {
   runtime?: () => Promise<ContainerRuntime>;
   /** Who refuses (the log row's wording). */
   who: string;
+  /**
+   * Runs a container job (the daemon: in a worker, on the host backend in `opts`). Default: `run` with the
+   * container backend as the job's host (`exec`: the engine in this process).
+   */
+  runContainer?: RunContainerJobFn;
 }
+
+export type RunContainerJobFn = (req: JobRequest, opts: RunJobOptions, container: ContainerBackend) => Promise<JobOutcome>;
 
 export function routeJobs(run: RunJobFn, o: RouteOptions): RunJobFn {
   return async (req, opts) => {
@@ -27,12 +34,12 @@ export function routeJobs(run: RunJobFn, o: RouteOptions): RunJobFn {
     if (platform.kind === "container" && !platform.image && !platform.label && o.defaultImage) platform = { ...platform, image: o.defaultImage };
     if (platform.kind === "host") return run(req, opts);
     if (!o.runtime) return refuse(opts, `Error: ${o.who} does not run this job: ${platform.reason}, and this runner has no container executor`);
-    return runInContainer(run, req, opts, platform, o.runtime);
+    return runInContainer(o.runContainer ?? ((r, op, c) => run(r, { ...op, host: c })), req, opts, platform, o.runtime);
   };
 }
 
 async function runInContainer(
-  run: RunJobFn,
+  run: RunContainerJobFn,
   req: JobRequest,
   opts: RunJobOptions,
   platform: JobPlatform,
@@ -49,7 +56,7 @@ async function runInContainer(
   }
   // The host's node (host.node) does not exist in the container: JS actions use the container's.
   const { nodePath: _hostNode, ...containerReq } = req;
-  return run(containerReq, { ...opts, host: backend });
+  return run(containerReq, opts, backend);
 }
 
 function refuse(opts: RunJobOptions, line: string): JobOutcome {

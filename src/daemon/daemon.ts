@@ -21,7 +21,7 @@ export interface DaemonOptions {
   log: Logger;
   version: string;
   runJob: RunJobFn;
-  runContainerJob?: RunJobFn;
+  runContainerJob?: TaskRunnerContext["runContainerJob"];
   /** Label names to declare per connection (names only, no schema). */
   labelNames: (conn: ConnectionConfig) => string[];
   runnerName?: string;

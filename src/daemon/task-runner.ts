@@ -20,7 +20,7 @@ import { notify, type DaemonObserver, type TaskInfo } from "./observer.js";
 import { DAEMON_INSTANCE, TaskSpool } from "./spool.js";
 import { bootId, jobMarker, markJobProcesses } from "./job-marker.js";
 import { jobPlatform } from "../container/job-platform.js";
-import { routeJobs } from "../container/route-job.js";
+import { routeJobs, type RunContainerJobFn } from "../container/route-job.js";
 import type { ContainerRuntime } from "../container/container-backend.js";
 import { parseLabel, type Label } from "../config/index.js";
 import { githubTaskContext, payloadJob } from "../workflow/task-job.js";
@@ -38,8 +38,8 @@ export interface TaskRunnerContext {
   host: HostBackend;
   log: Logger;
   runJob: RunJobFn;
-  /** Runs a job on a container backend (the engine in this process; loaded on first use). Default: runJob. */
-  runContainerJob?: RunJobFn;
+  /** Runs a container job: a worker on `opts.host` whose steps run in the container (default: runJob on the container). */
+  runContainerJob?: RunContainerJobFn;
   runnerName?: string;
   /**
    * The connection's labels (`name:schema[:arg]`). A task whose job needs a
@@ -205,8 +205,9 @@ async function runTaskInScope(task: Task, ctx: TaskRunnerContext, handle: TaskHa
     log.info("job started");
     // Host jobs run in a job worker (ctx.runJob); a container job runs where its container backend is.
     const run = ctx.containerRuntime
-      ? routeJobs((r, o) => (o.host === host ? ctx.runJob(r, o) : (ctx.runContainerJob ?? ctx.runJob)(r, o)), {
+      ? routeJobs(ctx.runJob, {
           labels: parseLabels(ctx.labels), unmatched: "container", runtime: ctx.containerRuntime, who: "this runner",
+          ...(ctx.runContainerJob ? { runContainer: ctx.runContainerJob } : {}),
         })
       : ctx.runJob;
     outcome = await run(req, { emit: reporter.handle, signal: handle.signal, host });

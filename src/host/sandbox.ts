@@ -25,7 +25,12 @@ export interface SpawnSpec {
 /** A docker action's image: pulled by name, or built from a Dockerfile (once per tag). */
 export interface ActionImage {
   image?: string;
-  build?: { context: string; dockerfile: string; tag: string };
+  /**
+   * `context` is a directory with `dockerfile` a path in it, or the bytes of a
+   * tar of that directory with `dockerfile` relative to it (a container job's
+   * worker sends those: the runner side never reads the job's directories).
+   */
+  build?: { context: string | Uint8Array; dockerfile: string; tag: string };
 }
 
 export interface SpawnHandlers {

@@ -21,14 +21,45 @@ export interface StartMessage {
   backendName: string;
   /** git identity for a job uid without a passwd entry: written to HOME/.gitconfig by the worker. */
   gitIdentity?: { name: string; email: string };
+  /** A container job: its processes run in the job container, through the daemon (container calls). */
+  container?: { programs: Record<string, string> };
 }
 
-export type ToWorker = StartMessage | { type: "cancel"; message: string } | { type: "shutdown" };
+/**
+ * A process the worker asks the daemon to run in the job's container. A
+ * docker action built from a Dockerfile sends its build context first, as
+ * `context` chunks of a tar made by the worker (the daemon never reads the
+ * job's directories); `dockerfile` is relative to that context.
+ */
+export interface ContainerSpawn {
+  file: string;
+  args: string[];
+  cwd: string;
+  env: Record<string, string>;
+  stdin?: string;
+  image?: { image?: string; entrypoint?: string; build?: { dockerfile: string } };
+}
+
+/** Worker → daemon container calls; each names its call by `id`. */
+export type ContainerCall =
+  | { type: "spawn"; id: number; spec: ContainerSpawn }
+  | { type: "context"; id: number; data: string }
+  | { type: "kill"; id: number }
+  | { type: "kill-all"; id: number };
+
+/** Daemon → worker answers to container calls. */
+export type ContainerReply =
+  | { type: "output"; id: number; fd: 1 | 2; data: string }
+  | { type: "exit"; id: number; code: number | null; signal: string | null }
+  | { type: "call-failed"; id: number; message: string };
+
+export type ToWorker = StartMessage | { type: "cancel"; message: string } | { type: "shutdown" } | ContainerReply;
 
 export type FromWorker =
   | { type: "event"; event: JobEvent }
   | { type: "done"; outcome: JobOutcome }
-  | { type: "alive" };
+  | { type: "alive" }
+  | ContainerCall;
 
 export function encode(msg: ToWorker | FromWorker): string {
   return JSON.stringify(msg, (_k, v: unknown) => (typeof v === "bigint" ? v.toString() : v)) + "\n";
@@ -176,9 +207,38 @@ export function decodeFromWorker(line: string): FromWorker {
     }
     case "alive":
       return { type: "alive" };
+    case "spawn":
+      return { type: "spawn", id: index(v, "id"), spec: containerSpawn(v.spec) };
+    case "context":
+      return { type: "context", id: index(v, "id"), data: str(v, "data") };
+    case "kill":
+    case "kill-all":
+      return { type: v.type, id: index(v, "id") };
     default:
       return fail("unknown message type");
   }
+}
+
+function containerSpawn(v: unknown): ContainerSpawn {
+  if (!isObj(v)) fail("spec: not an object");
+  const args = v.args;
+  if (!Array.isArray(args) || !args.every((a) => typeof a === "string")) fail("spec.args: not a list of strings");
+  const spec: ContainerSpawn = { file: str(v, "file"), args: args as string[], cwd: str(v, "cwd"), env: strings(v, "env") };
+  copyOpt(spec, "stdin", optStr(v, "stdin"));
+  if (v.image !== undefined) {
+    const i = v.image;
+    if (!isObj(i)) fail("spec.image: not an object");
+    const image: NonNullable<ContainerSpawn["image"]> = {};
+    copyOpt(image, "image", optStr(i, "image"));
+    copyOpt(image, "entrypoint", optStr(i, "entrypoint"));
+    if (i.build !== undefined) {
+      if (!isObj(i.build)) fail("spec.image.build: not an object");
+      image.build = { dockerfile: str(i.build, "dockerfile") };
+    }
+    if ((image.image === undefined) === (image.build === undefined)) fail("spec.image: needs an image or a build, not both");
+    spec.image = image;
+  }
+  return spec;
 }
 
 /** Parses one line from the daemon (the worker trusts its daemon; this only checks the shape). */
@@ -192,6 +252,10 @@ export function decodeToWorker(line: string): ToWorker {
       return { type: "cancel", message: str(v, "message") };
     case "shutdown":
       return { type: "shutdown" };
+    case "output":
+    case "exit":
+    case "call-failed":
+      return v as unknown as ContainerReply;
     default:
       return fail("unknown message type");
   }

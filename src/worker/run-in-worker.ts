@@ -9,6 +9,7 @@ import type { JobOutcome, JobRequest, RunJobOptions } from "../engine/job-reques
 import type { JobSandbox } from "../host/sandbox.js";
 import type { Writable } from "node:stream";
 import { ChannelError, decodeFromWorker, encode, HEARTBEAT_MS, LineReader, type ToWorker } from "./channel.js";
+import { serveContainerCalls, type ContainerCalls } from "./container-calls.js";
 
 export interface WorkerCommand {
   /** Program and arguments that start `job-worker` (node and the worker bundle). */
@@ -23,6 +24,18 @@ export interface RunInWorkerOptions extends RunJobOptions {
   diag?: (level: "info" | "warn", msg: string) => void;
   /** Keep the request's shared action cache (only where jobs may write it: no isolation). */
   sharedActionCache?: boolean;
+  /**
+   * A container job: makes its container around the host sandbox's directories. The worker still runs in the
+   * host sandbox (the job's uid); its steps run in the container, through calls the daemon answers.
+   */
+  container?: (host: JobSandbox) => Promise<ContainerSide>;
+}
+
+/** The daemon's side of a job container. */
+export interface ContainerSide {
+  sandbox: JobSandbox;
+  /** Programs found in the container (the engine's shell and node lookup). */
+  programs: Record<string, string>;
 }
 
 /** Same contract as the engine's runJob: never throws, always ends with `job-finished`. */
@@ -31,13 +44,16 @@ export async function runJobInWorker(req: JobRequest, opts: RunInWorkerOptions):
     opts.emit({ type: "log", time: new Date(), line, stage });
   let outcome: JobOutcome = { result: "failure", outputs: {} };
   let sandbox: JobSandbox | undefined;
+  let container: ContainerSide | undefined;
   try {
     sandbox = await opts.host.prepareJob({ jobKey: req.jobKey, ...(req.workspaceDir ? { workspaceDir: req.workspaceDir } : {}) });
-    outcome = await superviseWorker(req, opts, sandbox, row);
+    if (opts.container) container = await opts.container(sandbox);
+    outcome = await superviseWorker(req, opts, sandbox, row, container);
   } catch (e) {
     row(`##[error]The runner failed to run the job: ${(e as Error).message}`, sandbox ? "complete" : "setup");
     outcome = { result: opts.signal.aborted ? "cancelled" : "failure", outputs: {} };
   } finally {
+    await container?.sandbox.dispose().catch((e: Error) => row(`##[warning]Removing the job's containers failed: ${e.message}`));
     await sandbox?.dispose().catch((e: Error) => row(`##[warning]Cleaning up the job failed: ${e.message}`));
   }
   opts.emit({ type: "job-finished", time: new Date(), result: outcome.result, outputs: outcome.outputs });
@@ -49,6 +65,7 @@ async function superviseWorker(
   opts: RunInWorkerOptions,
   sandbox: JobSandbox,
   row: (line: string) => void,
+  container: ContainerSide | undefined,
 ): Promise<JobOutcome> {
   const diag = opts.diag ?? (() => {});
   const request: JobRequest = { ...req };
@@ -58,8 +75,9 @@ async function superviseWorker(
     type: "start",
     request,
     dirs: sandbox.dirs,
-    baseEnv: sandbox.baseEnv,
+    baseEnv: container ? container.sandbox.baseEnv : sandbox.baseEnv,
     backendName: opts.host.name,
+    ...(container ? { container: { programs: container.programs } } : {}),
     ...(uid !== undefined ? { gitIdentity: { name: "native-runner job", email: `job-${uid}@native-runner.invalid` } } : {}),
   };
 
@@ -76,6 +94,13 @@ async function superviseWorker(
     if (stdin && !stdin.destroyed && stdin.writable) stdin.write(encode(msg));
   };
   const forward: Emit = opts.emit;
+  let calls: ContainerCalls | undefined;
+  if (container) {
+    calls = serveContainerCalls(container.sandbox, (m) => send(m), (why) => {
+      diag("warn", `job worker broke the container protocol (${why}): stopping it`);
+      stopWorker(`The job stopped: ${why}.`);
+    });
+  }
   const reader = new LineReader(
     (line) => {
       lastHeard = Date.now();
@@ -85,6 +110,10 @@ async function superviseWorker(
         if (msg.type === "event") {
           if (msg.event.type !== "job-finished") forward(msg.event as JobEvent);
         } else if (msg.type === "done") done = msg.outcome;
+        else if (msg.type !== "alive") {
+          if (!calls) throw new ChannelError("a container call from a job without a container");
+          calls.handle(msg);
+        }
       } catch (err) {
         const why = err instanceof ChannelError ? err.message : String(err);
         diag("warn", `job worker sent an invalid message (${why}): stopping it`);
@@ -141,6 +170,7 @@ async function superviseWorker(
     }
     return done;
   } finally {
+    calls?.end();
     clearInterval(watchdog);
     opts.signal.removeEventListener("abort", onCancel);
     stdin?.destroy();

@@ -12,7 +12,9 @@ import { runJob } from "../engine/index.js";
 import { withWorkflowCalls } from "../exec/index.js";
 import type { JobOutcome } from "../engine/job-request.js";
 import { PreparedBackend } from "../host/index.js";
+import type { HostBackend } from "../host/sandbox.js";
 import { decodeToWorker, encode, HEARTBEAT_MS, LineReader, type FromWorker, type StartMessage } from "./channel.js";
+import { RemoteContainerSandbox } from "./remote-container-sandbox.js";
 
 /** The daemon's crash-recovery marker (daemon/job-marker.ts) reaches every step. */
 const MARKER_ENV = "NATIVE_RUNNER_JOB";
@@ -27,9 +29,14 @@ export async function workerMain(input: Readable, output: Writable): Promise<num
     resolveStart = res;
     rejectStart = rej;
   });
+  let remote: RemoteContainerSandbox | undefined;
   const stop = (why: string) => {
     if (!abort.signal.aborted) abort.abort(new Error(why));
     if (!started) rejectStart(new Error(why));
+  };
+  const gone = (why: string) => {
+    remote?.end(why);
+    stop(why);
   };
   const reader = new LineReader(
     (line) => {
@@ -50,13 +57,18 @@ export async function workerMain(input: Readable, output: Writable): Promise<num
         case "shutdown":
           stop("The runner is shutting down");
           break;
+        case "output":
+        case "exit":
+        case "call-failed":
+          remote?.reply(msg);
+          break;
       }
     },
     () => stop("message from the daemon too long"),
   );
   input.on("data", (c: Buffer) => reader.push(c));
-  input.on("end", () => stop("the runner went away"));
-  input.on("error", () => stop("the runner went away"));
+  input.on("end", () => gone("the runner went away"));
+  input.on("error", () => gone("the runner went away"));
   const heartbeat = setInterval(() => send({ type: "alive" }), HEARTBEAT_MS);
   try {
     let start: StartMessage;
@@ -70,7 +82,14 @@ export async function workerMain(input: Readable, output: Writable): Promise<num
     const baseEnv = { ...start.baseEnv };
     const marker = process.env[MARKER_ENV];
     if (marker) baseEnv[MARKER_ENV] = marker;
-    const host = new PreparedBackend(start.backendName, start.dirs, baseEnv);
+    let host: HostBackend;
+    if (start.container) {
+      const sandbox = new RemoteContainerSandbox(start.dirs, baseEnv, start.container.programs, send);
+      remote = sandbox;
+      host = { name: start.backendName, prepareJob: () => Promise.resolve(sandbox) };
+    } else {
+      host = new PreparedBackend(start.backendName, start.dirs, baseEnv);
+    }
     // A job that calls a reusable workflow runs the called jobs here, one after the other, in this sandbox.
     started = withWorkflowCalls(runJob)(start.request, {
       emit: (event) => {

@@ -146,14 +146,21 @@ export async function prepareRunner(cmd: Command, flags: ConnectionFlags): Promi
     ...(containerRuntime
       ? {
           containerRuntime: () => Promise.resolve(containerRuntime),
-          // A container job's engine runs here, loaded on the first such job (the container is its sandbox).
-          runContainerJob: async (req, o) => {
-            const [{ runJob }, { withWorkflowCalls }] = await Promise.all([
-              import("../../engine/index.js"),
-              import("../../exec/index.js"),
-            ]);
-            return withWorkflowCalls(runJob)(req, o);
-          },
+          // A container job's engine runs in a worker on the host backend, like any job; its steps run in the
+          // container, which the daemon makes around the worker's directories and runs processes in on its behalf.
+          runContainerJob: (req, o, container) =>
+            runJobInWorker(req, {
+              ...o,
+              worker,
+              sharedActionCache: host.name.startsWith("none/"),
+              diag: (level, msg) => log[level]({ job: req.jobKey }, msg),
+              container: async (jobSandbox) => {
+                const hints = jobSandbox.killHints?.();
+                const owner = hints?.uid !== undefined ? { uid: hints.uid, gid: hints.gid ?? hints.uid } : undefined;
+                const sandbox = await container.prepareIn(jobSandbox.dirs, req.jobKey, owner);
+                return { sandbox, programs: sandbox.programList() };
+              },
+            }),
         }
       : {}),
     prepareJobEnv: cache
