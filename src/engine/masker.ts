@@ -33,6 +33,9 @@ export class Masker {
   private accepted = 0;
   private patternChars = 0;
   private scannedSinceBuild = 0;
+  private readonly flat: number[] = [];
+  /** Changes whenever a value is registered. */
+  version = 0;
   /** How many values were refused because a cap was reached. */
   refused = 0;
 
@@ -59,6 +62,7 @@ export class Masker {
       return false;
     }
     this.accepted++;
+    this.version++;
     this.values.add(value);
     this.patternChars += chars;
     for (const p of fresh) {
@@ -80,61 +84,96 @@ export class Masker {
   }
 
   has(text: string): boolean {
-    return this.ranges(text).length > 0;
+    return this.cover(text).length > 0;
   }
 
   /** Merged [start, end) ranges of every registered value found in `text`. */
   ranges(text: string): Array<[number, number]> {
+    const flat = this.cover(text);
+    const out: Array<[number, number]> = [];
+    for (let i = 0; i < flat.length; i += 2) out.push([flat[i]!, flat[i + 1]!]);
+    return out;
+  }
+
+  /**
+   * The ranges of text[start, end) covered by registered values, as flat
+   * [start, end) pairs of positions in `text`, sorted and merged. The array
+   * is reused by the next call.
+   */
+  cover(text: string, start = 0, end = text.length): number[] {
     const levels = this.compile();
-    if (levels.length === 0 || text.length === 0) return [];
-    this.scannedSinceBuild += text.length;
+    const out = this.flat;
+    out.length = 0;
+    if (levels.length === 0 || end <= start) return out;
+    this.scannedSinceBuild += end - start;
+    if (levels.length === 1) {
+      levels[0]!.scan(text, out, start, end);
+      return out;
+    }
     const found: Array<[number, number]> = [];
     for (const level of levels) {
-      const flat = level.scan(text);
-      for (let i = 0; i < flat.length; i += 2) found.push([flat[i]!, flat[i + 1]!]);
+      level.scan(text, out, start, end);
+      for (let i = 0; i < out.length; i += 2) found.push([out[i]!, out[i + 1]!]);
+      out.length = 0;
     }
-    if (levels.length > 1) found.sort((a, b) => a[0] - b[0]);
-    return merge(found);
+    found.sort((x, y) => x[0] - y[0]);
+    for (const [s, e] of found) {
+      if (out.length > 0 && s <= out[out.length - 1]!) {
+        if (e > out[out.length - 1]!) out[out.length - 1] = e;
+      } else {
+        out.push(s, e);
+      }
+    }
+    return out;
   }
 
   mask(text: string): string {
-    return applyRanges(text, this.ranges(text));
+    const flat = this.cover(text);
+    if (flat.length === 0) return text;
+    let out = "";
+    let pos = 0;
+    for (let i = 0; i < flat.length; i += 2) {
+      out += text.slice(pos, flat[i]) + MASK;
+      pos = flat[i + 1]!;
+    }
+    return out + text.slice(pos);
   }
 
   private compile(): PatternAutomaton[] {
     if (this.pending.length > 0) {
-      let patterns = this.pending;
+      let patterns = this.pending.sort();
       this.pending = [];
       // Merge with the last level while it is less than twice as big: sizes
       // then at least halve from level to level.
       for (let last = this.levels.at(-1); last && last.chars < 2 * sum(patterns); last = this.levels.at(-1)) {
-        patterns = [...last.patterns, ...patterns];
+        patterns = mergeSorted(last.patterns, patterns);
         this.levels.pop();
       }
       this.levels.push(new PatternAutomaton(patterns));
       this.scannedSinceBuild = 0;
     } else if (this.levels.length > 1 && this.scannedSinceBuild > this.patternChars) {
-      this.levels = [new PatternAutomaton(this.levels.flatMap((l) => l.patterns))];
+      this.levels = [new PatternAutomaton(this.levels.map((l) => l.patterns).reduce(mergeSorted))];
       this.scannedSinceBuild = 0;
     }
     return this.levels;
   }
 }
 
+/** Two sorted lists as one (the automaton then skips its sort). */
+function mergeSorted(a: readonly string[], b: readonly string[]): string[] {
+  const out: string[] = [];
+  let i = 0;
+  let j = 0;
+  while (i < a.length && j < b.length) out.push(a[i]! <= b[j]! ? a[i++]! : b[j++]!);
+  while (i < a.length) out.push(a[i++]!);
+  while (j < b.length) out.push(b[j++]!);
+  return out;
+}
+
 function sum(patterns: readonly string[]): number {
   let n = 0;
   for (const p of patterns) n += p.length;
   return n;
-}
-
-function merge(found: Array<[number, number]>): Array<[number, number]> {
-  const out: Array<[number, number]> = [];
-  for (const [s, e] of found) {
-    const last = out[out.length - 1];
-    if (last && s <= last[1]) last[1] = Math.max(last[1], e);
-    else out.push([s, e]);
-  }
-  return out;
 }
 
 export function applyRanges(text: string, ranges: Array<[number, number]>): string {
@@ -162,8 +201,11 @@ export function encodedVariants(value: string): string[] {
     out.push(b64.slice(0, Math.floor(n / 3) * 4 + (n % 3)));
   }
   out.push(JSON.stringify(value).slice(1, -1));
-  out.push(encodeURIComponent(value));
-  out.push(encodeURIComponent(value).replace(/[!'()*]/g, (c) => "%" + c.charCodeAt(0).toString(16).toUpperCase()));
+  // A lone surrogate has no URI encoding (encodeURIComponent throws).
+  if (!/[\ud800-\udfff]/.test(value.replace(/[\ud800-\udbff][\udc00-\udfff]/g, ""))) {
+    out.push(encodeURIComponent(value));
+    out.push(encodeURIComponent(value).replace(/[!'()*]/g, (c) => "%" + c.charCodeAt(0).toString(16).toUpperCase()));
+  }
   out.push(value.replace(/"/g, '\\"'));
   out.push(value.replace(/'/g, "''"));
   out.push(

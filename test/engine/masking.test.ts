@@ -159,3 +159,47 @@ test("20,000 ::add-mask:: lines in one job: the job completes, masks up to the c
   assert.ok(lines.includes("past the cap mask-value-19999-x"));
   assert.ok(lines.includes("line 20000"));
 });
+
+test("masker finds exactly what a naive search finds: wide alphabet, shared prefixes, values added between scans, parts of a text", async () => {
+  const fc = await import("fast-check");
+  const alphabet = fc.constantFrom("a", "b", "é", "日", "\ud83d", "\ude00", "\uffff", "~", "abab", "ab");
+  const word = fc.array(alphabet, { minLength: 1, maxLength: 8 }).map((a) => a.join(""));
+  fc.assert(
+    fc.property(
+      fc.array(word, { minLength: 1, maxLength: 12 }),
+      fc.array(alphabet, { maxLength: 120 }),
+      fc.nat(),
+      fc.nat(),
+      (values, textParts, x, y) => {
+        const text = textParts.join("");
+        const start = text.length === 0 ? 0 : x % text.length;
+        const end = start + (text.length === 0 ? 0 : y % (text.length - start + 1));
+        const m = new Masker();
+        const registered: string[] = [];
+        for (const v of values) {
+          m.add(v);
+          m.mask(text); // the masker builds its automata in steps
+          registered.push(v);
+        }
+        const covered = new Array<boolean>(text.length).fill(false);
+        const region = text.slice(start, end);
+        for (const v of registered) {
+          for (let i = region.indexOf(v); i >= 0; i = region.indexOf(v, i + 1)) for (let j = i; j < i + v.length; j++) covered[start + j] = true;
+        }
+        const flat = m.cover(text, start, end);
+        const got = new Array<boolean>(text.length).fill(false);
+        for (let i = 0; i < flat.length; i += 2) {
+          assert.ok(flat[i]! >= start && flat[i + 1]! <= end && flat[i]! < flat[i + 1]!, `range ${flat[i]}-${flat[i + 1]} outside ${start}-${end}`);
+          if (i > 0) assert.ok(flat[i]! > flat[i - 1]!, "sorted, merged");
+          for (let j = flat[i]!; j < flat[i + 1]!; j++) got[j] = true;
+        }
+        // Raw values: exactly the naive coverage (encoded variants of these values are other strings of the same alphabet only when they equal a value).
+        for (let j = 0; j < text.length; j++) if (covered[j]) assert.ok(got[j], `char ${j} of ${JSON.stringify(text)} not masked for ${JSON.stringify(values)}`);
+        const all = new Masker();
+        for (const v of values) all.add(v);
+        assert.deepEqual([...all.cover(text, start, end)], [...flat], "built at once or in steps: the same ranges");
+      },
+    ),
+    { numRuns: 300 },
+  );
+});
