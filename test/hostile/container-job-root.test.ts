@@ -6,9 +6,12 @@
 
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { chmod, mkdir, readdir, rm, stat, writeFile } from "node:fs/promises";
-import { dirname, join } from "node:path";
-import { SANDBOX_BACKENDS, label, logText, makeBase, skipReason, startRunner, type HostileRunner } from "./harness.js";
+import { rm, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import {
+  SANDBOX_BACKENDS, USE_FILE_COMMANDS, label, logText, makeBase, makeTarget, skipReason, startRunner, targetState, untouched,
+  type HostileRunner,
+} from "./harness.js";
 import { TEST_IMAGE, podmanMissing } from "../container/helpers.js";
 
 const containerJob = (steps: string) => `on: push
@@ -24,24 +27,6 @@ const PATHS: Record<string, string> = {
   HOME: '"$HOME"',
   "event dir": '"$(dirname "$GITHUB_EVENT_PATH")"',
 };
-
-const USE_FILE_COMMANDS = `      - if: always()
-        run: |
-          echo "SWAPPED=1" >> "$GITHUB_ENV"
-          echo "o=1" >> "$GITHUB_OUTPUT"
-          echo "$HOME/bin" >> "$GITHUB_PATH"
-          echo second
-      - if: always()
-        run: echo third
-`;
-
-async function makeTarget(base: string, name: string): Promise<string> {
-  const t = join(base, "targets", name.replace(/[^A-Za-z0-9]/g, "_"));
-  await mkdir(t, { recursive: true, mode: 0o700 });
-  await chmod(t, 0o700);
-  await chmod(dirname(t), 0o755);
-  return t;
-}
 
 const podman = await podmanMissing();
 for (const b of SANDBOX_BACKENDS) {
@@ -74,12 +59,7 @@ ${USE_FILE_COMMANDS}`),
         );
         const log = logText(job);
         assert.match(log, new RegExp(`-> ${target}`), `the swap happened in the container:\n${log}`);
-        const st = await stat(target);
-        assert.deepEqual(
-          { entries: await readdir(target), mode: (st.mode & 0o7777).toString(8), uid: st.uid },
-          { entries: [], mode: "700", uid: 0 },
-          `${name} -> ${target}:\n${log}`,
-        );
+        assert.deepEqual(await targetState(target), untouched, `${name} -> ${target}:\n${log}`);
         assert.ok(r.daemon.alive(), "daemon alive");
       });
     }

@@ -7,9 +7,9 @@
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { existsSync } from "node:fs";
-import { chmod, mkdir, mkdtemp, readFile, readdir, rm, writeFile } from "node:fs/promises";
+import { chmod, mkdir, mkdtemp, readFile, readdir, rm, stat, writeFile } from "node:fs/promises";
 import { request } from "node:http";
-import { join, resolve } from "node:path";
+import { dirname, join, resolve } from "node:path";
 import { startEmulator, type Emulator, type EnqueueOptions, type StartOptions } from "../emulator/index.js";
 import { createForgejoClient } from "../../src/protocol/index.js";
 import { freePort } from "../daemon/harness.js";
@@ -303,3 +303,37 @@ export const SPARSE_STEPS = `      - run: |
           echo SPARSE-READY
       - run: echo "hash=\${{ hashFiles('big.bin') }}"
 `;
+
+/** The step after the swap uses every file command; a third one runs whatever happened. */
+export const USE_FILE_COMMANDS = `      - if: always()
+        run: |
+          echo "SWAPPED=1" >> "$GITHUB_ENV"
+          echo "o=1" >> "$GITHUB_OUTPUT"
+          echo "- summary" >> "$GITHUB_STEP_SUMMARY"
+          echo "$HOME/bin" >> "$GITHUB_PATH"
+          echo second
+      - if: always()
+        run: echo third
+`;
+
+export interface TargetState {
+  entries: string[];
+  mode: string;
+  uid: number;
+}
+
+export async function targetState(dir: string): Promise<TargetState> {
+  const st = await stat(dir);
+  return { entries: await readdir(dir), mode: (st.mode & 0o7777).toString(8), uid: st.uid };
+}
+
+export const untouched: TargetState = { entries: [], mode: "700", uid: 0 };
+
+/** A root-owned 0700 directory (what /etc/cron.d is to an attacker) for a job to link to. */
+export async function makeTarget(base: string, name: string): Promise<string> {
+  const t = join(base, "targets", name.replace(/[^A-Za-z0-9]/g, "_"));
+  await mkdir(t, { recursive: true, mode: 0o700 });
+  await chmod(t, 0o700);
+  await chmod(dirname(t), 0o755);
+  return t;
+}

@@ -8,11 +8,11 @@
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { existsSync } from "node:fs";
-import { chmod, mkdir, readdir, rm, stat } from "node:fs/promises";
+import { mkdir, rm } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import {
-  SANDBOX_BACKENDS, compileProbe, hostJob, killLeftovers, label, logText, makeBase, noCompiler, skipReason, startRunner,
-  type HostileRunner,
+  SANDBOX_BACKENDS, USE_FILE_COMMANDS, compileProbe, hostJob, killLeftovers, label, logText, makeBase, makeTarget, noCompiler,
+  skipReason, startRunner, targetState, untouched, type HostileRunner,
 } from "./harness.js";
 import { waitUntil } from "../daemon/harness.js";
 
@@ -25,38 +25,6 @@ const PATHS: Record<string, string> = {
   "event dir": '"$(dirname "$GITHUB_EVENT_PATH")"',
 };
 
-/** The step after the swap uses every file command; a third one runs whatever happened. */
-const USE_FILE_COMMANDS = `      - if: always()
-        run: |
-          echo "SWAPPED=1" >> "$GITHUB_ENV"
-          echo "o=1" >> "$GITHUB_OUTPUT"
-          echo "- summary" >> "$GITHUB_STEP_SUMMARY"
-          echo "$HOME/bin" >> "$GITHUB_PATH"
-          echo second
-      - if: always()
-        run: echo third
-`;
-
-interface TargetState {
-  entries: string[];
-  mode: string;
-  uid: number;
-}
-
-async function targetState(dir: string): Promise<TargetState> {
-  const st = await stat(dir);
-  return { entries: await readdir(dir), mode: (st.mode & 0o7777).toString(8), uid: st.uid };
-}
-
-const untouched: TargetState = { entries: [], mode: "700", uid: 0 };
-
-async function makeTarget(base: string, name: string): Promise<string> {
-  const t = join(base, "targets", name.replace(/[^A-Za-z0-9]/g, "_"));
-  await mkdir(t, { recursive: true, mode: 0o700 });
-  await chmod(t, 0o700);
-  await chmod(dirname(t), 0o755);
-  return t;
-}
 
 /** Waits until the job's root (from the log's `Workspace:` line) has been removed. */
 async function disposed(log: string): Promise<void> {
