@@ -1,4 +1,4 @@
-import { execFileSync } from "node:child_process";
+import { execFile, execFileSync } from "node:child_process";
 import path from "node:path";
 
 export interface RepoInfo {
@@ -34,8 +34,17 @@ function gitAnswers(dir: string): string[] {
   } catch (err) {
     out = String((err as { stdout?: string }).stdout ?? "");
   }
-  return out.split("\n\x1e\n").map((a) => a.trim());
+  return splitAnswers(out);
 }
+
+function gitAnswersAsync(dir: string): Promise<string[]> {
+  return new Promise((resolve) => {
+    const child = execFile("sh", ["-c", GIT_QUERIES], { cwd: dir, encoding: "utf8" }, (_err, stdout) => resolve(splitAnswers(String(stdout ?? ""))));
+    child.stdin?.end();
+  });
+}
+
+const splitAnswers = (out: string): string[] => out.split("\n\x1e\n").map((a) => a.trim());
 
 /** The URL of `origin` in `git remote -v` output, else the first remote's. */
 function remoteUrl(remotes: string): string | undefined {
@@ -80,7 +89,17 @@ export function parseRemote(url: string): { server: string; owner: string; name:
 /** What exec can learn about the repository in `dir`; falls back to `local/<dirname>`. */
 export function readRepoInfo(dir: string): RepoInfo {
   const abs = path.resolve(dir);
-  const [remotes = "", head = "", sha = "", tag = "", userName = "", originHead = ""] = gitAnswers(abs);
+  return repoInfo(abs, gitAnswers(abs));
+}
+
+/** readRepoInfo without blocking: git runs while the caller goes on (exec parses the workflows meanwhile). */
+export async function readRepoInfoAsync(dir: string): Promise<RepoInfo> {
+  const abs = path.resolve(dir);
+  return repoInfo(abs, await gitAnswersAsync(abs));
+}
+
+function repoInfo(abs: string, answers: string[]): RepoInfo {
+  const [remotes = "", head = "", sha = "", tag = "", userName = "", originHead = ""] = answers;
   const url = remoteUrl(remotes);
   const remote = url ? parseRemote(url) : undefined;
   const owner = remote?.owner ?? "local";

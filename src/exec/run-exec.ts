@@ -16,7 +16,7 @@ import type { Label } from "../config/labels.js";
 import type { HostBackend } from "../host/sandbox.js";
 import { formatWorkflowError, parseTaskPayload, InputError, typeCallInputs, typeDispatchInputs } from "../workflow/index.js";
 import { ConsolePrinter } from "./console-printer.js";
-import { readRepoInfo } from "./git-info.js";
+import { readRepoInfoAsync } from "./git-info.js";
 import { JsonPrinter } from "./json-printer.js";
 import { Orchestrator, aggregate, type NodeResult, type RunJobFn } from "./orchestrator.js";
 import { Semaphore } from "./semaphore.js";
@@ -78,6 +78,7 @@ export interface ExecIo {
 /** Runs exec and returns the process exit code. */
 export async function runExec(o: ExecOptions, io: ExecIo): Promise<number> {
   const root = path.resolve(o.directory);
+  const repoInfo = readRepoInfoAsync(root);
   let files: string[];
   try {
     files = findWorkflowFiles(root, o.workflows, { recurse: o.recurse ?? true });
@@ -155,7 +156,7 @@ export async function runExec(o: ExecOptions, io: ExecIo): Promise<number> {
     return 1;
   }
 
-  const repo = readRepoInfo(root);
+  const repo = await repoInfo;
   const token = randomBytes(20).toString("hex");
   const counter = nextRunNumber();
   const eventInputs = event && typeof event.inputs === "object" && event.inputs ? (event.inputs as Record<string, unknown>) : {};
