@@ -9,15 +9,15 @@ import { fileURLToPath } from "node:url";
 
 export const REPO_ROOT = join(dirname(fileURLToPath(import.meta.url)), "..");
 
-/** The CLI bundled as scripts/build.mjs bundles it, below node_modules (so the native addon resolves); removed at exit. */
+/** The CLI bundled as scripts/build.mjs bundles it (code cache included), below node_modules (so the native addon resolves); removed at exit. */
 export async function shippedCli(): Promise<string> {
   const { bundleCli } = (await import(join(REPO_ROOT, "scripts/bundle.mjs"))) as {
-    bundleCli: (outdir: string, opts?: { sourcemap?: boolean }) => Promise<string>;
+    bundleCli: (outdir: string, opts?: { sourcemap?: boolean; codeCache?: boolean }) => Promise<string>;
   };
   const outdir = join(REPO_ROOT, "node_modules/.cache/native-runner-bench", `cli-${process.pid}`);
   await mkdir(outdir, { recursive: true });
   process.on("exit", () => execFileSync("rm", ["-rf", outdir]));
-  return bundleCli(outdir, { sourcemap: false });
+  return bundleCli(outdir, { sourcemap: false, codeCache: true });
 }
 
 /** `gitea.sh` of the shared peers: $PEERS_DIR, or ../shared/peers from the repository (or from its worktree folder). */

@@ -15,10 +15,10 @@ import { PlainBackend } from "../src/host/plain-backend.js";
 import { createHostBackend } from "../src/host/index.js";
 import type { HostBackend } from "../src/host/sandbox.js";
 import { runJobInWorker } from "../src/worker/index.js";
-import { bundleCli } from "../test/daemon/harness.js";
+import { shippedCli } from "./peers.js";
 
 const JOBS = Number(process.argv[2] ?? 20);
-const bundle = await bundleCli();
+const bundle = await shippedCli();
 const worker = { argv: [process.execPath, join(bundle, "../job-worker.js")] };
 
 const yaml = `

@@ -1,4 +1,4 @@
-// Bundles the CLI into dist/ (entry: dist/native-runner.js, code split into dist/chunks/).
+// Bundles the CLI into dist/ (scripts/bundle.mjs describes the layout) with the engine's code cache.
 import { rm } from "node:fs/promises";
 import { join } from "node:path";
 import { bundleCli, ROOT } from "./bundle.mjs";
@@ -6,4 +6,4 @@ import { bundleCli, ROOT } from "./bundle.mjs";
 const outdir = join(ROOT, "dist");
 // Chunk names carry a content hash: clear old ones.
 await rm(join(outdir, "chunks"), { recursive: true, force: true });
-await bundleCli(outdir);
+await bundleCli(outdir, { codeCache: true });

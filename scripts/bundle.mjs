@@ -1,9 +1,11 @@
-// The CLI bundle, shared by scripts/build.mjs and the benchmarks (which measure the shipped form).
-// Split into chunks (ESM): each verb loads its own code on demand, so `--version` or `exec` do not compile
-// the daemon, the protocol registries, metrics or the cache.
+// The CLI bundle, shared by scripts/build.mjs and the benchmarks (which measure the shipped form); its layout is
+// described at bundleCli.
 // Bundling is also how @actions/workflow-parser works on plain Node 20: the published package imports its JSON
 // schema without an import attribute, which Node 20 rejects; esbuild inlines the JSON at build time.
 import { build } from "esbuild";
+import { execFileSync } from "node:child_process";
+import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
 import { fileURLToPath } from "node:url";
 import { dirname, join } from "node:path";
 
@@ -33,26 +35,103 @@ export const fastWorkflowSchema = {
   },
 };
 
-/** Bundles src/cli/entry.ts into `outdir`; returns the entry file (`outdir/native-runner.js`). */
-export async function bundleCli(outdir, { sourcemap = true } = {}) {
-  await build({
-    // The job worker the daemon starts once per job sits next to the CLI entry (dist/job-worker.js).
-    entryPoints: { "native-runner": join(ROOT, "src/cli/entry.ts"), "job-worker": join(ROOT, "src/worker/entry.ts") },
-    outdir,
-    entryNames: "[name]",
-    chunkNames: "chunks/[name]-[hash]",
-    bundle: true,
-    splitting: true,
-    platform: "node",
-    target: "node20",
-    format: "esm",
-    sourcemap,
-    plugins: [fastWorkflowSchema],
-    // Native addon: resolved from node_modules at run time.
-    external: ["better-sqlite3", "dockerode"],
-    // Some CommonJS dependencies call require(); give every ESM chunk one.
-    banner: { js: "import { createRequire as __nrCreateRequire } from 'node:module'; const require = __nrCreateRequire(import.meta.url);" },
-    logLevel: "warning",
-  });
-  return join(outdir, "native-runner.js");
+const common = {
+  bundle: true,
+  platform: "node",
+  target: "node20",
+  plugins: [fastWorkflowSchema],
+  // Native addon: resolved from node_modules at run time.
+  external: ["better-sqlite3", "dockerode"],
+  logLevel: "warning",
+};
+
+// The entries import the CLI's verbs (dist/chunks/cli-main.js) at run time, by path.
+const mainExternal = {
+  name: "cli-main-external",
+  setup(b) {
+    b.onResolve({ filter: /^\.\/main\.js$/ }, (args) =>
+      args.importer === join(ROOT, "src/cli/entry.ts") ? { path: "./chunks/cli-main.js", external: true } : undefined,
+    );
+  },
+};
+
+// CommonJS files that read import.meta.url get it from their own file name.
+const metaUrlFromFilename = {
+  define: { "import.meta.url": "__nrImportMetaUrl" },
+  banner: `var __nrImportMetaUrl = require("node:url").pathToFileURL(__filename).href;`,
+};
+
+/**
+ * Bundles the CLI into `outdir`; returns the entry file (`outdir/native-runner.js`).
+ *  - native-runner.js and job-worker.js: small self-contained CommonJS entries (outdir/package.json says so):
+ *    `--version` loads nothing else, and `exec` and the job worker never start Node's ES module loader;
+ *  - chunks/ (ES modules, chunks/package.json): every verb, code split from chunks/cli-main.js, so a verb loads
+ *    only its own code (the daemon no engine);
+ *  - engine.js: `exec` and the job worker in one script of CommonJS form, loaded with a V8 code cache
+ *    (src/cli/bundle-loader.ts); with `codeCache`, a warm-up job writes that cache (engine.js.cache).
+ */
+export async function bundleCli(outdir, { sourcemap = true, codeCache = false } = {}) {
+  // A cache from an earlier build must never meet a new engine.js (V8 checks the source's length only).
+  await rm(join(outdir, "engine.js.cache"), { force: true });
+  await Promise.all([
+    build({
+      ...common,
+      entryPoints: { "cli-main": join(ROOT, "src/cli/main.ts") },
+      outdir,
+      entryNames: "chunks/[name]",
+      chunkNames: "chunks/[name]-[hash]",
+      splitting: true,
+      format: "esm",
+      sourcemap,
+      // Some CommonJS dependencies call require(); give every ESM chunk one.
+      banner: { js: "import { createRequire as __nrCreateRequire } from 'node:module'; const require = __nrCreateRequire(import.meta.url);" },
+    }),
+    build({
+      ...common,
+      entryPoints: { "native-runner": join(ROOT, "src/cli/entry.ts"), "job-worker": join(ROOT, "src/cli/job-worker-entry.ts") },
+      outdir,
+      entryNames: "[name]",
+      format: "cjs",
+      sourcemap,
+      plugins: [mainExternal],
+      define: metaUrlFromFilename.define,
+      banner: { js: metaUrlFromFilename.banner },
+    }),
+    build({
+      ...common,
+      entryPoints: { engine: join(ROOT, "src/cli/engine-bundle.ts") },
+      outdir,
+      format: "cjs",
+      sourcemap,
+      define: metaUrlFromFilename.define,
+      // The file is one function expression (the CommonJS wrapper is part of it): the loader compiles the file's
+      // text as it is, without a wrapped copy of a megabyte of source.
+      banner: { js: `(function (exports, require, module, __filename, __dirname) { ${metaUrlFromFilename.banner}` },
+      footer: { js: "})" },
+    }),
+  ]);
+  await writeFile(join(outdir, "package.json"), `${JSON.stringify({ type: "commonjs" })}\n`);
+  await writeFile(join(outdir, "chunks/package.json"), `${JSON.stringify({ type: "module" })}\n`);
+  const entry = join(outdir, "native-runner.js");
+  if (codeCache) await writeCodeCache(entry);
+  return entry;
+}
+
+/** Runs a one-step job through `exec` in a scratch repository with the code cache written at exit. */
+async function writeCodeCache(entry) {
+  const dir = await mkdtemp(join(tmpdir(), "nr-code-cache-"));
+  try {
+    await mkdir(join(dir, ".github/workflows"), { recursive: true });
+    await writeFile(join(dir, ".github/workflows/warm.yml"), "on: push\njobs:\n  warm:\n    runs-on: ubuntu-latest\n    steps:\n      - run: echo warm\n");
+    const git = (...a) => execFileSync("git", ["-c", "user.name=build", "-c", "user.email=build@localhost", ...a], { cwd: dir, stdio: "ignore" });
+    git("init", "-q");
+    git("add", "-A");
+    git("commit", "-qm", "warm");
+    execFileSync(process.execPath, [entry, "exec"], { cwd: dir, stdio: "ignore", env: { ...process.env, NATIVE_RUNNER_WRITE_CODE_CACHE: "1" } });
+  } catch (err) {
+    // Without a cache the CLI only starts slower.
+    process.stderr.write(`bundle: no code cache (the warm-up job failed: ${err.message})\n`);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
 }

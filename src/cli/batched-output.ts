@@ -111,7 +111,7 @@ export function batchedOutput(sink: (b: Buffer) => void): BatchedOutput {
   };
 }
 
-const pause = new Int32Array(new SharedArrayBuffer(4));
+let pause: Int32Array | undefined;
 
 /**
  * A sink that writes to `fd` synchronously, waiting while a pipe is full. process.stdout queues writes to a
@@ -130,7 +130,7 @@ export function fdSink(fd: number): (buf: Buffer) => void {
       } catch (err) {
         const code = (err as NodeJS.ErrnoException).code;
         if (code === "EAGAIN") {
-          Atomics.wait(pause, 0, 0, 1);
+          Atomics.wait((pause ??= new Int32Array(new SharedArrayBuffer(4))), 0, 0, 1);
           continue;
         }
         if (code === "EPIPE") {

@@ -1,5 +1,8 @@
-import { Command } from "commander";
-import { VERSION_LINE } from "../version.js";
+import type { Command } from "commander";
+import { rootProgram, runProgram } from "./program.js";
+import { verbOf } from "./verb.js";
+
+export { verbOf };
 
 type AddCommand = (program: Command) => void;
 
@@ -18,28 +21,9 @@ const VERBS: Record<string, () => Promise<AddCommand>> = {
   "job-worker": async () => (await import("./commands/job-worker.js")).jobWorkerCommand,
 };
 
-/** The verb in argv (the first word that is not an option or the value of `-c`), if any. */
-export function verbOf(argv: string[]): string | undefined {
-  const args = argv.slice(2);
-  for (let i = 0; i < args.length; i++) {
-    const a = args[i]!;
-    if (a === "--") return args[i + 1];
-    if (a === "-c" || a === "--config") {
-      i++;
-      continue;
-    }
-    if (!a.startsWith("-")) return a;
-  }
-  return undefined;
-}
-
 /** Builds the CLI with the given verbs (all of them by default: help and unknown verbs list every verb). */
 export async function buildCli(verbs: string[] = Object.keys(VERBS)): Promise<Command> {
-  const program = new Command("native-runner")
-    .description("A Forgejo Actions runner that runs jobs on the host, isolated")
-    .version(VERSION_LINE, "-v, --version")
-    .option("-c, --config <file>", "config file path")
-    .showHelpAfterError();
+  const program = rootProgram();
   const adders = await Promise.all(verbs.map((v) => VERBS[v]!()));
   for (const add of adders) add(program);
   return program;
@@ -48,16 +32,5 @@ export async function buildCli(verbs: string[] = Object.keys(VERBS)): Promise<Co
 export async function main(argv: string[]): Promise<void> {
   const verb = verbOf(argv);
   const program = await buildCli(verb !== undefined && Object.hasOwn(VERBS, verb) ? [verb] : undefined);
-  program.exitOverride();
-  try {
-    await program.parseAsync(argv);
-  } catch (err) {
-    const e = err as { code?: string; exitCode?: number; message?: string };
-    if (e.code?.startsWith("commander.")) {
-      process.exitCode = e.exitCode ?? 1;
-      return;
-    }
-    process.stderr.write(`native-runner: ${e.message ?? String(err)}\n`);
-    process.exitCode = process.exitCode || 1;
-  }
+  await runProgram(program, argv);
 }

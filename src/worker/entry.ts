@@ -5,6 +5,6 @@ import { Console } from "node:console";
 import { workerMain } from "./worker-main.js";
 
 globalThis.console = new Console({ stdout: process.stderr, stderr: process.stderr });
-const code = await workerMain(process.stdin, process.stdout);
-// Everything is written and flushed; nothing the job left behind keeps the worker alive.
-process.exit(code);
+// Everything is written and flushed; nothing the job left behind keeps the worker alive. (No top-level await:
+// the engine bundle, dist/engine.js, is CommonJS.)
+void workerMain(process.stdin, process.stdout).then((code) => process.exit(code));
