@@ -107,6 +107,8 @@ async function superviseWorker(
       if (failure) return;
       try {
         const msg = decodeFromWorker(line);
+        // The worker's result is its last message: whatever follows it (a second result included) was not the worker's.
+        if (done) throw new ChannelError(`a "${msg.type}" message after the result`);
         if (msg.type === "event") {
           if (msg.event.type !== "job-finished") forward(msg.event as JobEvent);
         } else if (msg.type === "done") done = msg.outcome;
@@ -163,9 +165,11 @@ async function superviseWorker(
       row(`##[error]${failure}`);
       return { result: opts.signal.aborted ? "cancelled" : "failure", outputs: {} };
     }
-    if (!done) {
+    // A result counts only from a worker that then exited cleanly: one killed after a result was not done.
+    if (!done || exit.code !== 0) {
       const how = exit.code !== null ? `exit code ${exit.code}` : `signal ${exit.signal ?? "?"}`;
-      row(`##[error]The job worker exited unexpectedly (${how}${exit.oomKilled ? ", out of memory" : ""}); the job failed.`);
+      const after = done ? " after a result arrived" : "";
+      row(`##[error]The job worker exited unexpectedly (${how}${exit.oomKilled ? ", out of memory" : ""})${after}; the job failed.`);
       return { result: opts.signal.aborted ? "cancelled" : "failure", outputs: {} };
     }
     return done;

@@ -95,4 +95,19 @@ describe("runJobInWorker (plain backend)", () => {
     assert.match(r.text, /The job worker sent an invalid message/);
     assert.ok(!r.lines.includes("x"));
   });
+
+  // A job shares its worker's uid and may write to the channel (docs/security.md, forged channel messages).
+  const DONE = `printf '%s\\n' '{"type":"done","outcome":{"result":"success","outputs":{}}}'`;
+
+  it("takes one result, as the worker's last message: a second one fails the job", async () => {
+    const r = await run(request("two-results", "      - run: true\n"), { worker: { argv: ["/bin/sh", "-c", `${DONE}; ${DONE}; exit 0`] } });
+    assert.equal(r.outcome.result, "failure", r.text);
+    assert.match(r.text, /The job worker sent an invalid message/);
+  });
+
+  it("a result from a worker that is then killed counts for nothing", async () => {
+    const r = await run(request("killed-after", "      - run: true\n"), { worker: { argv: ["/bin/sh", "-c", `${DONE}; kill -9 $$`] } });
+    assert.equal(r.outcome.result, "failure", r.text);
+    assert.match(r.text, /exited unexpectedly \(signal SIGKILL\) after a result arrived/);
+  });
 });
