@@ -1,20 +1,53 @@
 // Cuts a byte stream into text lines without holding unbounded memory: a
 // line longer than `maxLine` characters is emitted in pieces. Chunks are
 // decoded once (a UTF-8 sequence split across chunks is kept whole) and cut
-// on the decoded text.
+// on the decoded text; runs of whole lines are handed over as one range of
+// that text, so a consumer can look at them all at once.
 
 import { StringDecoder } from "node:string_decoder";
 
 export const MAX_LINE_CHARS = 64 * 1024;
 
+export interface LineSink {
+  /**
+   * text[start, end) is whole lines, each ending with "\n" (a CR before it
+   * belongs to the line ending), none longer than maxLine characters.
+   */
+  lines(text: string, start: number, end: number): void;
+  /** One line without its line ending or, with complete false, a piece of an over-long line. */
+  line(line: string, complete: boolean): void;
+}
+
+/** A sink that gets every line on its own. */
+export function eachLine(onLine: (line: string, complete: boolean) => void): LineSink {
+  return {
+    lines(text, start, end) {
+      while (start < end) {
+        const nl = text.indexOf("\n", start);
+        onLine(text.slice(start, lineEnd(text, start, nl)), true);
+        start = nl + 1;
+      }
+    },
+    line: onLine,
+  };
+}
+
+/** End of the line that starts at `start` and whose "\n" is at `nl`: before a CR of CRLF. */
+export function lineEnd(text: string, start: number, nl: number): number {
+  return nl > start && text.charCodeAt(nl - 1) === 13 ? nl - 1 : nl;
+}
+
 export class LineSplitter {
   private readonly decoder = new StringDecoder("utf8");
   private pending = "";
+  private readonly sink: LineSink;
 
   constructor(
-    private readonly onLine: (line: string, complete: boolean) => void,
+    sink: LineSink | ((line: string, complete: boolean) => void),
     private readonly maxLine: number = MAX_LINE_CHARS,
-  ) {}
+  ) {
+    this.sink = typeof sink === "function" ? eachLine(sink) : sink;
+  }
 
   push(chunk: Buffer): void {
     let text = this.decoder.write(chunk);
@@ -24,17 +57,23 @@ export class LineSplitter {
       this.pending = "";
     }
     let start = 0;
+    let run = 0;
     for (;;) {
       const nl = text.indexOf("\n", start);
       if (nl < 0) break;
-      this.emitLine(text, start, nl);
+      if (nl - start > this.maxLine) {
+        if (start > run) this.sink.lines(text, run, start);
+        this.emitLine(text, start, nl);
+        run = nl + 1;
+      }
       start = nl + 1;
     }
+    if (start > run) this.sink.lines(text, run, start);
     if (start < text.length) {
       let rest = start === 0 ? text : text.slice(start);
       while (rest.length > this.maxLine) {
         const cut = this.cut(rest, 0);
-        this.onLine(rest.slice(0, cut), false);
+        this.sink.line(rest.slice(0, cut), false);
         rest = rest.slice(cut);
       }
       this.pending = rest;
@@ -51,11 +90,10 @@ export class LineSplitter {
   private emitLine(text: string, start: number, end: number): void {
     while (end - start > this.maxLine) {
       const cut = this.cut(text, start);
-      this.onLine(text.slice(start, cut), false);
+      this.sink.line(text.slice(start, cut), false);
       start = cut;
     }
-    if (end > start && text.charCodeAt(end - 1) === 13) end--; // CR of CRLF
-    this.onLine(text.slice(start, end), true);
+    this.sink.line(text.slice(start, lineEnd(text, start, end)), true);
   }
 
   /** End of a piece starting at `start`: maxLine characters, never between the halves of a surrogate pair. */

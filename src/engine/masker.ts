@@ -97,12 +97,11 @@ export class Masker {
 
   /**
    * The ranges of text[start, end) covered by registered values, as flat
-   * [start, end) pairs of positions in `text`, sorted and merged. The array
-   * is reused by the next call.
+   * [start, end) pairs of positions in `text`, sorted and merged, in `out`
+   * (by default an array reused by the next call).
    */
-  cover(text: string, start = 0, end = text.length): number[] {
+  cover(text: string, start = 0, end = text.length, out: number[] = this.flat): number[] {
     const levels = this.compile();
-    const out = this.flat;
     out.length = 0;
     if (levels.length === 0 || end <= start) return out;
     this.scannedSinceBuild += end - start;

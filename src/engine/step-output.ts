@@ -1,6 +1,6 @@
 // A step process's stdout/stderr → lines → workflow commands → masked log rows.
 
-import { LineSplitter } from "./line-splitter.js";
+import { LineSplitter, lineEnd, type LineSink } from "./line-splitter.js";
 import type { JobLog } from "./job-log.js";
 import { applyRanges, MAX_MASK_CHARS, MAX_MASKS } from "./masker.js";
 import {
@@ -22,6 +22,11 @@ export interface StepOutputOptions {
   unsecureAllowed: boolean;
 }
 
+function nextCommand(text: string, pos: number, end: number): number {
+  const i = text.indexOf("::", pos);
+  return i < 0 || i >= end ? end : i;
+}
+
 export class StepOutput implements CommandTarget {
   readonly effects: CommandEffects = { outputs: [], state: [], env: [], path: [], failed: false };
   private stopToken: string | undefined;
@@ -35,8 +40,15 @@ export class StepOutput implements CommandTarget {
     private readonly jobLog: JobLog,
     private readonly opts: StepOutputOptions,
   ) {
-    this.stdout = new LineSplitter((line, complete) => this.onLine(line, complete, this.carries.out));
-    this.stderr = new LineSplitter((line, complete) => this.onLine(line, complete, this.carries.err));
+    this.stdout = new LineSplitter(this.sink(this.carries.out));
+    this.stderr = new LineSplitter(this.sink(this.carries.err));
+  }
+
+  private sink(carry: { text: string }): LineSink {
+    return {
+      lines: (text, start, end) => this.onLines(text, start, end, carry),
+      line: (line, complete) => this.onLine(line, complete, carry),
+    };
   }
 
   onStdout = (chunk: Buffer): void => this.jobLog.batch(() => this.stdout.push(chunk));
@@ -51,6 +63,56 @@ export class StepOutput implements CommandTarget {
         this.jobLog.writeMasked(this.jobLog.masker.mask(carry.text));
         carry.text = "";
       }
+    }
+  }
+
+  /**
+   * Whole lines text[start, end): masked and checked for workflow commands as
+   * one text, so a line with no value and no "::" costs a slice. A line with a
+   * value in it is masked on its own (as every line is: a value that spans
+   * lines is masked by its lines). Once a command registered a mask, the rest
+   * goes line by line.
+   */
+  private onLines(text: string, start: number, end: number, carry: { text: string }): void {
+    let pos = start;
+    if (carry.text !== "") {
+      const nl = text.indexOf("\n", pos);
+      this.onLine(text.slice(pos, lineEnd(text, pos, nl)), true, carry);
+      pos = nl + 1;
+    }
+    const log = this.jobLog;
+    const masker = log.masker;
+    const version = masker.version;
+    const cover = masker.cover(text, pos, end, this.cover);
+    let r = 0;
+    /** Position of the next "::" at or after pos (end: none before the end). */
+    let cmd = nextCommand(text, pos, end);
+    while (pos < end) {
+      const nl = text.indexOf("\n", pos);
+      let line = text.slice(pos, lineEnd(text, pos, nl));
+      if (cmd < pos) cmd = nextCommand(text, pos, end);
+      if ((this.stopToken !== undefined || cmd < nl) && this.handleCommand(line)) {
+        pos = nl + 1;
+        if (masker.version !== version) {
+          this.eachLine(text, pos, end, carry);
+          return;
+        }
+        continue;
+      }
+      while (r < cover.length && cover[r + 1]! <= pos) r += 2;
+      if (r < cover.length && cover[r]! < nl) line = masker.mask(line);
+      log.writeMasked(line);
+      pos = nl + 1;
+    }
+  }
+
+  private readonly cover: number[] = [];
+
+  private eachLine(text: string, pos: number, end: number, carry: { text: string }): void {
+    while (pos < end) {
+      const nl = text.indexOf("\n", pos);
+      this.onLine(text.slice(pos, lineEnd(text, pos, nl)), true, carry);
+      pos = nl + 1;
     }
   }
 

@@ -203,3 +203,49 @@ test("masker finds exactly what a naive search finds: wide alphabet, shared pref
     { numRuns: 300 },
   );
 });
+
+test("step output: lines masked and commands run as line by line, however the output is cut into chunks", async () => {
+  const fc = await import("fast-check");
+  const value = fc.constantFrom("sec", "ret", "a b", "x\ny", "sec\r\nret", "日本");
+  const text = fc.array(fc.constantFrom("sec", "ret", "a", " b", "x", "y", "日本", "::", ":"), { maxLength: 6 }).map((a) => a.join(""));
+  const line = fc.oneof(
+    text,
+    value.map((v) => `::add-mask::${v.replace(/\r?\n/g, "%0A")}`),
+    fc.constant("::stop-commands::tok"),
+    fc.constant("::tok::"),
+    fc.constant("::debug::sec"),
+  );
+  fc.assert(
+    fc.property(
+      fc.array(fc.tuple(line, fc.constantFrom("\n", "\r\n")), { maxLength: 25 }),
+      fc.array(fc.integer({ min: 1, max: 40 }), { minLength: 1, maxLength: 10 }),
+      fc.subarray(["sec", "日本"]),
+      (lines, cuts, initial) => {
+        const bytes = Buffer.from(lines.map(([l, end]) => l + end).join(""));
+        const run = (chunks: Buffer[]): string[] => {
+          const events: JobEvent[] = [];
+          const masker = new Masker();
+          for (const v of initial) masker.add(v);
+          const out = new StepOutput(new JobLog((e) => events.push(e), masker), { debug: true, unsecureAllowed: false });
+          for (const c of chunks) out.onStdout(c);
+          out.finish();
+          return events.filter((e) => e.type === "log").map((e) => (e as { line: string }).line);
+        };
+        const chunks: Buffer[] = [];
+        let at = 0;
+        for (let k = 0; at < bytes.length; k++) {
+          const n = cuts[k % cuts.length]!;
+          chunks.push(bytes.subarray(at, at + n));
+          at += n;
+        }
+        const whole = run([bytes]);
+        assert.deepEqual(run(chunks), whole, "cut into chunks");
+        assert.deepEqual(run([...bytes].map((b) => Buffer.from([b]))), whole, "one byte at a time");
+        // The same lines one per chunk: the line-by-line path.
+        const perLine = lines.map(([l, end]) => Buffer.from(l + end));
+        assert.deepEqual(run(perLine), whole, "a line per chunk");
+      },
+    ),
+    { numRuns: 300 },
+  );
+});
