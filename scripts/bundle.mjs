@@ -83,6 +83,8 @@ export async function bundleCli(outdir, { sourcemap = true, codeCache = false } 
       splitting: true,
       format: "esm",
       sourcemap,
+      // Connect's Headers without Node's fetch implementation (src/protocol/light-headers.ts says why).
+      inject: [join(ROOT, "src/protocol/light-headers.ts")],
       // Some CommonJS dependencies call require(); give every ESM chunk one.
       banner: { js: "import { createRequire as __nrCreateRequire } from 'node:module'; const require = __nrCreateRequire(import.meta.url);" },
     }),
