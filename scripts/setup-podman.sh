@@ -3,8 +3,9 @@
 # (crun refuses the hybrid cgroup layout of the CI machines), ulimits the
 # runtime may set without CAP_SYS_RESOURCE, the Docker-compatible API on
 # /run/podman/podman.sock, and a local test image (no registry is reachable):
-# busybox-static, bash, node, GNU tar and zstd (@actions/cache), python3 (its
-# standard library) and perl copied from the host with their libraries.
+# busybox-static, dash as sh (as in Debian's images), bash, node, GNU tar and
+# zstd (@actions/cache), python3 (its standard library) and perl copied from
+# the host with their libraries.
 # docker-registry (distribution 2.x) and htpasswd for the registry pull tests,
 # which start their own registry (its packaged service is not started).
 # Idempotent; the image is kept in podman's storage between runs.
@@ -12,7 +13,7 @@ set -euo pipefail
 [ "$(id -u)" = 0 ] || exit 0
 export DEBIAN_FRONTEND=noninteractive
 need=()
-for pkg in podman runc uidmap busybox-static curl docker-registry apache2-utils openssl tar zstd python3 perl-base; do
+for pkg in podman runc uidmap busybox-static curl docker-registry apache2-utils openssl tar zstd python3 perl-base dash; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need+=("$pkg")
 done
 if [ ${#need[@]} -gt 0 ]; then
@@ -36,14 +37,17 @@ if ! curl -sf --max-time 5 --unix-socket "$sock" http://d/_ping >/dev/null 2>&1;
   (setsid podman system service --time=0 "unix://$sock" >/var/log/podman-service.log 2>&1 &)
   for _ in $(seq 100); do curl -sf --max-time 2 --unix-socket "$sock" http://d/_ping >/dev/null 2>&1 && break; sleep 0.1; done
 fi
-image=localhost/native-runner-test:2
+image=localhost/native-runner-test:3
 if ! podman image exists "$image"; then
   d=$(mktemp -d)
-  mkdir -p "$d/bin" "$d/usr/bin" "$d/usr/lib" "$d/tmp" "$d/etc" "$d/root"
+  # Merged /usr as in Debian's images: `command -v bash` is /usr/bin/bash, as on the host.
+  mkdir -p "$d/usr/bin" "$d/usr/sbin" "$d/usr/lib" "$d/usr/lib64" "$d/tmp" "$d/etc" "$d/root"
+  for l in bin sbin lib lib64; do ln -s "usr/$l" "$d/$l"; done
   chmod 1777 "$d/tmp"
   node=$(readlink -f "$(command -v node)")
   py=$(readlink -f /usr/bin/python3)
-  cp /bin/bash /bin/tar "$d/bin/"
+  cp /bin/bash /bin/tar /bin/dash "$d/bin/"
+  ln -s dash "$d/bin/sh"
   cp "$node" "$d/usr/bin/node"
   cp /usr/bin/zstd /usr/bin/perl "$d/usr/bin/"
   ln -s zstd "$d/usr/bin/zstdmt"
@@ -56,8 +60,8 @@ if ! podman image exists "$image"; then
   mkdir -p "$d/usr/lib/x86_64-linux-gnu"
   cp -a /usr/lib/x86_64-linux-gnu/perl-base "$d/usr/lib/x86_64-linux-gnu/"
   cp /bin/busybox "$d/bin/busybox"
-  for a in $(/bin/busybox --list); do [ -e "$d/bin/$a" ] || [ -e "$d/usr/bin/$a" ] || ln -s busybox "$d/bin/$a"; done
-  for bin in /bin/bash /bin/tar "$node" /usr/bin/zstd /usr/bin/perl "$py"; do
+  for a in $(/bin/busybox --list); do [ -e "$d/bin/$a" ] || ln -s busybox "$d/bin/$a"; done
+  for bin in /bin/bash /bin/dash /bin/tar "$node" /usr/bin/zstd /usr/bin/perl "$py"; do
     for lib in $(ldd "$bin" | grep -o '/[^ ]*'); do
       mkdir -p "$d$(dirname "$lib")"
       cp -L "$lib" "$d$lib"
