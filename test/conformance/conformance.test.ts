@@ -1,4 +1,5 @@
 // The conformance corpus (cases/, see README.md) with every job on the host.
-import { runCorpus } from "./corpus.js";
+import { test } from "node:test";
+import { corpusCases } from "./corpus.js";
 
-await runCorpus({ title: "conformance" });
+for (const c of await corpusCases({ title: "conformance" })) test(c.title, c.options, (t) => c.run(t));

@@ -2,9 +2,9 @@
 // cases/ is a tiny repository whose expected.json states what GitHub's runner
 // would produce. Each case is copied to a fresh git repository, run through
 // the real CLI, and the JSON event stream is compared with the expectation.
-// runCorpus() defines one node:test test per case; the test files choose
-// where the jobs run (the host, or a job container).
-import { test } from "node:test";
+// corpusCases() gives one test per case; the test files define them and
+// choose where the jobs run (the host, or a job container).
+import type { TestContext } from "node:test";
 import assert from "node:assert/strict";
 import { execFileSync, spawn } from "node:child_process";
 import { createHash } from "node:crypto";
@@ -321,8 +321,17 @@ export interface CorpusOptions {
   caseTimeoutMs?: number;
 }
 
-/** Defines one test per case (all cases start at load time through a small pool). */
-export async function runCorpus(o: CorpusOptions): Promise<void> {
+export interface CorpusCase {
+  title: string;
+  options: { skip?: string; todo?: string };
+  run(t: TestContext): Promise<void>;
+}
+
+/**
+ * One test per case, for the calling file to define (so that reports name it);
+ * every case to run starts now, through a small pool.
+ */
+export async function corpusCases(o: CorpusOptions): Promise<CorpusCase[]> {
   const reason = await o.unavailable?.();
   const names = fs
     .readdirSync(casesDir)
@@ -359,14 +368,17 @@ export async function runCorpus(o: CorpusOptions): Promise<void> {
     runs.set(n, p);
   }
 
-  for (const n of selected) {
+  return selected.map((n) => {
     const exp = JSON.parse(fs.readFileSync(path.join(casesDir, n, "expected.json"), "utf8")) as CaseExpect;
     const skip = reason ?? exceptions[n];
-    const opts = skip ? { skip } : exp.todo ? { todo: exp.todo } : {};
-    test(`${o.title}: ${n}${exp.description ? ` — ${exp.description}` : ""}`, opts, async (t) => {
-      const run = await runs.get(n)!;
-      verify(substitute(exp, run.workspace), run);
-      if (exp.todo) t.diagnostic(`${n} is marked todo but now conforms: remove its "todo"`);
-    });
-  }
+    return {
+      title: `${o.title}: ${n}${exp.description ? ` — ${exp.description}` : ""}`,
+      options: skip ? { skip } : exp.todo ? { todo: exp.todo } : {},
+      async run(t: TestContext) {
+        const run = await runs.get(n)!;
+        verify(substitute(exp, run.workspace), run);
+        if (exp.todo) t.diagnostic(`${n} is marked todo but now conforms: remove its "todo"`);
+      },
+    };
+  });
 }
