@@ -319,6 +319,8 @@ export interface CorpusOptions {
   /** Why the whole corpus cannot run here, or undefined. */
   unavailable?: () => Promise<string | undefined>;
   caseTimeoutMs?: number;
+  /** Only every `count`-th case from `index` (0-based): a long run split over test files. */
+  shard?: { index: number; count: number };
 }
 
 export interface CorpusCase {
@@ -338,7 +340,8 @@ export async function corpusCases(o: CorpusOptions): Promise<CorpusCase[]> {
     .filter((n) => fs.existsSync(path.join(casesDir, n, "expected.json")))
     .sort();
   const only = process.env.CONFORMANCE_ONLY?.split(",").filter(Boolean);
-  const selected = only ? names.filter((n) => only.includes(n)) : names;
+  const shard = o.shard;
+  const selected = (only ? names.filter((n) => only.includes(n)) : names).filter((_n, i) => !shard || i % shard.count === shard.index);
   const exceptions = o.exceptions ?? {};
   for (const n of Object.keys(exceptions)) if (!names.includes(n)) throw new Error(`exception for unknown case ${n}`);
   const toRun = reason ? [] : selected.filter((n) => exceptions[n] === undefined);
