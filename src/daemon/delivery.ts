@@ -184,8 +184,9 @@ export class TaskDelivery {
     } catch (err) {
       const cls = classifyError(err);
       if (cls === "revoked" || cls === "refused") return { stop: this.verdict(err, cls) };
-      if (cls === "ambiguous" && ++this.ambiguousTicks >= Math.max(1, retry.max_retries) && (await this.link.runnerAccepted())) {
-        return { stop: this.verdict(err, "refused") };
+      if (cls === "ambiguous" && ++this.ambiguousTicks >= Math.max(1, retry.max_retries)) {
+        this.ambiguousTicks = 0;
+        if (await this.link.runnerAccepted()) return { stop: this.verdict(err, "refused") };
       }
       return { failed: err };
     }

@@ -195,3 +195,32 @@ test("an outage during the final report: undelivered, then the spool is delivere
   assert.deepEqual(s.rows, [...Array.from({ length: 5 }, (_, i) => `row-${i}`), "Job succeeded"]);
   assert.equal(s.result, Result.SUCCESS);
 });
+
+test("while the job runs: `internal` on every report, then the runner is asked once and the job is stopped as gone", async () => {
+  const s = new FakeServer();
+  s.errorFor = (rpc) => (rpc === "Declare" ? undefined : new ConnectError("update task: invalid runner for task", Code.Internal));
+  const stops: string[] = [];
+  const r = new TaskReporter({
+    link: linkTo(s), taskId: 7n, stepCount: 1, reportIntervalMs: 1000, retry, log: silentLogger(),
+    onCancelRequested: (why) => stops.push(why),
+  });
+  for (let i = 1; i < retry.max_retries; i++) await r.tick();
+  assert.deepEqual(stops, []);
+  assert.equal(s.calls.filter((c) => c.rpc === "Declare").length, 0, "not asked before the retries ran out");
+  await r.tick();
+  assert.deepEqual(stops, ["gone"]);
+  assert.equal(s.calls.filter((c) => c.rpc === "Declare").length, 1);
+});
+
+test("while the job runs: `unknown` everywhere (the runner is not accepted either): reports go on, the job is not stopped", async () => {
+  const s = new FakeServer();
+  s.errorFor = () => new ConnectError("rpc error: code = Unauthenticated desc = unregistered runner", Code.Unknown);
+  const stops: string[] = [];
+  const r = new TaskReporter({
+    link: linkTo(s), taskId: 7n, stepCount: 1, reportIntervalMs: 1000, retry, log: silentLogger(),
+    onCancelRequested: (why) => stops.push(why),
+  });
+  for (let i = 0; i < 2 * retry.max_retries; i++) await r.tick();
+  assert.deepEqual(stops, []);
+  assert.equal(s.calls.filter((c) => c.rpc === "Declare").length, 2, "asked once per max_retries failed reports");
+});
