@@ -11,7 +11,7 @@ import type Docker from "dockerode";
 import type { ExitStatus, HostBackend, JobDirs, JobSandbox, PrepareJobOptions, SpawnHandlers, SpawnSpec } from "../host/sandbox.js";
 import { createJobDirs, removeJobDirs, sanitizeJobKey, jobBaseEnv } from "../host/index.js";
 import {
-  LABEL_RUNNER, LABEL_TASK, containerLogs, ensureImage, execCapture, execIn, messageOf, type Engine, type PullAuth,
+  LABEL_RUNNER, LABEL_TASK, containerLogs, demux, ensureImage, execCapture, execIn, messageOf, type Engine, type PullAuth,
 } from "./engine-api.js";
 import { checkVolumes, emptyRunOptions, parseRunOptions, type RunOptions } from "./container-options.js";
 import { removeTask } from "./cleanup.js";
@@ -260,6 +260,7 @@ export class ContainerSandbox implements JobSandbox {
         ...(spec.stdin !== undefined ? { stdin: spec.stdin } : {}),
         onStdout: (c) => handlers.onStdout(c),
         onStderr: (c) => handlers.onStderr(c),
+        ...(handlers.wait ? { wait: () => handlers.wait!() } : {}),
       });
       if (killed) return { code: null, signal: "SIGKILL" };
       return { code, signal: null };
@@ -302,9 +303,7 @@ export class ContainerSandbox implements JobSandbox {
       HostConfig: { NetworkMode: setup.network, Binds: setup.binds, Privileged: false },
     });
     const stream = (await container.attach({ stream: true, stdout: true, stderr: true })) as NodeJS.ReadableStream;
-    const { Writable } = await import("node:stream");
-    const sink = (fn: (c: Buffer) => void) => new Writable({ write: (c: Buffer, _e, cb) => (fn(c), cb()) });
-    container.modem.demuxStream(stream, sink(handlers.onStdout), sink(handlers.onStderr));
+    demux(container, stream, (c) => handlers.onStdout(c), (c) => handlers.onStderr(c), handlers.wait ? () => handlers.wait!() : undefined);
     const onAbort = () => void container.kill({ signal: "SIGKILL" }).catch(() => {});
     signal.addEventListener("abort", onAbort, { once: true });
     try {

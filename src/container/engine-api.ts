@@ -103,6 +103,31 @@ export interface ExecOptions {
   stdin?: string;
   onStdout?: (chunk: Buffer) => void;
   onStderr?: (chunk: Buffer) => void;
+  /** Backpressure: while it returns a promise, the output stream is paused. */
+  wait?: () => Promise<void> | undefined;
+}
+
+/** Splits a multiplexed output stream to two callbacks, pausing it while `wait` says the consumer is full. */
+export function demux(
+  container: Docker.Container,
+  stream: NodeJS.ReadableStream,
+  onStdout: ((c: Buffer) => void) | undefined,
+  onStderr: ((c: Buffer) => void) | undefined,
+  wait?: () => Promise<void> | undefined,
+): void {
+  const sink = (fn?: (c: Buffer) => void) =>
+    new Writable({
+      write(chunk: Buffer, _enc, cb) {
+        fn?.(chunk);
+        const w = wait?.();
+        if (w) {
+          stream.pause();
+          void w.then(() => stream.resume());
+        }
+        cb();
+      },
+    });
+  container.modem.demuxStream(stream, sink(onStdout), sink(onStderr));
 }
 
 /** Runs a process in a running container; resolves with its exit code once its output has ended. */
@@ -118,16 +143,7 @@ export async function execIn(container: Docker.Container, o: ExecOptions): Promi
     Tty: false,
   });
   const stream = (await exec.start({ hijack: true, stdin: o.stdin !== undefined })) as NodeJS.ReadWriteStream;
-  const sink = (fn?: (c: Buffer) => void) =>
-    new Writable({
-      write(chunk: Buffer, _enc, cb) {
-        fn?.(chunk);
-        cb();
-      },
-    });
-  const out = sink(o.onStdout);
-  const err = sink(o.onStderr);
-  container.modem.demuxStream(stream, out, err);
+  demux(container, stream, o.onStdout, o.onStderr, o.wait);
   if (o.stdin !== undefined) {
     stream.write(o.stdin);
     (stream as unknown as { end(): void }).end();

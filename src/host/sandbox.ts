@@ -36,6 +36,11 @@ export interface ActionImage {
 export interface SpawnHandlers {
   onStdout(chunk: Buffer): void;
   onStderr(chunk: Buffer): void;
+  /**
+   * Optional backpressure: a promise while the consumer cannot take more output; a sandbox that can pause the
+   * process's output does so until it resolves (a container job's output, relayed to a slower worker).
+   */
+  wait?(): Promise<void> | undefined;
 }
 
 export interface ExitStatus {

@@ -11,7 +11,7 @@ import type { JobSandbox, SpawnSpec } from "../host/sandbox.js";
 import type { ContainerCall, ContainerReply, ContainerSpawn } from "./channel.js";
 
 /** Largest build context a worker may send (all of a job's pending contexts together). */
-export const MAX_CONTEXT_BYTES = 256 * 1024 * 1024;
+export const MAX_CONTEXT_BYTES = 64 * 1024 * 1024;
 /** Processes a job may have running in its container at once through the daemon. */
 export const MAX_RUNNING = 256;
 
@@ -26,6 +26,8 @@ export function serveContainerCalls(
   reply: (m: ContainerReply) => void,
   /** A call that breaks the protocol: the daemon stops the worker. */
   violation: (why: string) => void,
+  /** Backpressure from the worker's channel: a promise while it holds too much unread output. */
+  wait?: () => Promise<void> | undefined,
 ): ContainerCalls {
   const running = new Map<number, AbortController>();
   const contexts = new Map<number, Buffer[]>();
@@ -49,7 +51,7 @@ export function serveContainerCalls(
     const out = (fd: 1 | 2) => (c: Buffer) => {
       if (!ended) reply({ type: "output", id, fd, data: c.toString("base64") });
     };
-    sandbox.spawn(spec, { onStdout: out(1), onStderr: out(2) }, abort.signal).then(
+    sandbox.spawn(spec, { onStdout: out(1), onStderr: out(2), ...(wait ? { wait } : {}) }, abort.signal).then(
       (exit) => reply({ type: "exit", id, code: exit.code, signal: exit.signal }),
       (err: Error) => reply({ type: "call-failed", id, message: err.message }),
     ).finally(() => running.delete(id));

@@ -38,6 +38,21 @@ export interface ContainerSide {
   programs: Record<string, string>;
 }
 
+/** Unread bytes on a worker's channel above which a container's output is paused. */
+const CHANNEL_HIGH_WATER = 8 * 1024 * 1024;
+
+function drained(w: Writable): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      w.off("drain", done);
+      w.off("close", done);
+      resolve();
+    };
+    w.on("drain", done);
+    w.on("close", done);
+  });
+}
+
 /** Same contract as the engine's runJob: never throws, always ends with `job-finished`. */
 export async function runJobInWorker(req: JobRequest, opts: RunInWorkerOptions): Promise<JobOutcome> {
   const row = (line: string, stage: "setup" | "complete" = "complete") =>
@@ -96,10 +111,16 @@ async function superviseWorker(
   const forward: Emit = opts.emit;
   let calls: ContainerCalls | undefined;
   if (container) {
-    calls = serveContainerCalls(container.sandbox, (m) => send(m), (why) => {
-      diag("warn", `job worker broke the container protocol (${why}): stopping it`);
-      stopWorker(`The job stopped: ${why}.`);
-    });
+    calls = serveContainerCalls(
+      container.sandbox,
+      (m) => send(m),
+      (why) => {
+        diag("warn", `job worker broke the container protocol (${why}): stopping it`);
+        stopWorker(`The job stopped: ${why}.`);
+      },
+      // A container can print faster than its worker masks: its output waits while the channel holds too much.
+      () => (stdin && !stdin.destroyed && stdin.writableLength > CHANNEL_HIGH_WATER ? drained(stdin) : undefined),
+    );
   }
   const reader = new LineReader(
     (line) => {
