@@ -102,7 +102,7 @@ for (const backend of SANDBOX_BACKENDS) {
           echo "masked: $MY_SECRET"
         env:
           MY_SECRET: \${{ secrets.MY_SECRET }}
-      - run: printf '%s\\n' '${event("forged row")}' | ${chanfd} 2>&1
+      - run: printf '%s\\n' '${event("forged row")}' | ${chanfd} 2>&1 || true
 `,
         { secrets: { MY_SECRET: secret } },
       );
