@@ -4,8 +4,10 @@
 // directories below belong to the job. The runner creates them before any job
 // process exists and never opens a path below them again: it removes them
 // with GNU rm (which never follows a symlink), as the job uid where there is one.
+// Without a job uid (the job runs as the runner, no boundary between them) a
+// directory that holds only files is removed in-process.
 
-import { chown, mkdir, open, readdir, rmdir, unlink, writeFile } from "node:fs/promises";
+import { chown, lstat, mkdir, open, readdir, rmdir, unlink, writeFile } from "node:fs/promises";
 import { constants } from "node:fs";
 import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
@@ -70,6 +72,7 @@ export async function removeJobDirs(dirs: JobDirs, identity?: Identity): Promise
   const entries = async () =>
     (await readdir(dirs.root).catch(() => [] as string[])).filter((n) => n !== JOB_ROOT_MARKER).map((n) => join(dirs.root, n));
   let own = await entries();
+  if (!identity) own = await removeFlat(own);
   if (identity && own.length > 0) {
     // As the job: empty its own directories (the runner-owned root keeps their names in place).
     // rm's last step (removing the directory itself) fails here, on purpose.
@@ -92,6 +95,29 @@ export async function removeJobDirs(dirs: JobDirs, identity?: Identity): Promise
   await rmdir(dirs.root).catch((err: NodeJS.ErrnoException) => {
     if (err.code !== "ENOENT") throw err;
   });
+}
+
+/**
+ * Without a job uid the job runs as the runner: a directory that holds only
+ * files (a short job's usual leftovers) is emptied and removed in-process
+ * (unlink never follows a link), which saves spawning rm for every job. A
+ * directory with a directory in it, a path that is not a directory (a job
+ * may put a link in place of its tmp) or any error leaves the path to rm.
+ */
+async function removeFlat(paths: string[]): Promise<string[]> {
+  const left: string[] = [];
+  for (const d of paths) {
+    try {
+      if (!(await lstat(d)).isDirectory()) throw new Error("not a directory");
+      const items = await readdir(d, { withFileTypes: true });
+      if (items.some((e) => e.isDirectory())) throw new Error("a tree");
+      for (const e of items) await unlink(join(d, e.name));
+      await rmdir(d);
+    } catch {
+      left.push(d);
+    }
+  }
+  return left;
 }
 
 /** rm -rf; where that fails on directories a job made read-only, make them writable (find never follows links) and retry. */

@@ -1,0 +1,28 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { createJobDirs, removeJobDirs } from "../../src/host/job-dirs.js";
+
+test("job dirs without a job uid: flat and nested leftovers are removed, a link put in place of a job directory is removed and not followed", async (t) => {
+  const parent = mkdtempSync(join(tmpdir(), "nr-jobdirs-"));
+  t.after(() => rmSync(parent, { recursive: true, force: true }));
+  const outside = join(parent, "outside");
+  mkdirSync(outside);
+  writeFileSync(join(outside, "keep"), "x");
+
+  const d = await createJobDirs({ parent: join(parent, "jobs"), jobKey: "j" });
+  writeFileSync(join(d.temp, "script.sh"), "echo\n");
+  writeFileSync(join(d.temp, "GITHUB_ENV"), "");
+  symlinkSync(outside, join(d.temp, "link-to-outside"));
+  mkdirSync(join(d.home, "a/b"), { recursive: true });
+  writeFileSync(join(d.home, "a/b/f"), "x");
+  rmSync(d.toolCache, { recursive: true });
+  symlinkSync(outside, d.toolCache);
+  await removeJobDirs(d);
+
+  assert.equal(existsSync(d.root), false, "the job root is gone");
+  assert.deepEqual(readdirSync(outside), ["keep"], "nothing outside the job root was touched");
+  assert.deepEqual(readdirSync(join(parent, "jobs")), []);
+});
