@@ -119,17 +119,20 @@ export async function bundleCli(outdir, { sourcemap = true, codeCache = false } 
   return entry;
 }
 
-/** Runs a one-step job through `exec` in a scratch repository with the code cache written at exit. */
+/**
+ * Runs a one-step job through `exec` in a scratch directory with the code cache written at exit. Needs only
+ * Node and a shell (no git: exec falls back to a local repository name), so it also runs in a package build's
+ * sandbox; HOME and the XDG directories point into the scratch directory, so the build leaves nothing behind.
+ */
 async function writeCodeCache(entry) {
   const dir = await mkdtemp(join(tmpdir(), "nr-code-cache-"));
   try {
     await mkdir(join(dir, ".github/workflows"), { recursive: true });
     await writeFile(join(dir, ".github/workflows/warm.yml"), "on: push\njobs:\n  warm:\n    runs-on: ubuntu-latest\n    steps:\n      - run: echo warm\n");
-    const git = (...a) => execFileSync("git", ["-c", "user.name=build", "-c", "user.email=build@localhost", ...a], { cwd: dir, stdio: "ignore" });
-    git("init", "-q");
-    git("add", "-A");
-    git("commit", "-qm", "warm");
-    execFileSync(process.execPath, [entry, "exec"], { cwd: dir, stdio: "ignore", env: { ...process.env, NATIVE_RUNNER_WRITE_CODE_CACHE: "1" } });
+    const env = { ...process.env, HOME: dir, XDG_CACHE_HOME: join(dir, ".cache"), XDG_STATE_HOME: join(dir, ".state"), NATIVE_RUNNER_WRITE_CODE_CACHE: "1" };
+    // V8 takes a cache only under the flags it was written with: the CLI runs without NODE_OPTIONS' flags.
+    delete env.NODE_OPTIONS;
+    execFileSync(process.execPath, [entry, "exec"], { cwd: dir, stdio: "ignore", env });
   } catch (err) {
     // Without a cache the CLI only starts slower.
     process.stderr.write(`bundle: no code cache (the warm-up job failed: ${err.message})\n`);
