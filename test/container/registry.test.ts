@@ -1,13 +1,15 @@
 // Pulls with registry credentials against a real registry started by the test
 // (Debian's docker-registry, TLS, htpasswd): wrong credentials fail the job
 // with the registry's answer, right ones pull the image, a present image is
-// not pulled again unless --pull (force_pull) asks for it.
+// not pulled again unless --pull (force_pull) asks for it; the daemon takes
+// the credentials from the task's secrets.
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { TEST_IMAGE, cli, engine, podmanMissing } from "./helpers.js";
+import { SOCKET, TEST_IMAGE, cli, engine, podmanMissing } from "./helpers.js";
+import { setupEnv, startCli } from "../daemon/harness.js";
 import { registryMissing, startRegistry, type LocalRegistry } from "./registry.js";
 
 let skip: string | undefined;
@@ -76,6 +78,52 @@ jobs:
       assert.match(forcedWrong.out, /unauthorized|authentication required/);
     } finally {
       await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  test("daemon: credentials from the task's secrets; container.force_pull pulls for every job", async (t) => {
+    if (skip) return t.skip(skip);
+    await engine().getImage(image).remove({ force: true }).catch(() => {});
+    const env = await setupEnv({ labels: ["native", "ct"] });
+    process.env.DOCKER_HOST = `unix://${SOCKET}`;
+    const daemon = await startCli(env, ["daemon"], {
+      labels: ["native:host", `ct:docker://${TEST_IMAGE}`],
+      extra: "container:\n  force_pull: true\n",
+    });
+    const workflow = `on: push
+jobs:
+  j:
+    runs-on: ct
+    container:
+      image: ${image}
+      credentials:
+        username: alice
+        password: \${{ secrets.REG_PASSWORD }}
+    steps:
+      - run: echo "ran-in=$(tr '\\0' ' ' < /proc/1/cmdline)"
+`;
+    const pulling = `Pulling image ${image}`;
+    try {
+      const wrong = env.emu.enqueue({ workflow, secrets: { REG_PASSWORD: "not-the-password" } });
+      const w = await env.emu.waitForJobDone(wrong.jobId, 120_000);
+      const wText = w.logRows.join("\n");
+      assert.equal(w.result, "failure", wText);
+      assert.match(wText, /pulling image .* failed: .*(unauthorized|authentication required)/);
+      assert.doesNotMatch(wText, /ran-in=/);
+      assert.doesNotMatch(wText, /not-the-password/);
+
+      for (let i = 0; i < 2; i++) {
+        const ok = env.emu.enqueue({ workflow, secrets: { REG_PASSWORD: "s3cret-pw" } });
+        const done = await env.emu.waitForJobDone(ok.jobId, 120_000);
+        const text = done.logRows.join("\n");
+        assert.equal(done.result, "success", text);
+        assert.ok(text.includes(pulling), `force_pull: pulled although present (job ${i + 1})\n${text}`);
+        assert.match(text, /ran-in=tail -f \/dev\/null/);
+      }
+    } finally {
+      daemon.child.kill("SIGKILL");
+      await daemon.exited;
+      await env.close();
     }
   });
 });
