@@ -8,25 +8,27 @@ import assert from "node:assert/strict";
 import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { SOCKET, TEST_IMAGE, cli, engine, podmanMissing } from "./helpers.js";
+import { SERVICE_IMAGE, SOCKET, TEST_IMAGE, cli, engine, podmanMissing } from "./helpers.js";
 import { setupEnv, startCli } from "../daemon/harness.js";
 import { registryMissing, startRegistry, type LocalRegistry } from "./registry.js";
 
 let skip: string | undefined;
 let registry: LocalRegistry | undefined;
 let image = "";
+let service = "";
 before(async () => {
   skip = (await podmanMissing()) ?? registryMissing();
   if (skip) return;
   registry = await startRegistry("alice", "s3cret-pw");
   image = await registry.push(engine(), TEST_IMAGE, `nr-test-${process.pid}:1`);
+  service = await registry.push(engine(), SERVICE_IMAGE, `nr-svc-${process.pid}:1`);
 });
 after(async () => {
-  if (image) await engine().getImage(image).remove({ force: true }).catch(() => {});
+  for (const i of [image, service]) if (i) await engine().getImage(i).remove({ force: true }).catch(() => {});
   await registry?.close();
 });
 
-describe("job container images from a registry with credentials (exec)", { timeout: 240_000 }, () => {
+describe("job and service images from a registry with credentials", { timeout: 240_000 }, () => {
   test("wrong credentials fail the job; right ones pull; present images are pulled again only with --pull", async (t) => {
     if (skip) return t.skip(skip);
     const dir = await mkdtemp(join(tmpdir(), "nr-reg-"));
@@ -43,8 +45,14 @@ jobs:
       credentials:
         username: \${{ secrets.REG_USER }}
         password: \${{ secrets.REG_PASSWORD }}
+    services:
+      web:
+        image: ${service}
+        credentials:
+          username: \${{ secrets.REG_USER }}
+          password: \${{ secrets.REG_PASSWORD }}
     steps:
-      - run: echo "ran-in=$(tr '\\0' ' ' < /proc/1/cmdline)"
+      - run: echo "ran-in=$(tr '\\0' ' ' < /proc/1/cmdline) web=$(wget -q -O- http://web/)"
 `,
       );
       const run = (password: string, ...extra: string[]) =>
@@ -61,7 +69,8 @@ jobs:
       const right = await run("s3cret-pw");
       assert.equal(right.code, 0, right.out);
       assert.match(right.out, pulling);
-      assert.match(right.out, /ran-in=tail -f \/dev\/null/);
+      assert.ok(right.out.includes(`Pulling image ${service}`), right.out);
+      assert.match(right.out, /ran-in=tail -f \/dev\/null +web=service-ok/);
       await engine().getImage(image).inspect();
 
       const present = await run("s3cret-pw");
