@@ -10,7 +10,7 @@ import type { CgroupLayer, Identity, JobCgroup } from "./cgroup/types.js";
 import { bwrapArgs, resolveHidden, type BwrapPlan } from "./bwrap-args.js";
 import { createJobDirs, removeJobDirs, sanitizeJobKey } from "./job-dirs.js";
 import { jobBaseEnv } from "./job-env.js";
-import { killGroupsAndSessions, killUid } from "./proc-scan.js";
+import { killGroupsAndSessions, killUid, processStart } from "./proc-scan.js";
 import { APPLY_ENV, BASH, envRecords, launch, wrapperEnv } from "./launch.js";
 import type { UidPool } from "./uid-pool.js";
 import { randomBytes } from "node:crypto";
@@ -101,6 +101,8 @@ export class IsolatedBackend implements HostBackend {
 
 class IsolatedSandbox implements JobSandbox {
   private readonly leaders = new Set<number>();
+  /** When the first leader started (clock ticks after boot); null once a leader's start could not be read. */
+  private since: number | null | undefined;
   private disposing: Promise<void> | undefined;
   /** A fresh job cgroup counts from zero. */
   private readonly oomAtStart = 0;
@@ -152,6 +154,10 @@ class IsolatedSandbox implements JobSandbox {
       handlers,
     );
     this.leaders.add(launched.pid);
+    if (this.since !== null) {
+      const start = processStart(launched.pid);
+      this.since = start === undefined ? null : Math.min(start, this.since ?? start);
+    }
     const onAbort = () => void killGroupsAndSessions([launched.pid]);
     signal.addEventListener("abort", onAbort, { once: true });
     try {
@@ -182,7 +188,8 @@ class IsolatedSandbox implements JobSandbox {
   /** Kills everything of the job; returns how many processes survived. */
   private async kill(): Promise<number> {
     await this.cg.killAll();
-    await killGroupsAndSessions(this.leaders);
+    // Only processes that started since the first leader can be in its group or session.
+    await killGroupsAndSessions(this.leaders, this.since ?? undefined);
     if (!this.identity) return 0;
     const left = await killUid(this.identity.uid, this.identity.gid);
     if (left.length > 0) {

@@ -1,7 +1,7 @@
 // Process discovery through /proc, for kills that have no cgroup to rely on:
 // by session/process group (escaped background jobs) and by uid (per-job uids).
 
-import { readFileSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 import { readdir } from "node:fs/promises";
 import { setImmediate as yieldToLoop } from "node:timers/promises";
 import { spawn } from "node:child_process";
@@ -15,6 +15,13 @@ export interface ProcInfo {
   uid: number;
   /** One-letter state; "Z" (zombie) and "X" (dead) hold no resources and ignore signals. */
   state: string;
+  /** Start time in clock ticks after boot. */
+  start: number;
+}
+
+/** When `pid` started, in clock ticks after boot (the clock of ProcInfo.start); undefined if it is gone. */
+export function processStart(pid: number): number | undefined {
+  return readProcSync(pid, false)?.start;
 }
 
 /** Processes read between two turns of the event loop (a sweep of a busy host must not stall the daemon). */
@@ -45,7 +52,7 @@ function readProcSync(pid: number, withUid: boolean): ProcInfo | undefined {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
     // comm may contain spaces and parentheses: fields start after the last ")".
-    const rest = stat.slice(stat.lastIndexOf(")") + 2).split(" ", 4);
+    const rest = stat.slice(stat.lastIndexOf(")") + 2).split(" ", 20);
     const uid = withUid ? /^Uid:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/status`, "utf8")) : null;
     return {
       pid,
@@ -54,6 +61,7 @@ function readProcSync(pid: number, withUid: boolean): ProcInfo | undefined {
       sid: Number(rest[3]),
       uid: uid ? Number(uid[1]) : -1,
       state: rest[0] ?? "?",
+      start: Number(rest[19]),
     };
   } catch {
     return undefined;
@@ -69,10 +77,11 @@ function kill(pid: number): void {
 }
 
 /** SIGKILLs processes matching `pred` until none is left (or timeout); returns what remained. */
-export async function killMatching(pred: (p: ProcInfo) => boolean, timeoutMs = 3000, opts: { uid?: boolean } = {}): Promise<ProcInfo[]> {
+export async function killMatching(pred: (p: ProcInfo) => boolean, timeoutMs = 3000, opts: { uid?: boolean; since?: number } = {}): Promise<ProcInfo[]> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    const found = (await listProcesses(opts)).filter((p) => p.pid !== process.pid && p.state !== "Z" && p.state !== "X" && pred(p));
+    const listed = opts.since !== undefined ? await listStartedSince(opts.since, pred) : undefined;
+    const found = (listed ?? (await listProcesses(opts))).filter((p) => p.pid !== process.pid && p.state !== "Z" && p.state !== "X" && pred(p));
     if (found.length === 0 || Date.now() > deadline) return found;
     for (const p of found) kill(p.pid);
     await sleep(20);
@@ -94,8 +103,73 @@ export async function killUid(uid: number, gid: number): Promise<ProcInfo[]> {
   return killMatching((p) => p.uid === uid);
 }
 
-/** Kills process groups and sessions led by the given pids (and what is left in them). */
-export async function killGroupsAndSessions(leaders: Iterable<number>): Promise<void> {
+/**
+ * The processes that can belong to a group or session made at or after
+ * `since` (clock ticks after boot), without reading every process on the
+ * host: a job's processes descend from this process, and an orphan is
+ * adopted by an ancestor of the process that died (a subreaper, or init),
+ * so they are all in the subtrees below this process and its ancestors. A
+ * process that started before `since` can neither be one of them nor have
+ * started one, so its subtree is skipped (what `keep` matches is always
+ * descended into). Undefined where /proc has no children lists: then read
+ * every process.
+ */
+export async function listStartedSince(since: number, keep: (p: ProcInfo) => boolean): Promise<ProcInfo[] | undefined> {
+  const roots: number[] = [];
+  for (let pid = process.pid; pid > 0 && roots.length < 64; ) {
+    roots.push(pid);
+    const info = readProcSync(pid, false);
+    if (!info || info.ppid === pid) break;
+    pid = info.ppid;
+  }
+  const out: ProcInfo[] = [];
+  const seen = new Set<number>(roots);
+  const queue: number[] = [];
+  for (const r of roots) {
+    const kids = childrenOf(r);
+    if (kids === undefined) return undefined;
+    queue.push(...kids);
+  }
+  for (let i = 0; i < queue.length; i++) {
+    if (i > 0 && i % BATCH === 0) await yieldToLoop();
+    const pid = queue[i]!;
+    if (seen.has(pid)) continue;
+    seen.add(pid);
+    const info = readProcSync(pid, false);
+    if (!info) continue;
+    out.push(info);
+    if (info.start >= since || keep(info)) queue.push(...(childrenOf(pid) ?? []));
+  }
+  return out;
+}
+
+/** Children of every thread of `pid` (undefined: no children lists in /proc). */
+function childrenOf(pid: number): number[] | undefined {
+  let tids: string[];
+  try {
+    tids = readdirSync(`/proc/${pid}/task`);
+  } catch {
+    return [];
+  }
+  const out: number[] = [];
+  for (const tid of tids) {
+    let list: string;
+    try {
+      list = readFileSync(`/proc/${pid}/task/${tid}/children`, "latin1");
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === "ENOENT" && pid === process.pid) return undefined;
+      continue;
+    }
+    for (const n of list.split(" ")) if (n !== "") out.push(Number(n));
+  }
+  return out;
+}
+
+/**
+ * Kills process groups and sessions led by the given pids (and what is left in them). With `since` (clock
+ * ticks after boot, before the first leader started) only processes that started since are looked at.
+ */
+export async function killGroupsAndSessions(leaders: Iterable<number>, since?: number): Promise<void> {
   const set = new Set(leaders);
   if (set.size === 0) return;
   for (const pid of set) {
@@ -105,5 +179,5 @@ export async function killGroupsAndSessions(leaders: Iterable<number>): Promise<
       // no such group
     }
   }
-  await killMatching((p) => set.has(p.pgid) || set.has(p.sid), 1000, { uid: false });
+  await killMatching((p) => set.has(p.pgid) || set.has(p.sid), 1000, since !== undefined ? { uid: false, since } : { uid: false });
 }

@@ -1,0 +1,34 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { PlainBackend } from "../../src/host/plain-backend.js";
+import { listProcesses, listStartedSince, processStart } from "../../src/host/proc-scan.js";
+import { processesWith, run } from "./fixture.js";
+
+test("job end: processes that left the step's process group (job control, orphaned, nested) are killed; the walk finds what a full /proc scan finds", async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), "nr-procscan-"));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  const host = new PlainBackend(dir);
+  const sb = await host.prepareJob({ jobKey: "procscan" });
+  const mark = `${40_000 + Math.floor(Math.random() * 9_000)}`;
+  try {
+    // `set -m`: background jobs get process groups of their own (same session); one forks again and its parent exits.
+    const r = await run(sb, `set -m; sleep ${mark}1 & sleep ${mark}2 & (sleep ${mark}3 & exit 0) & sleep 0.2; echo started`);
+    assert.match(r.out, /started/);
+    const before = [...(await processesWith(`${mark}1`)), ...(await processesWith(`${mark}2`)), ...(await processesWith(`${mark}3`))];
+    assert.equal(before.length, 3, "the three sleeps outlived the step");
+    const since = Math.min(...before.map((p) => processStart(p)!)) - 1;
+    const walked = await listStartedSince(since, () => false);
+    if (walked !== undefined) {
+      const pids = new Set(walked.map((p) => p.pid));
+      for (const p of before) assert.ok(pids.has(p), `the walk found ${p}`);
+      const full = (await listProcesses({ uid: false })).filter((p) => p.start >= since && before.includes(p.pid));
+      assert.equal(full.length, 3);
+    }
+  } finally {
+    await sb.dispose();
+  }
+  for (const n of [1, 2, 3]) assert.deepEqual(await processesWith(`${mark}${n}`), [], `sleep ${mark}${n} was killed`);
+});
