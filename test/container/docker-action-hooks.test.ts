@@ -10,9 +10,9 @@ import { chmod, mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type Docker from "dockerode";
-import { TEST_IMAGE, cli, engine, labelled, podmanMissing } from "./helpers.js";
+import { SOCKET, TEST_IMAGE, cli, engine, labelled, podmanMissing } from "./helpers.js";
 import { makeRepo, startGitHttpServer, type GitHttpServer } from "../helpers/git-http-server.js";
-import { waitUntil } from "../daemon/harness.js";
+import { setupEnv, startCli, waitUntil } from "../daemon/harness.js";
 import { LABEL_RUNNER } from "../../src/container/engine-api.js";
 
 const HOOKS: Record<string, string> = {
@@ -57,6 +57,9 @@ before(async () => {
   }
   // One repository name per content: the runner keeps a remote action's image by repository and ref.
   await makeRepo(join(tmp, "repos"), `acme/dock-${content}`, { ...HOOKS, "action.yml": action("A", "Dockerfile", "") }, { tags: ["v1"] });
+  await makeRepo(join(tmp, "repos"), `acme/img-${content}`, {
+    "action.yml": action("B", `docker://${HOOKS_IMAGE}`, "  pre-if: inputs.who == 'nobody'\n  post-if: always()\n"),
+  }, { tags: ["v1"] });
   server = await startGitHttpServer({ root: join(tmp, "repos") });
 });
 after(async () => {
@@ -69,7 +72,7 @@ async function leftovers(): Promise<number> {
   return l.containers + l.networks + l.volumes;
 }
 
-describe("docker actions' pre and post entrypoints (exec)", { timeout: 300_000 }, () => {
+describe("docker actions' pre and post entrypoints", { timeout: 300_000 }, () => {
   test("pre at set-up (remote) or before main (local), post at job end in reverse order; pre-if and post-if", async (t) => {
     if (skip) return t.skip(skip);
     const before = await leftovers();
@@ -130,5 +133,54 @@ jobs:
     assert.doesNotMatch(res.out, /pre name=C/, "pre-if false");
     assert.doesNotMatch(res.out, /post name=C/, "post-if failure() on a successful job");
     await waitUntil(async () => (await leftovers()) <= before, 30_000, "no container, network or volume left");
+  });
+
+  test("daemon (job worker): remote actions' pre at set-up, post at job end in reverse order; pre-if and post-if", async (t) => {
+    if (skip) return t.skip(skip);
+    const env = await setupEnv({ labels: ["native", "ct"] });
+    process.env.DOCKER_HOST = `unix://${SOCKET}`;
+    const daemon = await startCli(env, ["daemon"], { labels: ["native:host", `ct:docker://${TEST_IMAGE}`] });
+    try {
+      const job = env.emu.enqueue({
+        workflow: `on: push
+jobs:
+  j:
+    runs-on: ct
+    env:
+      JOBVAR: d1
+    steps:
+      - run: echo "first-main-step"
+      - uses: ${server!.url}/acme/dock-${content}@v1
+        with:
+          who: da
+      - uses: ${server!.url}/acme/img-${content}@v1
+        with:
+          who: db
+      - run: echo "last-main-step"
+`,
+      });
+      const done = await env.emu.waitForJobDone(job.jobId, 180_000);
+      const rows = done.logRows;
+      const text = rows.join("\n");
+      assert.equal(done.result, "success", text);
+      const at = (re: RegExp) => {
+        const i = rows.findIndex((r) => re.test(r));
+        assert.ok(i >= 0, `${re} in the log:\n${text}`);
+        return i;
+      };
+      const preA = at(/^pre name=A input=da job=d1$/);
+      const first = at(/^first-main-step$/);
+      const mainA = at(/^main name=A args=main da state=pre-da$/);
+      const mainB = at(/^main name=B args=main db state=$/);
+      const last = at(/^last-main-step$/);
+      const postB = at(/^post name=B input=db job=d1 state= pid1=.*\/hooks\/post\.sh/);
+      const postA = at(/^post name=A input=da job=d1 state=pre-da pid1=.*\/hooks\/post\.sh/);
+      assert.ok(preA < first && first < mainA && mainA < mainB && mainB < last && last < postB && postB < postA, text);
+      assert.doesNotMatch(text, /pre name=B/, "pre-if false");
+    } finally {
+      daemon.child.kill("SIGKILL");
+      await daemon.exited;
+      await env.close();
+    }
   });
 });
