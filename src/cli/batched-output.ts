@@ -69,8 +69,10 @@ export function batchedOutput(sink: (b: Buffer) => void): BatchedOutput {
       prefixOf = runPrefix;
       prefixBytes = Buffer.from(runPrefix).toString("latin1");
     }
-    const n = scratch.write(runText, 0);
-    const body = scratch.toString("latin1", 0, n).replaceAll("\n", "\n" + prefixBytes);
+    // ASCII text (the UTF-8 length is the length) is its own Latin-1 form.
+    const ascii = Buffer.byteLength(runText) === runText.length;
+    const bytesOfText = ascii ? runText : scratch.toString("latin1", 0, scratch.write(runText, 0));
+    const body = bytesOfText.replaceAll("\n", "\n" + prefixBytes);
     const bytes = prefixBytes.length + body.length;
     runText = "";
     runLines = 0;
