@@ -1,6 +1,8 @@
 // Log throughput through line splitting, workflow-command detection and
-// masking: one step prints N MB with 100 secrets registered.
-//   npx tsx bench/log-throughput.ts [megabytes]
+// masking: one step prints N MB with 100 secrets registered. With --worker the
+// job runs as the daemon runs it: in a job worker (the shipped bundle), its
+// events relayed over the worker's channel.
+//   npx tsx bench/log-throughput.ts [megabytes] [--worker]
 
 import { randomBytes } from "node:crypto";
 import { mkdtemp, rm } from "node:fs/promises";
@@ -8,8 +10,12 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { PlainBackend } from "../src/host/plain-backend.js";
 import { runJob } from "../src/engine/run-job.js";
+import { runJobInWorker } from "../src/worker/index.js";
+import { shippedCli } from "./peers.js";
 
-const MB = Number(process.argv[2] ?? 200);
+const args = process.argv.slice(2).filter((a) => a !== "--worker");
+const viaWorker = process.argv.includes("--worker");
+const MB = Number(args[0] ?? 200);
 
 async function main(): Promise<void> {
   const dir = await mkdtemp(join(tmpdir(), "bench-log-"));
@@ -36,7 +42,9 @@ jobs:
   let stepStart = 0;
   let stepMs = 0;
   try {
-    const out = await runJob(
+    const worker = viaWorker ? { argv: [process.execPath, join(await shippedCli(), "../job-worker.js")] } : undefined;
+    const run = (r: Parameters<typeof runJob>[0], o: Parameters<typeof runJob>[1]) => (worker ? runJobInWorker(r, { ...o, worker }) : runJob(r, o));
+    const out = await run(
       { jobKey: "bench", workflowYaml: yaml, context: { repository: "o/r" }, secrets, vars: {}, needs: {} },
       {
         emit: (e) => {
@@ -57,6 +65,7 @@ jobs:
     await rm(dir, { recursive: true, force: true });
   }
   const maxRss = process.resourceUsage().maxRSS * 1024;
+  console.log(`path:            ${viaWorker ? "job worker (the daemon's)" : "engine in-process (exec's)"}`);
   console.log(`output:          ${(bytes / 1048576).toFixed(1)} MiB in ${lines} lines, 100 secrets registered (${masked} masked lines)`);
   console.log(`step time:       ${(stepMs / 1000).toFixed(2)} s`);
   console.log(`throughput:      ${(bytes / 1048576 / (stepMs / 1000)).toFixed(1)} MiB/s (goal >= 100 MB/s)`);
