@@ -57,18 +57,26 @@ export class LineSplitter {
       this.pending = "";
     }
     let start = 0;
-    let run = 0;
-    for (;;) {
-      const nl = text.indexOf("\n", start);
-      if (nl < 0) break;
-      if (nl - start > this.maxLine) {
-        if (start > run) this.sink.lines(text, run, start);
-        this.emitLine(text, start, nl);
-        run = nl + 1;
+    const first = text.indexOf("\n");
+    const last = first < 0 ? -1 : text.lastIndexOf("\n");
+    if (first >= 0 && first <= this.maxLine && last - first <= this.maxLine) {
+      // No line between the first and the last newline can be longer than that: all whole lines at once.
+      this.sink.lines(text, 0, last + 1);
+      start = last + 1;
+    } else {
+      let run = 0;
+      for (;;) {
+        const nl = text.indexOf("\n", start);
+        if (nl < 0) break;
+        if (nl - start > this.maxLine) {
+          if (start > run) this.sink.lines(text, run, start);
+          this.emitLine(text, start, nl);
+          run = nl + 1;
+        }
+        start = nl + 1;
       }
-      start = nl + 1;
+      if (start > run) this.sink.lines(text, run, start);
     }
-    if (start > run) this.sink.lines(text, run, start);
     if (start < text.length) {
       let rest = start === 0 ? text : text.slice(start);
       while (rest.length > this.maxLine) {

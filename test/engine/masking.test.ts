@@ -139,6 +139,17 @@ test("line splitter: UTF-8 split across chunks, CRLF, pieces of over-long lines"
   assert.ok(!got.some(([l]) => l.includes("\uFFFD")));
   assert.ok(!got.some(([l]) => /[\uD800-\uDBFF]$/.test(l)));
   assert.equal(got.at(-1)?.[0], "last");
+
+  // Whole chunks: a long line first, in the middle, or last; short lines around it.
+  for (const text of [`${"x".repeat(20)}\nab\ncd\n`, `ab\n${"y".repeat(20)}\ncd\n`, `ab\ncd\n${"z".repeat(17)}\n`, "a\nb\nc\n"]) {
+    const lines: Array<[string, boolean]> = [];
+    const one = new LineSplitter((l, c) => lines.push([l, c]), 8);
+    one.push(Buffer.from(text));
+    one.flush();
+    assert.ok(lines.every(([l]) => l.length <= 8), JSON.stringify(lines));
+    assert.equal(lines.filter(([, c]) => c).length, text.split("\n").length - 1, JSON.stringify(lines));
+    assert.equal(lines.map(([l, c]) => l + (c ? "\n" : "")).join(""), text);
+  }
 });
 
 test("20,000 ::add-mask:: lines in one job: the job completes, masks up to the cap apply, one line says the cap was reached", async () => {
