@@ -12,7 +12,7 @@ import { median, peerBinary, shippedCli, timed } from "./peers.js";
 
 const ROUNDS = Number(process.argv[2] ?? 5);
 const STEPS = Number(process.argv[3] ?? 20);
-const IMAGE = process.env.BENCH_IMAGE ?? "localhost/native-runner-test:3";
+const IMAGE = process.env.BENCH_IMAGE ?? "localhost/native-runner-test:4";
 const SOCKET = process.env.BENCH_DOCKER_HOST ?? "unix:///run/podman/podman.sock";
 
 async function repo(root: string, name: string, steps: number): Promise<string> {

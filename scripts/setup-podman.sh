@@ -4,8 +4,8 @@
 # runtime may set without CAP_SYS_RESOURCE, the Docker-compatible API on
 # /run/podman/podman.sock, and a local test image (no registry is reachable):
 # busybox-static, dash as sh (as in Debian's images), bash, node, GNU tar and
-# zstd (@actions/cache), python3 (its standard library) and perl copied from
-# the host with their libraries.
+# zstd (@actions/cache), python3 (its standard library), perl and git copied
+# from the host with their libraries.
 # docker-registry (distribution 2.x) and htpasswd for the registry pull tests,
 # which start their own registry (its packaged service is not started).
 # Idempotent; the image is kept in podman's storage between runs.
@@ -13,7 +13,7 @@ set -euo pipefail
 [ "$(id -u)" = 0 ] || exit 0
 export DEBIAN_FRONTEND=noninteractive
 need=()
-for pkg in podman runc uidmap busybox-static curl docker-registry apache2-utils openssl tar zstd python3 perl-base dash; do
+for pkg in podman runc uidmap busybox-static curl docker-registry apache2-utils openssl tar zstd python3 perl-base dash git; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need+=("$pkg")
 done
 if [ ${#need[@]} -gt 0 ]; then
@@ -37,7 +37,7 @@ if ! curl -sf --max-time 5 --unix-socket "$sock" http://d/_ping >/dev/null 2>&1;
   (setsid podman system service --time=0 "unix://$sock" >/var/log/podman-service.log 2>&1 &)
   for _ in $(seq 100); do curl -sf --max-time 2 --unix-socket "$sock" http://d/_ping >/dev/null 2>&1 && break; sleep 0.1; done
 fi
-image=localhost/native-runner-test:3
+image=localhost/native-runner-test:4
 if ! podman image exists "$image"; then
   d=$(mktemp -d)
   # Merged /usr as in Debian's images: `command -v bash` is /usr/bin/bash, as on the host.
@@ -59,9 +59,14 @@ if ! podman image exists "$image"; then
     -c "$(basename "$py")" | tar -C "$d/usr/lib" -x
   mkdir -p "$d/usr/lib/x86_64-linux-gnu"
   cp -a /usr/lib/x86_64-linux-gnu/perl-base "$d/usr/lib/x86_64-linux-gnu/"
+  # git (actions/checkout), with its helpers (git-remote-http) and templates.
+  cp /usr/bin/git "$d/usr/bin/"
+  mkdir -p "$d/usr/share"
+  cp -a /usr/lib/git-core "$d/usr/lib/"
+  cp -a /usr/share/git-core "$d/usr/share/"
   cp /bin/busybox "$d/bin/busybox"
   for a in $(/bin/busybox --list); do [ -e "$d/bin/$a" ] || ln -s busybox "$d/bin/$a"; done
-  for bin in /bin/bash /bin/dash /bin/tar "$node" /usr/bin/zstd /usr/bin/perl "$py"; do
+  for bin in /bin/bash /bin/dash /bin/tar "$node" /usr/bin/zstd /usr/bin/perl "$py" /usr/bin/git /usr/lib/git-core/git-remote-http; do
     for lib in $(ldd "$bin" | grep -o '/[^ ]*'); do
       mkdir -p "$d$(dirname "$lib")"
       cp -L "$lib" "$d$lib"

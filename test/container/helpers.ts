@@ -6,7 +6,7 @@ import { join } from "node:path";
 import { REPO_ROOT } from "../daemon/harness.js";
 import { connectEngine, engineAddress, type Engine } from "../../src/container/engine-api.js";
 
-export const TEST_IMAGE = "localhost/native-runner-test:3";
+export const TEST_IMAGE = "localhost/native-runner-test:4";
 export const SERVICE_IMAGE = "localhost/native-runner-svc:2";
 export const SOCKET = "/run/podman/podman.sock";
 

@@ -163,7 +163,9 @@ export interface Forge {
  * server (repositories, default actions) behind one origin, as a Forgejo
  * instance serves both. Only a running task's token opens the repositories.
  */
-export async function startForge(gitRoot: string): Promise<Forge> {
+export async function startForge(gitRoot: string, opts: { host?: string } = {}): Promise<Forge> {
+  // Another address than 127.0.0.1 (the host's outbound one) lets job containers reach the forge.
+  const host = opts.host ?? "127.0.0.1";
   let emu: Emulator | undefined;
   const git = await startGitHttpServer({ root: gitRoot, token: (t) => emu?.isTaskTokenValid(t) ?? false });
   const gitPort = new URL(git.url).port;
@@ -183,8 +185,8 @@ export async function startForge(gitRoot: string): Promise<Forge> {
     });
     req.pipe(upstream);
   });
-  await new Promise<void>((r) => proxy.listen(0, "127.0.0.1", () => r()));
-  const url = `http://127.0.0.1:${(proxy.address() as AddressInfo).port}`;
+  await new Promise<void>((r) => proxy.listen(0, host, () => r()));
+  const url = `http://${host}:${(proxy.address() as AddressInfo).port}`;
   emu = await startEmulator({ defaultActionsUrl: url });
   emuPort = String(emu.port);
   return {
