@@ -46,10 +46,14 @@ export async function startRegistry(user: string, password: string): Promise<Loc
     ].join("\n"),
   );
   const child = spawn(REGISTRY, ["serve", join(dir, "config.yml")], { stdio: ["ignore", "pipe", "pipe"] });
+  // A test process that exits without close() (a failed before hook) takes its registry along.
+  const killOnExit = () => child.kill("SIGKILL");
+  process.on("exit", killOnExit);
   let port: string;
   try {
     port = await listeningPort(child);
   } catch (err) {
+    process.off("exit", killOnExit);
     child.kill("SIGKILL");
     await rm(dir, { recursive: true, force: true });
     throw err;
@@ -77,6 +81,7 @@ export async function startRegistry(user: string, password: string): Promise<Loc
       return ref;
     },
     async close() {
+      process.off("exit", killOnExit);
       child.kill("SIGKILL");
       await rm(certDir, { recursive: true, force: true });
       await rm(dir, { recursive: true, force: true });
