@@ -10,10 +10,9 @@ import { chmod, mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type Docker from "dockerode";
-import { SOCKET, TEST_IMAGE, cli, engine, labelled, podmanMissing } from "./helpers.js";
+import { SOCKET, TEST_IMAGE, cli, engine, execCleanedUp, podmanMissing } from "./helpers.js";
 import { makeRepo, startGitHttpServer, type GitHttpServer } from "../helpers/git-http-server.js";
-import { setupEnv, startCli, waitUntil } from "../daemon/harness.js";
-import { LABEL_RUNNER } from "../../src/container/engine-api.js";
+import { setupEnv, startCli } from "../daemon/harness.js";
 
 const HOOKS: Record<string, string> = {
   "hooks/pre.sh": '#!/bin/sh\necho "pre name=$NAME input=$INPUT_WHO job=$JOBVAR"\necho "phase=pre-$INPUT_WHO" >> "$GITHUB_STATE"\n',
@@ -67,15 +66,9 @@ after(async () => {
   if (tmp) await rm(tmp, { recursive: true, force: true });
 });
 
-async function leftovers(): Promise<number> {
-  const l = await labelled(engine(), LABEL_RUNNER);
-  return l.containers + l.networks + l.volumes;
-}
-
 describe("docker actions' pre and post entrypoints", { timeout: 300_000 }, () => {
   test("pre at set-up (remote) or before main (local), post at job end in reverse order; pre-if and post-if", async (t) => {
     if (skip) return t.skip(skip);
-    const before = await leftovers();
     const dir = join(tmp, "run");
     const files: Record<string, string> = {
       ".forgejo/workflows/ci.yml": `on: push
@@ -132,7 +125,7 @@ jobs:
     assert.ok(mainB < mainC && mainC < outs && outs < postB && postB < postA, "post entrypoints at job end, last registered first");
     assert.doesNotMatch(res.out, /pre name=C/, "pre-if false");
     assert.doesNotMatch(res.out, /post name=C/, "post-if failure() on a successful job");
-    await waitUntil(async () => (await leftovers()) <= before, 30_000, "no container, network or volume left");
+    await execCleanedUp(res.pid);
   });
 
   test("daemon (job worker): remote actions' pre at set-up, post at job end in reverse order; pre-if and post-if", async (t) => {

@@ -7,9 +7,7 @@ import assert from "node:assert/strict";
 import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { SERVICE_IMAGE, TEST_IMAGE, cli, engine, labelled, podmanMissing } from "./helpers.js";
-import { waitUntil } from "../daemon/harness.js";
-import { LABEL_RUNNER } from "../../src/container/engine-api.js";
+import { SERVICE_IMAGE, TEST_IMAGE, cli, execCleanedUp, podmanMissing } from "./helpers.js";
 
 let skip: string | undefined;
 before(async () => {
@@ -25,20 +23,9 @@ async function repo(files: Record<string, string>): Promise<string> {
   return dir;
 }
 
-async function leftovers(): Promise<number> {
-  const l = await labelled(engine(), LABEL_RUNNER);
-  return l.containers + l.networks + l.volumes;
-}
-
-/** Other suites' containers may come and go meanwhile: no more objects than before this run. */
-async function noneLeft(before: number): Promise<void> {
-  await waitUntil(async () => (await leftovers()) <= before, 30_000, "no container, network or volume left");
-}
-
 describe("job container (exec)", { timeout: 240_000 }, () => {
   test("run steps, env, file commands, a JS action with the container's node, a composite action", async (t) => {
     if (skip) return t.skip(skip);
-    const before = await leftovers();
     const dir = await repo({
       ".forgejo/workflows/ci.yml": `on: push
 jobs:
@@ -94,7 +81,7 @@ fs.appendFileSync(process.env.GITHUB_OUTPUT, "greeting=hello " + who + "\\n");
       // The workspace is the same directory on both sides.
       const { readFile } = await import("node:fs/promises");
       assert.equal(await readFile(join(dir, "repo", "made.txt"), "utf8"), "made in container\n");
-      await noneLeft(before);
+      await execCleanedUp(res.pid);
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
@@ -128,7 +115,6 @@ jobs:
 
   test("docker actions: one from an image (args), one from a Dockerfile built once (inputs, outputs, file commands)", async (t) => {
     if (skip) return t.skip(skip);
-    const before = await leftovers();
     const dir = await repo({
       ".forgejo/workflows/ci.yml": `on: push
 jobs:
@@ -161,7 +147,7 @@ jobs:
       assert.match(res.out, /df-action args=hello again input=again/);
       assert.equal(res.out.match(/Building image native-runner-action-/g)?.length ?? 0, res.out.includes("Building image") ? 1 : 0, "built at most once per run");
       assert.match(res.out, /outs=yes\/hello you/);
-      await noneLeft(before);
+      await execCleanedUp(res.pid);
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
@@ -169,7 +155,6 @@ jobs:
 
   test("services: two services reached by their key, one with a health check awaited", async (t) => {
     if (skip) return t.skip(skip);
-    const before = await leftovers();
     const dir = await repo({
       ".forgejo/workflows/ci.yml": `on: push
 jobs:
@@ -191,7 +176,7 @@ jobs:
       assert.equal(res.code, 0, res.out);
       assert.match(res.out, /Service web is healthy/);
       assert.match(res.out, /web=service-ok other=service-ok/);
-      await noneLeft(before);
+      await execCleanedUp(res.pid);
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
@@ -199,7 +184,6 @@ jobs:
 
   test("a failing service fails the job before any step, and its log is in the job log", async (t) => {
     if (skip) return t.skip(skip);
-    const before = await leftovers();
     const dir = await repo({
       ".forgejo/workflows/ci.yml": `on: push
 jobs:
@@ -220,7 +204,7 @@ jobs:
       assert.match(res.out, /Service bad is unhealthy/);
       assert.match(res.out, /url:\/missing/, "the service's own log is shown");
       assert.doesNotMatch(res.out, /^.*│ step-ran$/m);
-      await noneLeft(before);
+      await execCleanedUp(res.pid);
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
