@@ -7,7 +7,9 @@
 //
 // Real daemon (bin/native-runner.js, run `node scripts/build.mjs` first) as
 // root against the emulator, capacity 3, cache off.
-//   npx tsx bench/hostile-load.ts [samples=10] [isolation=none] [cgroups=none]
+// With a cgroup backend, cpuQuota limits each job (host.resources.cpu_quota): on
+// a small machine the two attack jobs otherwise take every core from the third.
+//   npx tsx bench/hostile-load.ts [samples=10] [isolation=none] [cgroups=none] [cpuQuota]
 
 import { randomBytes } from "node:crypto";
 import { MASKS_STEP, SPARSE_STEPS, hostJob, startRunner, type Cgroups, type HostileRunner, type Isolation } from "../test/hostile/harness.js";
@@ -16,6 +18,7 @@ import { MASKS_STEP, SPARSE_STEPS, hostJob, startRunner, type Cgroups, type Host
 const SAMPLES = Number(process.argv[2] ?? 10);
 const ISOLATION = (process.argv[3] ?? "none") as Isolation;
 const CGROUPS = (process.argv[4] ?? "none") as Cgroups;
+const CPU_QUOTA = process.argv[5];
 const SAMPLE_TIMEOUT_MS = 120_000;
 
 function pct(values: number[], p: number): number {
@@ -78,7 +81,7 @@ function report(name: string, p: Phase, idle?: Phase): void {
   if (p.stalled) console.log(`  a trivial job did not complete within ${SAMPLE_TIMEOUT_MS / 1000} s: the daemon is stalled or gone`);
 }
 
-const r = await startRunner({ isolation: ISOLATION, cgroups: CGROUPS, capacity: 3, cache: false });
+const r = await startRunner({ isolation: ISOLATION, cgroups: CGROUPS, capacity: 3, cache: false, ...(CPU_QUOTA ? { cpuQuota: CPU_QUOTA } : {}) });
 try {
   await measure(r, 2); // warm-up
   const idle = await measure(r, SAMPLES);

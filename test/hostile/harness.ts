@@ -67,6 +67,8 @@ export interface RunnerOptions extends Partial<Backend> {
   base?: string;
   /** The runner's labels (default: native:host). */
   labels?: string[];
+  /** host.resources.cpu_quota of every job (e.g. "50%"). */
+  cpuQuota?: string;
 }
 
 export interface DaemonProcess {
@@ -156,7 +158,7 @@ host:
   cgroups: ${o.cgroups ?? "none"}
   uid_range: { start: ${uids}, count: 40 }
   hidden_paths: ${JSON.stringify(o.hidden ?? [])}
-cache:
+${o.cpuQuota ? `  resources:\n    cpu_quota: ${JSON.stringify(o.cpuQuota)}\n` : ""}cache:
   enabled: ${o.cache !== false}
   dir: ${join(base, "cache")}
   host: 127.0.0.1
