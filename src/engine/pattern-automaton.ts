@@ -40,7 +40,7 @@ function isSorted(xs: readonly string[]): boolean {
 }
 
 function blockHash(a: number, b: number, c: number, d: number, bits: number): number {
-  return ((Math.imul((Math.imul((Math.imul(a, 31) + b) | 0, 31) + c) | 0, 0x9e3779b1) + d) >>> (32 - bits)) ^ (d & ((1 << bits) - 1));
+  return Math.imul(a ^ (b << 8) ^ (c << 16) ^ (d << 24) ^ (d >>> 8), 0x9e3779b1) >>> (32 - bits);
 }
 
 // Node records, interleaved so one step touches one cache line.
