@@ -55,23 +55,57 @@ export type ContainerReply =
 
 export type ToWorker = StartMessage | { type: "cancel"; message: string } | { type: "shutdown" } | ContainerReply;
 
+/**
+ * Consecutive log rows of one stage and step in one message: a busy step prints
+ * hundreds of thousands of lines, and a message (JSON, a write, a parse) per
+ * line would cost more than the rows themselves. `text` is the rows joined by
+ * "\n" (a row holding a newline travels as an event of its own); `spans` are
+ * pairs of epoch milliseconds and how many rows, in order, have that time.
+ */
+export interface LogBatch {
+  type: "logs";
+  stage: LogStage;
+  stepIndex?: number;
+  text: string;
+  spans: number[];
+}
+
+/** Rows per log batch (each row is bounded by the engine's line limit). */
+export const MAX_BATCH_ROWS = 4096;
+
 export type FromWorker =
   | { type: "event"; event: JobEvent }
+  | LogBatch
   | { type: "done"; outcome: JobOutcome }
   | { type: "alive" }
   | ContainerCall;
 
 export function encode(msg: ToWorker | FromWorker): string {
-  return JSON.stringify(msg, (_k, v: unknown) => (typeof v === "bigint" ? v.toString() : v)) + "\n";
+  if (msg.type === "logs") {
+    // The rows travel as a raw payload announced by "=<bytes>": JSON-escaping megabytes of log text, and parsing it
+    // again, would cost more than everything else the rows go through.
+    const { text, ...head } = msg;
+    return `=${Buffer.byteLength(text)}\n${text}${JSON.stringify(head)}\n`;
+  }
+  // Only the start message can hold a bigint (ids in the payload); a replacer on every log batch would cost more than the rest of its way.
+  if (msg.type === "start") return JSON.stringify(msg, (_k, v: unknown) => (typeof v === "bigint" ? v.toString() : v)) + "\n";
+  return JSON.stringify(msg) + "\n";
 }
 
-/** Splits a byte stream into lines; a line over the limit is an error, not a buffer that grows. */
+/**
+ * Splits a byte stream into lines; a line over the limit is an error, not a
+ * buffer that grows. A line "=<n>" announces n raw bytes that belong to the
+ * next line (its payload), whatever they hold.
+ */
 export class LineReader {
   private parts: Buffer[] = [];
   private size = 0;
+  /** Bytes still to come of an announced payload; -1 outside one. */
+  private owed = -1;
+  private payload: string | undefined;
 
   constructor(
-    private readonly onLine: (line: string) => void,
+    private readonly onLine: (line: string, payload?: string) => void,
     private readonly onTooLong: () => void,
     private readonly limit = MAX_MESSAGE_BYTES,
   ) {}
@@ -79,6 +113,18 @@ export class LineReader {
   push(chunk: Buffer): void {
     let start = 0;
     for (;;) {
+      if (this.owed >= 0) {
+        const take = Math.min(this.owed, chunk.length - start);
+        if (take > 0) this.parts.push(Buffer.from(chunk.subarray(start, start + take)));
+        this.owed -= take;
+        start += take;
+        if (this.owed > 0) return;
+        this.payload = Buffer.concat(this.parts).toString("utf8");
+        this.parts = [];
+        this.size = 0;
+        this.owed = -1;
+        continue;
+      }
       const nl = chunk.indexOf(10, start);
       if (nl < 0) break;
       const piece = chunk.subarray(start, nl);
@@ -86,8 +132,16 @@ export class LineReader {
       const line = this.parts.length > 0 ? Buffer.concat([...this.parts, piece]).toString("utf8") : piece.toString("utf8");
       this.parts = [];
       this.size = 0;
-      this.onLine(line);
       start = nl + 1;
+      if (line.startsWith("=") && this.payload === undefined && /^=\d{1,10}$/.test(line)) {
+        const n = Number(line.slice(1));
+        if (n > this.limit) return this.overflow();
+        this.owed = n;
+        continue;
+      }
+      const payload = this.payload;
+      this.payload = undefined;
+      this.onLine(line, payload);
     }
     const rest = chunk.subarray(start);
     if (rest.length === 0) return;
@@ -99,6 +153,8 @@ export class LineReader {
   private overflow(): void {
     this.parts = [];
     this.size = 0;
+    this.owed = -1;
+    this.payload = undefined;
     this.onTooLong();
   }
 }
@@ -194,9 +250,14 @@ function parseObject(line: string): Record<string, unknown> {
   return v;
 }
 
-/** Parses one line from a worker. */
-export function decodeFromWorker(line: string): FromWorker {
+/** Parses one line from a worker, with the payload announced before it. */
+export function decodeFromWorker(line: string, payload?: string): FromWorker {
   const v = parseObject(line);
+  if (v.type === "logs") {
+    if (payload === undefined) fail("logs: no rows");
+    return logBatch(v, payload);
+  }
+  if (payload !== undefined) fail(`${String(v.type)}: a payload it does not take`);
   switch (v.type) {
     case "event":
       return { type: "event", event: decodeEvent(v.event) };
@@ -216,6 +277,42 @@ export function decodeFromWorker(line: string): FromWorker {
       return { type: v.type, id: index(v, "id") };
     default:
       return fail("unknown message type");
+  }
+}
+
+function logBatch(v: Obj, text: string): LogBatch {
+  const stage = v.stage as LogStage;
+  if (!STAGES.has(stage)) fail("stage: unknown");
+  const spans = v.spans;
+  if (!Array.isArray(spans) || spans.length === 0 || spans.length % 2 !== 0) fail("spans: not time and count pairs");
+  let rows = 0;
+  for (let i = 0; i < spans.length; i += 2) {
+    const t = spans[i];
+    const n = spans[i + 1];
+    if (typeof t !== "number" || !Number.isFinite(t) || t < 0) fail("spans: not a time");
+    if (typeof n !== "number" || !Number.isSafeInteger(n) || n < 1) fail("spans: not a count");
+    rows += n;
+  }
+  if (rows > MAX_BATCH_ROWS) fail(`more than ${MAX_BATCH_ROWS} rows`);
+  let newlines = 0;
+  for (let i = text.indexOf("\n"); i >= 0; i = text.indexOf("\n", i + 1)) newlines++;
+  if (newlines + 1 !== rows) fail("spans: not one time per row");
+  const batch: LogBatch = { type: "logs", stage, text, spans: spans as number[] };
+  copyOpt(batch, "stepIndex", optIndex(v, "stepIndex"));
+  return batch;
+}
+
+/** The rows of a checked batch, in order, with their times. */
+export function* batchRows(b: LogBatch): Generator<{ time: number; line: string }> {
+  let start = 0;
+  for (let i = 0; i < b.spans.length; i += 2) {
+    const time = b.spans[i]!;
+    for (let n = b.spans[i + 1]!; n > 0; n--) {
+      let end = b.text.indexOf("\n", start);
+      if (end < 0) end = b.text.length;
+      yield { time, line: b.text.slice(start, end) };
+      start = end + 1;
+    }
   }
 }
 

@@ -13,7 +13,8 @@ import { withWorkflowCalls } from "../exec/index.js";
 import type { JobOutcome } from "../engine/job-request.js";
 import { PreparedBackend } from "../host/index.js";
 import type { HostBackend } from "../host/sandbox.js";
-import { decodeToWorker, encode, HEARTBEAT_MS, LineReader, type FromWorker, type StartMessage } from "./channel.js";
+import { decodeToWorker, encode, HEARTBEAT_MS, LineReader, MAX_BATCH_ROWS, type FromWorker, type LogBatch, type StartMessage } from "./channel.js";
+import type { LogEvent, LogStage } from "../engine/events.js";
 import { RemoteContainerSandbox } from "./remote-container-sandbox.js";
 
 /** The daemon's crash-recovery marker (daemon/job-marker.ts) reaches every step. */
@@ -91,8 +92,11 @@ export async function workerMain(input: Readable, output: Writable): Promise<num
       host = new PreparedBackend(start.backendName, start.dirs, baseEnv);
     }
     // A job that calls a reusable workflow runs the called jobs here, one after the other, in this sandbox.
+    const logs = new LogBatcher(send);
     started = withWorkflowCalls(runJob)(start.request, {
       emit: (event) => {
+        if (event.type === "log") return logs.add(event);
+        logs.flush();
         // The daemon reports the job's end once the sandbox is cleaned up.
         if (event.type !== "job-finished") send({ type: "event", event });
       },
@@ -100,12 +104,54 @@ export async function workerMain(input: Readable, output: Writable): Promise<num
       host,
     });
     const outcome = await started;
+    logs.flush();
     send({ type: "done", outcome });
     return 0;
   } finally {
     clearInterval(heartbeat);
     input.destroy();
     await new Promise<void>((resolve) => output.end(resolve));
+  }
+}
+
+/** Gathers consecutive log rows into one message, sent before any other event and at the end of each turn. */
+class LogBatcher {
+  private batch: { stage: LogStage; stepIndex: number | undefined; lines: string[]; spans: number[] } | undefined;
+  private scheduled = false;
+
+  constructor(private readonly send: (msg: FromWorker) => void) {}
+
+  add(e: LogEvent): void {
+    if (e.line.includes("\n")) {
+      this.flush();
+      this.send({ type: "event", event: e });
+      return;
+    }
+    let b = this.batch;
+    if (!b || b.stage !== e.stage || b.stepIndex !== e.stepIndex || b.lines.length >= MAX_BATCH_ROWS) {
+      this.flush();
+      b = this.batch = { stage: e.stage, stepIndex: e.stepIndex, lines: [], spans: [] };
+    }
+    const t = e.time.getTime();
+    if (b.spans.length > 0 && b.spans[b.spans.length - 2] === t) b.spans[b.spans.length - 1]!++;
+    else b.spans.push(t, 1);
+    b.lines.push(e.line);
+    if (!this.scheduled) {
+      this.scheduled = true;
+      setImmediate(() => {
+        this.scheduled = false;
+        this.flush();
+      });
+    }
+  }
+
+  flush(): void {
+    const b = this.batch;
+    this.batch = undefined;
+    if (!b) return;
+    const msg: LogBatch = { type: "logs", stage: b.stage, text: b.lines.join("\n"), spans: b.spans };
+    if (b.stepIndex !== undefined) msg.stepIndex = b.stepIndex;
+    this.send(msg);
   }
 }
 
