@@ -81,12 +81,23 @@ export type FromWorker =
   | ContainerCall;
 
 export function encode(msg: ToWorker | FromWorker): string {
+  return encodeParts(msg).join("");
+}
+
+/**
+ * The encoded message in pieces to write one after the other (a log batch's text is not copied into one string
+ * with its frame). The rows travel as a raw payload announced by "=<bytes>": JSON-escaping megabytes of log text,
+ * and parsing it again, would cost more than everything else the rows go through.
+ */
+export function encodeParts(msg: ToWorker | FromWorker): string[] {
   if (msg.type === "logs") {
-    // The rows travel as a raw payload announced by "=<bytes>": JSON-escaping megabytes of log text, and parsing it
-    // again, would cost more than everything else the rows go through.
     const { text, ...head } = msg;
-    return `=${Buffer.byteLength(text)}\n${text}${JSON.stringify(head)}\n`;
+    return [`=${Buffer.byteLength(text)}\n`, text, `${JSON.stringify(head)}\n`];
   }
+  return [encodeOne(msg)];
+}
+
+function encodeOne(msg: ToWorker | FromWorker): string {
   // Only the start message can hold a bigint (ids in the payload); a replacer on every log batch would cost more than the rest of its way.
   if (msg.type === "start") return JSON.stringify(msg, (_k, v: unknown) => (typeof v === "bigint" ? v.toString() : v)) + "\n";
   return JSON.stringify(msg) + "\n";
@@ -302,19 +313,20 @@ function logBatch(v: Obj, text: string): LogBatch {
   return batch;
 }
 
-/** The rows of a checked batch, in order, with their times. */
-export function* batchRows(b: LogBatch): Generator<{ time: number; line: string }> {
+/** Calls `fn` with each row of a checked batch, in order; rows of one span share one (never changed) Date. */
+export function forEachRow(b: LogBatch, fn: (time: Date, line: string) => void): void {
   let start = 0;
   for (let i = 0; i < b.spans.length; i += 2) {
-    const time = b.spans[i]!;
+    const time = new Date(b.spans[i]!);
     for (let n = b.spans[i + 1]!; n > 0; n--) {
       let end = b.text.indexOf("\n", start);
       if (end < 0) end = b.text.length;
-      yield { time, line: b.text.slice(start, end) };
+      fn(time, b.text.slice(start, end));
       start = end + 1;
     }
   }
 }
+
 
 function containerSpawn(v: unknown): ContainerSpawn {
   if (!isObj(v)) fail("spec: not an object");

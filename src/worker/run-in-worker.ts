@@ -8,7 +8,7 @@ import type { Emit, JobEvent } from "../engine/events.js";
 import type { JobOutcome, JobRequest, RunJobOptions } from "../engine/job-request.js";
 import type { JobSandbox } from "../host/sandbox.js";
 import type { Writable } from "node:stream";
-import { ChannelError, batchRows, decodeFromWorker, encode, HEARTBEAT_MS, LineReader, type ToWorker } from "./channel.js";
+import { ChannelError, decodeFromWorker, forEachRow, encode, HEARTBEAT_MS, LineReader, type ToWorker } from "./channel.js";
 import { serveContainerCalls, type ContainerCalls } from "./container-calls.js";
 
 export interface WorkerCommand {
@@ -133,11 +133,11 @@ async function superviseWorker(
         if (msg.type === "event") {
           if (msg.event.type !== "job-finished") forward(msg.event as JobEvent);
         } else if (msg.type === "logs") {
-          for (const row of batchRows(msg)) {
-            const e: JobEvent = { type: "log", time: new Date(row.time), line: row.line, stage: msg.stage };
+          forEachRow(msg, (time, line) => {
+            const e: JobEvent = { type: "log", time, line, stage: msg.stage };
             if (msg.stepIndex !== undefined) e.stepIndex = msg.stepIndex;
             forward(e);
-          }
+          });
         } else if (msg.type === "done") done = msg.outcome;
         else if (msg.type !== "alive") {
           if (!calls) throw new ChannelError("a container call from a job without a container");

@@ -13,7 +13,7 @@ import { withWorkflowCalls } from "../exec/index.js";
 import type { JobOutcome } from "../engine/job-request.js";
 import { PreparedBackend } from "../host/index.js";
 import type { HostBackend } from "../host/sandbox.js";
-import { decodeToWorker, encode, HEARTBEAT_MS, LineReader, MAX_BATCH_ROWS, type FromWorker, type LogBatch, type StartMessage } from "./channel.js";
+import { decodeToWorker, encodeParts, HEARTBEAT_MS, LineReader, MAX_BATCH_ROWS, type FromWorker, type LogBatch, type StartMessage } from "./channel.js";
 import type { LogEvent, LogStage } from "../engine/events.js";
 import { RemoteContainerSandbox } from "./remote-container-sandbox.js";
 
@@ -21,7 +21,13 @@ import { RemoteContainerSandbox } from "./remote-container-sandbox.js";
 const MARKER_ENV = "NATIVE_RUNNER_JOB";
 
 export async function workerMain(input: Readable, output: Writable): Promise<number> {
-  const send = (msg: FromWorker) => void output.write(encode(msg));
+  const send = (msg: FromWorker) => {
+    const parts = encodeParts(msg);
+    if (parts.length === 1) return void output.write(parts[0]!);
+    output.cork();
+    for (const p of parts) output.write(p);
+    output.uncork();
+  };
   const abort = new AbortController();
   let started: Promise<JobOutcome> | undefined;
   let resolveStart!: (m: StartMessage) => void;

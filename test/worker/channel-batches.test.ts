@@ -2,7 +2,7 @@
 // its size, and the daemon checks them before it reports any.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { ChannelError, LineReader, batchRows, decodeFromWorker, encode } from "../../src/worker/channel.js";
+import { ChannelError, LineReader, decodeFromWorker, encode, forEachRow, type LogBatch } from "../../src/worker/channel.js";
 
 test("log rows travel in batches: a raw payload announced by its size, checked against the rows' times", () => {
   const got: Array<{ line: string; payload?: string }> = [];
@@ -14,7 +14,9 @@ test("log rows travel in batches: a raw payload announced by its size, checked a
   assert.equal(got.length, 2);
   const decoded = decodeFromWorker(got[0]!.line, got[0]!.payload);
   assert.equal(decoded.type, "logs");
-  assert.deepEqual([...batchRows(decoded as never)], [
+  const rows: Array<{ time: number; line: string }> = [];
+  forEachRow(decoded as LogBatch, (time, line) => rows.push({ time: time.getTime(), line }));
+  assert.deepEqual(rows, [
     { time: 5, line: "a" }, { time: 5, line: "=3" }, { time: 7, line: '{"type":"done"}' }, { time: 7, line: "ü" },
   ]);
   assert.deepEqual(decodeFromWorker(got[1]!.line, got[1]!.payload), { type: "alive" });
