@@ -1,7 +1,8 @@
 // The containers a job needs, read from its single-job YAML: the job
 // container (`container:`, else the label's image) and its `services:`.
-// Values holding expressions are refused: the payload carries them
-// unevaluated and the runner does not guess.
+// The payload carries expressions unevaluated; `${{ secrets.NAME }}` and
+// `${{ matrix.NAME }}` (the payload's expanded matrix holds one value per key)
+// are substituted, any other expression is refused: the runner does not guess.
 
 import { isObject, singleJob, type JobPlatform } from "./job-platform.js";
 import type { ContainerSpec, JobContainerPlan } from "./container-backend.js";
@@ -11,8 +12,9 @@ export class JobPlanError extends Error {}
 /** The default image for a job with services or a bare label but no image of its own. */
 export const DEFAULT_JOB_IMAGE = "node:22-bookworm";
 
-export function jobContainerPlan(workflowYaml: string, platform: JobPlatform, secrets: Record<string, string> = {}): JobContainerPlan {
+export function jobContainerPlan(workflowYaml: string, platform: JobPlatform, secretValues: Record<string, string> = {}): JobContainerPlan {
   const job = singleJob(workflowYaml);
+  const secrets: Values = { secrets: secretValues, matrix: expandedMatrix(job) };
   const container = job?.container;
   let spec: ContainerSpec;
   if (container !== undefined && container !== null && container !== "") {
@@ -28,7 +30,25 @@ export function jobContainerPlan(workflowYaml: string, platform: JobPlatform, se
   return { job: spec, services };
 }
 
-function containerSpec(v: unknown, where: string, secrets: Record<string, string>): ContainerSpec {
+interface Values {
+  secrets: Record<string, string>;
+  /** Matrix keys with exactly one value (an expanded payload job). */
+  matrix: Record<string, string>;
+}
+
+function expandedMatrix(job: Record<string, unknown> | undefined): Record<string, string> {
+  const strategy = job?.strategy;
+  const m = isObject(strategy) ? strategy.matrix : undefined;
+  const out: Record<string, string> = {};
+  if (!isObject(m)) return out;
+  for (const [k, v] of Object.entries(m)) {
+    const one = Array.isArray(v) && v.length === 1 ? v[0] : undefined;
+    if (typeof one === "string" || typeof one === "number" || typeof one === "boolean") out[k] = String(one);
+  }
+  return out;
+}
+
+function containerSpec(v: unknown, where: string, secrets: Values): ContainerSpec {
   if (typeof v === "string") return { image: literal(v, `${where}`, secrets), env: {}, ports: [], volumes: [], options: "" };
   if (!isObject(v)) throw new JobPlanError(`${where}: expected an image name or a mapping`);
   const image = v.image;
@@ -51,11 +71,13 @@ function containerSpec(v: unknown, where: string, secrets: Record<string, string
   return spec;
 }
 
-/** The value itself; `${{ secrets.NAME }}` is substituted, any other expression is refused. */
-function literal(s: string, where: string, secrets: Record<string, string>): string {
+/** The value itself; `${{ secrets.NAME }}` and `${{ matrix.NAME }}` are substituted, any other expression is refused. */
+function literal(s: string, where: string, values: Values): string {
   return s.replace(/\$\{\{\s*([^}]*?)\s*\}\}/g, (_m, expr: string) => {
     const m = /^secrets\.([A-Za-z_][A-Za-z0-9_]*)$/.exec(expr);
-    if (m) return secrets[m[1]!] ?? secrets[m[1]!.toUpperCase()] ?? "";
+    if (m) return values.secrets[m[1]!] ?? values.secrets[m[1]!.toUpperCase()] ?? "";
+    const mx = /^matrix\.([A-Za-z_][A-Za-z0-9_-]*)$/.exec(expr);
+    if (mx && Object.hasOwn(values.matrix, mx[1]!)) return values.matrix[mx[1]!]!;
     throw new JobPlanError(`${where}: the expression \${{ ${expr} }} is not supported here`);
   });
 }

@@ -68,6 +68,27 @@ describe("container jobs in the daemon", { timeout: 300_000 }, () => {
     }
   });
 
+  test("container: ${{ matrix.NAME }} from the payload's expanded matrix; other expressions are refused by name", async (t) => {
+    if (skip) return t.skip(skip);
+    const env = await setupEnv({ labels: ["native", "ct"] });
+    const cli = await startDaemon(env);
+    try {
+      const matrixJob = `on: push\njobs:\n  j:\n    runs-on: native\n    strategy:\n      matrix:\n        img: ["${TEST_IMAGE}"]\n` +
+        "    container: ${{ matrix.img }}\n    steps:\n      - run: echo \"pid1=$(tr '\\0' ' ' < /proc/1/cmdline) img=${{ matrix.img }}\"\n";
+      const ok = await env.emu.waitForJobDone(env.emu.enqueue({ workflow: matrixJob }).jobId, 120_000);
+      const rows = ok.logRows.join("\n");
+      assert.equal(ok.result, "success", rows);
+      assert.match(rows, new RegExp(`pid1=tail -f /dev/null\\s*img=${TEST_IMAGE}`));
+      const other = await env.emu.waitForJobDone(env.emu.enqueue({ workflow: matrixJob.replace("container: ${{ matrix.img }}", "container: ${{ vars.IMG }}") }).jobId, 60_000);
+      assert.equal(other.result, "failure");
+      assert.match(other.logRows.join("\n"), /the expression \$\{\{ vars\.IMG \}\} is not supported here/);
+    } finally {
+      cli.child.kill("SIGKILL");
+      await cli.exited;
+      await env.close();
+    }
+  });
+
   test("the cache proxy is reachable from the job container (cache.host empty: the outbound address)", async (t) => {
     if (skip) return t.skip(skip);
     const env = await setupEnv({ labels: ["native", "ct"] });
