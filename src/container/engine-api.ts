@@ -115,14 +115,19 @@ export function demux(
   onStderr: ((c: Buffer) => void) | undefined,
   wait?: () => Promise<void> | undefined,
 ): void {
+  let paused = false;
   const sink = (fn?: (c: Buffer) => void) =>
     new Writable({
       write(chunk: Buffer, _enc, cb) {
         fn?.(chunk);
-        const w = wait?.();
+        const w = paused ? undefined : wait?.();
         if (w) {
+          paused = true;
           stream.pause();
-          void w.then(() => stream.resume());
+          void w.then(() => {
+            paused = false;
+            stream.resume();
+          });
         }
         cb();
       },

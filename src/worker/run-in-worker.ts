@@ -41,16 +41,25 @@ export interface ContainerSide {
 /** Unread bytes on a worker's channel above which a container's output is paused. */
 const CHANNEL_HIGH_WATER = 8 * 1024 * 1024;
 
+/** One promise per full spell of a channel, however many chunks ask while it lasts. */
+const draining = new WeakMap<Writable, Promise<void>>();
+
 function drained(w: Writable): Promise<void> {
-  return new Promise((resolve) => {
-    const done = () => {
-      w.off("drain", done);
-      w.off("close", done);
-      resolve();
-    };
-    w.on("drain", done);
-    w.on("close", done);
-  });
+  let p = draining.get(w);
+  if (!p) {
+    p = new Promise((resolve) => {
+      const done = () => {
+        w.off("drain", done);
+        w.off("close", done);
+        draining.delete(w);
+        resolve();
+      };
+      w.on("drain", done);
+      w.on("close", done);
+    });
+    draining.set(w, p);
+  }
+  return p;
 }
 
 /** Same contract as the engine's runJob: never throws, always ends with `job-finished`. */
