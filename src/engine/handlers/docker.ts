@@ -18,7 +18,8 @@ import { evaluateCondition, withHashFiles } from "../../expressions/index.js";
 import { inputEnv, resolveInputs } from "../action-inputs.js";
 import { writeActionHeader } from "./action-header.js";
 import type { ActionInstance, JobRuntime, PostStep } from "../job-runtime.js";
-import { applyEffects, runStepProcess } from "../step-process.js";
+import { runStepProcess } from "../step-process.js";
+import { actionProcessEnv, actionProcessResult } from "./action-process.js";
 import { splitArgs } from "../../host/index.js";
 import type { HandlerResult, StepInvocation } from "./types.js";
 import type { ActionImage } from "../../host/sandbox.js";
@@ -103,27 +104,19 @@ async function runEntrypoint(
   inputVars: Record<string, string>,
   signal: AbortSignal,
 ): Promise<HandlerResult> {
-  const p = instance.prepared;
-  const extra: Record<string, string> = {
-    ...inputVars,
-    GITHUB_ACTION: instance.stepId,
-    FORGEJO_ACTION: instance.stepId,
-    GITHUB_ACTION_PATH: p.dir,
-    GITHUB_ACTION_REPOSITORY: p.repository ?? "",
-    GITHUB_ACTION_REF: p.ref ?? "",
-  };
-  for (const [k, v] of Object.entries(instance.state)) extra[`STATE_${k}`] = v;
   const res = await runStepProcess(
     rt,
-    { file: entrypoint ?? "", args, cwd: rt.sandbox.dirs.workspace, env, extraEnv: extra, image: { ...image, ...(entrypoint ? { entrypoint } : {}) } },
+    {
+      file: entrypoint ?? "",
+      args,
+      cwd: rt.sandbox.dirs.workspace,
+      env,
+      extraEnv: actionProcessEnv(instance, inputVars),
+      image: { ...image, ...(entrypoint ? { entrypoint } : {}) },
+    },
     signal,
   );
-  const outputs = applyEffects(rt, res.effects, instance.state);
-  if (!res.exit) return { outcome: "failure", outputs };
-  if (res.exit.code !== 0 && !signal.aborted) {
-    rt.log.error(res.exit.code === null ? `Process was killed by signal ${res.exit.signal ?? "?"}.` : `Process completed with exit code ${res.exit.code}.`);
-  }
-  return { outcome: res.exit.code === 0 && !res.commandFailed ? "success" : "failure", outputs };
+  return actionProcessResult(rt, instance, res, signal);
 }
 
 function actionImage(instance: ActionInstance, runs: DockerRuns): ActionImage {

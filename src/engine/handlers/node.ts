@@ -7,7 +7,8 @@ import { withHashFiles } from "../../expressions/index.js";
 import { inputEnv, resolveInputs } from "../action-inputs.js";
 import { writeActionHeader } from "./action-header.js";
 import type { ActionInstance, JobRuntime, PostStep } from "../job-runtime.js";
-import { applyEffects, runStepProcess } from "../step-process.js";
+import { runStepProcess } from "../step-process.js";
+import { actionProcessEnv, actionProcessResult } from "./action-process.js";
 import { runDockerPost } from "./docker.js";
 import type { HandlerResult, StepInvocation } from "./types.js";
 
@@ -51,29 +52,11 @@ export async function runActionProcess(
   signal: AbortSignal,
 ): Promise<HandlerResult> {
   const p = instance.prepared;
-  const extra: Record<string, string> = {
-    ...inputs,
-    GITHUB_ACTION: instance.stepId,
-    FORGEJO_ACTION: instance.stepId,
-    GITHUB_ACTION_PATH: p.dir,
-    FORGEJO_ACTION_PATH: p.dir,
-    GITHUB_ACTION_REPOSITORY: p.repository ?? "",
-    FORGEJO_ACTION_REPOSITORY: p.repository ?? "",
-    GITHUB_ACTION_REF: p.ref ?? "",
-    FORGEJO_ACTION_REF: p.ref ?? "",
-  };
-  for (const [k, v] of Object.entries(instance.state)) extra[`STATE_${k}`] = v;
   const file = kind === "node" ? rt.nodePath : "sh";
   const args = kind === "node" ? [join(p.dir, script)] : ["-e", join(p.dir, script)];
-  const res = await runStepProcess(rt, { file, args, cwd: rt.sandbox.dirs.workspace, env, extraEnv: extra }, signal);
-  const outputs = applyEffects(rt, res.effects, instance.state);
-  if (!res.exit) return { outcome: "failure", outputs };
-  if (res.exit.code !== 0 && !signal.aborted) {
-    rt.log.error(
-      res.exit.code === null ? `Process was killed by signal ${res.exit.signal ?? "?"}.` : `Process completed with exit code ${res.exit.code}.`,
-    );
-  }
-  return { outcome: res.exit.code === 0 && !res.commandFailed ? "success" : "failure", outputs };
+  const extraEnv = actionProcessEnv(instance, inputs);
+  const res = await runStepProcess(rt, { file, args, cwd: rt.sandbox.dirs.workspace, env, extraEnv }, signal);
+  return actionProcessResult(rt, instance, res, signal);
 }
 
 export async function runPostStep(rt: JobRuntime, post: PostStep, signal: AbortSignal): Promise<HandlerResult> {
