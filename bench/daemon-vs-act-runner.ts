@@ -9,12 +9,10 @@
 //   4. one job's end → the next queued job's start (capacity 1, two jobs queued).
 //   npx tsx bench/daemon-vs-act-runner.ts [samples=20] [idle=60] [idleAfter=150] [idleSamples=4]
 
-import { execFile, spawn, type ChildProcess } from "node:child_process";
-import { promisify } from "node:util";
 import { existsSync, readFileSync } from "node:fs";
-import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { setupEnv, startCli, waitUntil, workflow, type TestEnv } from "../test/daemon/harness.js";
+import { waitUntil, workflow } from "../test/daemon/harness.js";
+import { actRunner, nativeRunner, type Daemon } from "./daemons.js";
 import { median, peerBinary, percentile, shippedCli } from "./peers.js";
 
 const SAMPLES = Number(process.argv[2] ?? 20);
@@ -22,61 +20,7 @@ const IDLE_S = Number(process.argv[3] ?? 60);
 const IDLE_AFTER_S = Number(process.argv[4] ?? 150);
 const IDLE_SAMPLES = Number(process.argv[5] ?? 4);
 
-interface Daemon {
-  name: string;
-  env: TestEnv;
-  pid: number;
-  stop(): Promise<void>;
-}
-
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function nativeRunner(cli: string): Promise<Daemon> {
-  const env = await setupEnv();
-  const p = await startCli(env, ["daemon"], { fetchInterval: "2s", reportInterval: "1s", capacity: 1 }, cli);
-  return {
-    name: "native-runner",
-    env,
-    pid: p.child.pid!,
-    async stop() {
-      p.child.kill("SIGTERM");
-      await p.exited;
-      await env.close();
-    },
-  };
-}
-
-async function actRunner(bin: string): Promise<Daemon> {
-  const env = await setupEnv();
-  const cfg = join(env.dir, "act_runner.yaml");
-  await mkdir(join(env.dir, "work"), { recursive: true });
-  await writeFile(
-    cfg,
-    [
-      "log:\n  level: warn",
-      `runner:\n  file: ${join(env.dir, ".runner-ar")}\n  capacity: 1\n  timeout: 3h\n  fetch_timeout: 5s\n  fetch_interval: 2s\n  labels: []`,
-      "cache:\n  enabled: false",
-      `host:\n  workdir_parent: ${join(env.dir, "work")}`,
-      "",
-    ].join("\n"),
-  );
-  // Asynchronously: the emulator answers from this process.
-  await promisify(execFile)(bin, ["register", "--no-interactive", "--instance", env.emu.url, "--token", env.emu.createRegistrationToken(), "--name", "ar", "--labels", "native:host", "-c", cfg], {
-    cwd: env.dir,
-  });
-  const child: ChildProcess = spawn(bin, ["daemon", "-c", cfg], { cwd: env.dir, stdio: ["ignore", "ignore", "ignore"] });
-  const exited = new Promise((r) => child.once("exit", r));
-  return {
-    name: "act_runner",
-    env,
-    pid: child.pid!,
-    async stop() {
-      child.kill("SIGTERM");
-      await exited;
-      await env.close();
-    },
-  };
-}
 
 function rssMiB(pid: number): number {
   const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"));

@@ -269,13 +269,14 @@ export class TaskDelivery {
 
   /**
    * Sends the rows from the server's ack; with `noMore`, the last batch
-   * archives the log. Throws when a call fails or the server took less than
-   * it was sent (the caller retries).
+   * archives the log (`upTo` stops early, for a partial push while the job
+   * runs). Throws when a call fails or the server took less than it was
+   * sent (the caller retries).
    */
-  async sendRows(noMore: boolean): Promise<void> {
+  async sendRows(noMore: boolean, upTo = Infinity): Promise<void> {
     const { rows, link } = this.opts;
     const max = this.opts.maxBatchRows ?? 2000;
-    while (!this.archived && this.ackIndex < rows.count) {
+    while (!this.archived && this.ackIndex < Math.min(rows.count, upTo)) {
       if (link.revoked) throw link.revoked;
       const from = this.ackIndex;
       // Rows the server lost after acknowledging them may be gone here too: empty rows keep the indexes aligned.

@@ -7,8 +7,12 @@ export const MAX_ROW_BYTES = 64 * 1024 - 128;
 
 const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g;
 
+const NEEDS_WORK = /[\uD800-\uDFFF\r\n]/;
+
 /** Turns one logical line into the rows to upload (usually exactly one). */
 export function sanitizeRows(line: string, maxBytes: number = MAX_ROW_BYTES): string[] {
+  // The common line: no surrogate, no line break, short enough whatever its characters.
+  if (line.length * 3 <= maxBytes && !NEEDS_WORK.test(line)) return [line];
   const clean = line.replace(LONE_SURROGATE, "?");
   const out: string[] = [];
   for (const piece of clean.split("\n")) {

@@ -20,6 +20,8 @@ import type { SpooledTaskState, TaskSpool } from "./spool.js";
 import { toResult } from "./results.js";
 
 export const MAX_OUTPUT_KEY_BYTES = 255;
+/** Rows per UpdateLog call unless configured. */
+const DEFAULT_BATCH_ROWS = 2000;
 export const MAX_OUTPUT_VALUE_BYTES = 1024 * 1024;
 
 export interface ReporterOptions {
@@ -81,6 +83,8 @@ export class TaskReporter {
   private readonly startedAt: Date;
   private timer: NodeJS.Timeout | undefined;
   private inflight: Promise<void> | undefined;
+  /** An early UpdateLog for a large backlog (see pushRows). */
+  private pushing: Promise<void> | undefined;
   private closing = false;
   private closed = false;
   private cancelSignalled = false;
@@ -89,14 +93,17 @@ export class TaskReporter {
   private final: { result: Conclusion; time: Date } | undefined;
   private lastWarnAt = 0;
 
+  private readonly pushThreshold: number;
+
   constructor(opts: ReporterOptions) {
     this.opts = opts;
+    this.pushThreshold = opts.maxBatchRows ?? DEFAULT_BATCH_ROWS;
     this.log = opts.log;
     this.startedAt = opts.startedAt ?? new Date();
     for (let i = 0; i < opts.stepCount; i++) this.steps.push(emptyStep());
     this.store = opts.spool
       ? new SpoolRowStore(opts.spool, {
-          writeBatchRows: 1,
+          writeBatchRows: 1000,
           onError: (err) => this.warnThrottled("could not journal the log ack", err),
           onJournalFailed: (err) => {
             this.log.error({ err: describe(err), spool: opts.spool!.dir }, "cannot write the task's journal; the job is stopped");
@@ -128,6 +135,7 @@ export class TaskReporter {
       case "log":
         if (ev.stage === "step" && ev.stepIndex !== undefined) this.appendRows(ev.line, ev.time, ev.stepIndex);
         else this.appendRows(ev.line, ev.time, undefined);
+        if (this.store.count - this.delivery.acked >= this.pushThreshold) this.pushRows();
         break;
       case "step-started": {
         const s = this.step(ev.index);
@@ -182,6 +190,7 @@ export class TaskReporter {
     if (this.closing || this.inflight) return this.inflight ?? Promise.resolve();
     this.inflight = (async () => {
       try {
+        await this.pushing;
         const r = await this.delivery.report(this.stateReport(), this.opts.retry);
         if ("failed" in r) this.warnThrottled("periodic report failed; will resend", r.failed);
         else if ("stop" in r) this.stopReporting(r.stop);
@@ -191,6 +200,28 @@ export class TaskReporter {
       }
     })();
     return this.inflight;
+  }
+
+  /**
+   * A busy step's rows go out as soon as a full batch is waiting rather than
+   * at the next tick: the server's view stays live and the rows are sent
+   * while still in the store's memory window, not read back from the journal.
+   * Up to the rows present now; errors are left to the next periodic report.
+   */
+  private pushRows(): void {
+    if (this.pushing || this.inflight || this.closing || !this.timer) return;
+    this.pushing = (async () => {
+      try {
+        // A due tick goes first (it sends the rows too): pushes never hold back the cancel channel.
+        while (!this.inflight && !this.closing && this.store.count - this.delivery.acked >= this.pushThreshold) {
+          await this.delivery.sendRows(false, this.store.count);
+        }
+      } catch {
+        // the periodic report resends and judges the error
+      } finally {
+        this.pushing = undefined;
+      }
+    })();
   }
 
   private stopReporting(why: "gone" | "revoked"): void {
@@ -222,6 +253,7 @@ export class TaskReporter {
     if (this.timer) clearInterval(this.timer);
     this.timer = undefined;
     await this.inflight;
+    await this.pushing;
     const time = final.time ?? new Date();
 
     for (const s of this.steps) {

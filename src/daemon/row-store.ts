@@ -59,11 +59,15 @@ export class MemoryRowStore implements RowStore {
 }
 
 export interface SpoolRowStoreOptions {
-  /** Newest rows kept in memory (default 2000). */
+  /** Newest rows kept in memory (default 20,000). */
   windowRows?: number;
-  /** ... and at most this many bytes of them (default 4 MiB). */
+  /** ... and at most this many bytes of them (default 8 MiB, counting 3 bytes per UTF-16 unit). */
   windowBytes?: number;
-  /** Rows buffered before they are written to the journal (default 200). */
+  /**
+   * Rows buffered before they are written to the journal (default 200).
+   * Fewer are written at the end of the event-loop turn that appended them,
+   * so a row is journaled before the daemon reads anything more.
+   */
   writeBatchRows?: number;
   onError?: (err: unknown) => void;
   /**
@@ -74,8 +78,10 @@ export interface SpoolRowStoreOptions {
 }
 
 export class SpoolRowStore implements RowStore {
-  private readonly window: StoredRow[] = [];
-  /** Absolute index of window[0]. */
+  /** The window is window[head…]; dropped rows are cut in bulk (shift() copies a large array each time). */
+  private window: (StoredRow | undefined)[] = [];
+  private head = 0;
+  /** Absolute index of window[head]. */
   private windowStart = 0;
   private windowBytes = 0;
   /** Appended but not yet written to the journal (always the newest rows). */
@@ -86,10 +92,14 @@ export class SpoolRowStore implements RowStore {
   private readonly maxBytes: number;
   private readonly writeBatch: number;
   private journalError: unknown;
+  private writeScheduled = false;
+  private ackQueued = false;
 
   constructor(private readonly spool: TaskSpool, private readonly opts: SpoolRowStoreOptions = {}) {
-    this.maxRows = opts.windowRows ?? 2000;
-    this.maxBytes = opts.windowBytes ?? 4 * 1024 * 1024;
+    // A busy step produces rows faster than one UpdateLog round trip: the
+    // window holds a few batches, so they are sent from memory.
+    this.maxRows = opts.windowRows ?? 20_000;
+    this.maxBytes = opts.windowBytes ?? 8 * 1024 * 1024;
     this.writeBatch = opts.writeBatchRows ?? 200;
     this.windowStart = spool.rows;
   }
@@ -104,15 +114,33 @@ export class SpoolRowStore implements RowStore {
       this.window.push(r);
       this.windowBytes += approxBytes(r);
     }
-    if (this.unwritten.length >= this.writeBatch || this.window.length > this.maxRows || this.windowBytes > this.maxBytes) this.write();
-    // Only journaled rows leave memory: without a journal they are the only copy.
+    if (this.unwritten.length >= this.writeBatch) this.write();
+    else if (this.unwritten.length > 0 && !this.writeScheduled) {
+      this.writeScheduled = true;
+      setImmediate(() => {
+        this.writeScheduled = false;
+        this.write();
+      });
+    }
+    // Only journaled rows leave memory: without a journal they are the only
+    // copy (so the window exceeds its bounds by at most one write batch).
     while (
-      this.window.length > 1 && this.windowStart < this.spool.rows &&
-      (this.window.length > this.maxRows || this.windowBytes > this.maxBytes)
+      this.window.length - this.head > 1 && this.windowStart < this.spool.rows &&
+      (this.window.length - this.head > this.maxRows || this.windowBytes > this.maxBytes)
     ) {
-      this.windowBytes -= approxBytes(this.window.shift()!);
+      this.windowBytes -= approxBytes(this.window[this.head]!);
+      this.window[this.head++] = undefined;
       this.windowStart++;
     }
+    if (this.head > 1024 && this.head * 2 > this.window.length) {
+      this.window = this.window.slice(this.head);
+      this.head = 0;
+    }
+  }
+
+  /** Rows held in memory (the window). */
+  get heldRows(): number {
+    return this.window.length - this.head;
   }
 
   /** The error that stopped journaling, if any. */
@@ -139,7 +167,7 @@ export class SpoolRowStore implements RowStore {
 
   read(from: number, max: number, maxBytes: number): StoredRow[] {
     this.write();
-    if (from >= this.windowStart) return takeBatch(this.window, from - this.windowStart, max, maxBytes);
+    if (from >= this.windowStart) return takeBatch(this.window as StoredRow[], this.head + from - this.windowStart, max, maxBytes);
     // The window moved past these rows: read them back from the journal
     // (up to the window; the next batch continues from memory).
     return this.spool.read(from, Math.min(max, this.windowStart - from), maxBytes);
@@ -148,7 +176,15 @@ export class SpoolRowStore implements RowStore {
   acknowledge(n: number): void {
     if (n <= this.acked) return;
     this.acked = n;
-    this.ackWrite = this.ackWrite.then(() => this.spool.setAck(n)).catch((err: unknown) => this.opts.onError?.(err));
+    // One write in flight and at most one queued, which takes the newest ack.
+    if (this.ackQueued) return;
+    this.ackQueued = true;
+    this.ackWrite = this.ackWrite
+      .then(() => {
+        this.ackQueued = false;
+        return this.spool.setAck(this.acked);
+      })
+      .catch((err: unknown) => this.opts.onError?.(err));
   }
 
   /** Resolves when the stored ack is on disk. */

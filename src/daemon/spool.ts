@@ -93,8 +93,12 @@ async function writeAtomic(file: string, data: string, durable = false): Promise
 
 export class TaskSpool {
   private fd: number;
-  /** Byte offset of each row's line, for rows from `indexBase` on. */
+  /**
+   * Byte offset of each row's line: row `indexBase + i` starts at
+   * `offsets[offsetsHead + i]` (acknowledged entries are dropped in bulk).
+   */
   private offsets: number[] = [];
+  private offsetsHead = 0;
   private indexBase = 0;
   private size = 0;
   private rowCount = 0;
@@ -165,7 +169,8 @@ export class TaskSpool {
     const first = this.rowCount;
     if (rows.length === 0) return first;
     let text = "";
-    for (const r of rows) text += JSON.stringify({ t: r.time.getTime(), c: r.content }) + "\n";
+    // Byte for byte JSON.stringify({ t, c }), without an object per row.
+    for (const r of rows) text += `{"t":${r.time.getTime()},"c":${JSON.stringify(r.content)}}\n`;
     const data = Buffer.from(text);
     let pos = this.size;
     let at = 0;
@@ -183,11 +188,10 @@ export class TaskSpool {
       }
       throw err;
     }
-    for (let i = 0; i < data.length; i++) {
-      if (data[i] === 0x0a) {
-        this.offsets.push(pos);
-        pos = this.size + i + 1;
-      }
+    // Content is JSON-escaped, so every newline ends a row.
+    for (let i = data.indexOf(0x0a); i >= 0; i = data.indexOf(0x0a, i + 1)) {
+      this.offsets.push(pos);
+      pos = this.size + i + 1;
     }
     this.size += data.length;
     this.rowCount += rows.length;
@@ -214,12 +218,12 @@ export class TaskSpool {
   read(from: number, max: number, maxBytes = 4 * 1024 * 1024): SpoolRow[] {
     const out: SpoolRow[] = [];
     if (from < this.indexBase || from >= this.rowCount) return out;
-    const startOff = this.offsets[from - this.indexBase]!;
+    const startOff = this.offsets[this.offsetsHead + from - this.indexBase]!;
     let endIdx = Math.min(this.rowCount, from + max);
-    let endOff = endIdx < this.rowCount ? this.offsets[endIdx - this.indexBase]! : this.size;
+    let endOff = endIdx < this.rowCount ? this.offsets[this.offsetsHead + endIdx - this.indexBase]! : this.size;
     while (endOff - startOff > maxBytes && endIdx > from + 1) {
       endIdx--;
-      endOff = this.offsets[endIdx - this.indexBase]!;
+      endOff = this.offsets[this.offsetsHead + endIdx - this.indexBase]!;
     }
     const buf = Buffer.alloc(endOff - startOff);
     let got = 0;
@@ -239,8 +243,13 @@ export class TaskSpool {
   /** Forget offsets below the ack (memory stays bounded by the unacked backlog). */
   async setAck(ack: number): Promise<void> {
     if (ack > this.indexBase && ack <= this.rowCount) {
-      this.offsets = this.offsets.slice(ack - this.indexBase);
+      this.offsetsHead += ack - this.indexBase;
       this.indexBase = ack;
+      // Compact once the dropped part dominates (amortised O(1) per row).
+      if (this.offsetsHead > 4096 && this.offsetsHead * 2 > this.offsets.length) {
+        this.offsets = this.offsets.slice(this.offsetsHead);
+        this.offsetsHead = 0;
+      }
     }
     await writeAtomic(join(this.dir, "ack"), String(ack));
   }
@@ -267,7 +276,7 @@ export class TaskSpool {
   /** Backlog not yet acknowledged, in bytes. */
   backlogBytes(): number {
     if (this.rowCount === this.indexBase) return 0;
-    return this.size - (this.offsets[0] ?? this.size);
+    return this.size - (this.offsets[this.offsetsHead] ?? this.size);
   }
 
   close(): void {

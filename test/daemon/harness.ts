@@ -144,7 +144,9 @@ export async function startCli(env: TestEnv, verb: string[], s: DaemonSettings =
   await mkdir(join(env.dir, "work"), { recursive: true });
   await writeFile(cfgFile, configYaml(env, s));
   const entry = bundle ? [bundle] : ["--import", "tsx", join(REPO_ROOT, "src/cli/entry.ts")];
-  const child = spawn(process.execPath, [...entry, ...verb, "-c", cfgFile], {
+  // NR_TEST_NODE_ARGS: node options for the runner process only, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof".
+  const nodeArgs = process.env.NR_TEST_NODE_ARGS?.split(" ").filter(Boolean) ?? [];
+  const child = spawn(process.execPath, [...nodeArgs, ...entry, ...verb, "-c", cfgFile], {
     cwd: REPO_ROOT,
     stdio: ["ignore", "pipe", "pipe"],
     env: { ...process.env, NR_TEST_LOG: "" },

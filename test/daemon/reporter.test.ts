@@ -193,3 +193,29 @@ test("large logs go out in bounded batches", async () => {
   assert.ok(calls.every((c) => (c.rows ?? 0) * 60_000 * 3 <= 4 * 1024 * 1024 + 60_000 * 3));
   await r.close({ result: "success" });
 });
+
+test("a full batch goes out before the next tick, and state reports still run while a step floods the log", async () => {
+  const server = new FakeServer();
+  const r = reporterFor(server, 0, { reportIntervalMs: 150, maxBatchRows: 50 });
+  r.start();
+  let n = 0;
+  let flood: NodeJS.Timeout | undefined;
+  try {
+    for (let i = 0; i < 120; i++) r.handle(log(`early ${i}`, "setup"));
+    await new Promise((res) => setTimeout(res, 60));
+    assert.equal(server.calls.filter((c) => c.rpc === "UpdateTask").length, 0, "no tick yet");
+    assert.ok(server.rows.length >= 100, `${server.rows.length} rows sent before the first tick`);
+    // A flood for longer than several ticks: pushes never starve the periodic UpdateTask (the cancel channel).
+    flood = setInterval(() => {
+      for (let i = 0; i < 60; i++) r.handle(log(`flood ${n++}`, "setup"));
+    }, 5);
+    await new Promise((res) => setTimeout(res, 700));
+    clearInterval(flood);
+    assert.ok(server.calls.filter((c) => c.rpc === "UpdateTask").length >= 2, "periodic reports went on");
+  } finally {
+    clearInterval(flood);
+    assert.equal(await r.close({ result: "success" }), "delivered");
+  }
+  const expected = [...Array.from({ length: 120 }, (_, i) => `early ${i}`), ...Array.from({ length: n }, (_, i) => `flood ${i}`), "Job succeeded"];
+  assert.deepEqual(server.rows, expected, "every row once, in order");
+});

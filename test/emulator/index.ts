@@ -149,9 +149,9 @@ export class Emulator {
   /** Resolves with the job once it is done (final UpdateTask, cancel or zombie). */
   waitForJobDone(jobId: number, timeoutMs = 30_000): Promise<JobView> {
     return this.waitFor(() => {
-      const j = this.state.jobView(jobId);
-      if (!j) throw new Error(`no job ${jobId}`);
-      return j.status === "done" ? j : undefined;
+      const done = this.state.jobDone(jobId);
+      if (done === undefined) throw new Error(`no job ${jobId}`);
+      return done ? this.state.jobView(jobId) : undefined;
     }, timeoutMs, () => `job ${jobId} not done after ${timeoutMs} ms (status ${this.state.jobView(jobId)?.status})`);
   }
 

@@ -651,6 +651,12 @@ export class EmulatorState {
     return t ? toTaskView(t) : undefined;
   }
 
+  /** Whether the job is done, without copying its log (checked after every change while logs stream in). */
+  jobDone(jobId: number): boolean | undefined {
+    const j = this.job(jobId);
+    return j ? isDone(j.status) : undefined;
+  }
+
   jobView(jobId: number): JobView | undefined {
     const j = this.job(jobId);
     if (!j) return undefined;

@@ -21,8 +21,7 @@ test("spool store: a bounded window in memory, older unacknowledged rows from di
   for (let i = 0; i < N; i++) store.append([row(i)]);
   assert.equal(store.count, N);
   assert.equal(spool.rows, N, "every row is journaled as it arrives");
-  const window = (store as unknown as { window: unknown[] }).window;
-  assert.equal(window.length, 100, "memory holds only the window");
+  assert.equal(store.heldRows, 100, "memory holds only the window");
   // read everything back from 0 in batches, as the reporter does while the server catches up
   const got: string[] = [];
   let at = 0;
@@ -37,6 +36,24 @@ test("spool store: a bounded window in memory, older unacknowledged rows from di
   await store.flushAck();
   assert.equal(await spool.ack(), N);
   assert.equal(store.backlogBytes(), 0);
+  await spool.remove();
+});
+
+test("spool store: rows are journaled at the end of the turn that appended them, and before any read", async () => {
+  const root = mkdtempSync(join(tmpdir(), "nr-rowstore-"));
+  const spool = await TaskSpool.create(root, "c-2", {
+    connection: "c", taskId: "2", repository: "o/r", job: "j", stepCount: 1, startedAt: new Date().toISOString(), daemonPid: process.pid,
+  });
+  const store = new SpoolRowStore(spool, { writeBatchRows: 1000 });
+  for (let i = 0; i < 10; i++) store.append([row(i)]);
+  assert.equal(spool.rows, 0, "one write for the turn, not one per row");
+  await new Promise((res) => setImmediate(res));
+  assert.equal(spool.rows, 10);
+  store.append([row(10)]);
+  assert.equal(store.read(10, 5, 1 << 20)[0]?.content, row(10).content);
+  assert.equal(spool.rows, 11, "a read journals what it returns first");
+  for (let i = 11; i < 1011; i++) store.append([row(i)]);
+  assert.equal(spool.rows, 1011, "a full batch is written at once");
   await spool.remove();
 });
 
