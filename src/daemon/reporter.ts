@@ -85,6 +85,7 @@ export class TaskReporter {
   private inflight: Promise<void> | undefined;
   /** An early UpdateLog for a large backlog (see pushRows). */
   private pushing: Promise<void> | undefined;
+  private pushHeld = false;
   private closing = false;
   private closed = false;
   private cancelSignalled = false;
@@ -194,7 +195,10 @@ export class TaskReporter {
         const r = await this.delivery.report(this.stateReport(), this.opts.retry);
         if ("failed" in r) this.warnThrottled("periodic report failed; will resend", r.failed);
         else if ("stop" in r) this.stopReporting(r.stop);
-        else this.checkRemote(r.remote);
+        else {
+          this.pushHeld = false;
+          this.checkRemote(r.remote);
+        }
       } finally {
         this.inflight = undefined;
       }
@@ -209,7 +213,7 @@ export class TaskReporter {
    * Up to the rows present now; errors are left to the next periodic report.
    */
   private pushRows(): void {
-    if (this.pushing || this.inflight || this.closing || !this.timer) return;
+    if (this.pushing || this.inflight || this.closing || !this.timer || this.pushHeld) return;
     this.pushing = (async () => {
       try {
         // A due tick goes first (it sends the rows too): pushes never hold back the cancel channel.
@@ -217,7 +221,10 @@ export class TaskReporter {
           await this.delivery.sendRows(false, this.store.count);
         }
       } catch {
-        // the periodic report resends and judges the error
+        // The periodic report resends, with its backoff, and judges the
+        // error; no more pushes until one succeeds (a server that refuses
+        // at once would otherwise get a call per line).
+        this.pushHeld = true;
       } finally {
         this.pushing = undefined;
       }

@@ -219,3 +219,27 @@ test("a full batch goes out before the next tick, and state reports still run wh
   const expected = [...Array.from({ length: 120 }, (_, i) => `early ${i}`), ...Array.from({ length: n }, (_, i) => `flood ${i}`), "Job succeeded"];
   assert.deepEqual(server.rows, expected, "every row once, in order");
 });
+
+test("a server that refuses at once gets no call per line: pushes wait for a periodic report to succeed", async () => {
+  const server = new FakeServer();
+  let attempts = 0;
+  let down = true;
+  server.failBefore = (rpc) => rpc === "UpdateLog" && (attempts++, down);
+  const r = reporterFor(server, 0, { reportIntervalMs: 200, maxBatchRows: 10 });
+  r.start();
+  let n = 0;
+  const flood = setInterval(() => {
+    for (let i = 0; i < 50; i++) r.handle(log(`line ${n++}`, "setup"));
+  }, 2);
+  let during = 0;
+  try {
+    await new Promise((res) => setTimeout(res, 500));
+  } finally {
+    clearInterval(flood);
+    during = attempts;
+    down = false;
+    assert.equal(await r.close({ result: "success" }), "delivered");
+  }
+  assert.ok(during <= 6, `${during} UpdateLog attempts in 0.5 s while the server was down`);
+  assert.equal(server.rows.length, n + 1, "every row once the server is back");
+});
