@@ -250,7 +250,10 @@ export class TaskReporter {
   /** Final upload: what the server took (see DeliveryOutcome). */
   async close(final: FinalReport): Promise<DeliveryOutcome> {
     await this.finish(final);
-    return this.delivery.deliverFinal(this.stateReport(), this.opts.retry);
+    const outcome = await this.delivery.deliverFinal(this.stateReport(), this.opts.retry);
+    // The journal holds the last ack before the caller removes or keeps the spool.
+    await this.flushJournal();
+    return outcome;
   }
 
   /** Stops periodic reports and fixes the final state (no network). */
