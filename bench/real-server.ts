@@ -13,7 +13,7 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { Gitea, giteaUnavailable, sleep } from "../test/e2e-gitea/gitea.js";
 import { registerActRunner, registerNativeRunner, type RegisteredRunner, type RunnerKind, type RunnerProcess } from "../test/e2e-gitea/runners.js";
 import {
-  cacheScenario, cancelScenario, kill9Scenario, matrixScenario, planScenario, reusableScenario, runScenario, secretsScenario, timeoutScenario,
+  busyLogScenario, cacheScenario, cancelScenario, kill9Scenario, matrixScenario, planScenario, reusableScenario, runScenario, secretsScenario, timeoutScenario,
   type RunnerControl, type Scenario,
 } from "../test/e2e-gitea/scenarios.js";
 
@@ -22,7 +22,7 @@ const PICKUP_SAMPLES = Number(args.find((a) => /^\d+$/.test(a)) ?? 5);
 const only = args.find((a) => a.startsWith("--only="))?.slice(7);
 const pick = args.find((a) => a.startsWith("--scenarios="))?.slice(12).split(",");
 
-const SCENARIOS: Scenario[] = [planScenario, matrixScenario, secretsScenario, cacheScenario, reusableScenario, cancelScenario, timeoutScenario, kill9Scenario]
+const SCENARIOS: Scenario[] = [planScenario, matrixScenario, secretsScenario, cacheScenario, reusableScenario, cancelScenario, timeoutScenario, kill9Scenario, busyLogScenario(500_000)]
   .filter((s) => !pick || pick.some((p) => s.name.includes(p)));
 
 interface Row {
@@ -33,6 +33,7 @@ interface Row {
   wallMs: number;
   rssKb: number;
   problems: string[];
+  figure?: string;
 }
 
 interface Side {
@@ -79,7 +80,7 @@ async function scenarioOn(side: Side, s: Scenario, n: number): Promise<void> {
   try {
     const r = await runScenario(s, { gitea, runner: control, unique: `${kind === "act_runner" ? "a" : "n"}${Date.now().toString(36)}${n}` });
     peak = Math.max(peak, daemon.peakRssKb());
-    side.rows.push({ runner: kind, scenario: s.name, result: r.resultOk ? "pass" : "FAIL", log: r.logOk ? "yes" : "no", wallMs: r.wallMs, rssKb: peak, problems: r.problems });
+    side.rows.push({ runner: kind, scenario: s.name, result: r.resultOk ? "pass" : "FAIL", log: r.logOk ? "yes" : "no", wallMs: r.wallMs, rssKb: peak, problems: r.problems, ...(r.figure ? { figure: r.figure } : {}) });
   } catch (err) {
     side.rows.push({ runner: kind, scenario: s.name, result: "ERROR", log: "-", wallMs: 0, rssKb: Math.max(peak, daemon.peakRssKb()), problems: [(err as Error).message.split("\n")[0]!] });
   } finally {
@@ -150,6 +151,8 @@ async function main(): Promise<void> {
     const p = results.get(k)!.pickup;
     if (p.length) console.log(`  ${k}: n=${p.length} p50 ${(pct(p, 50) / 1000).toFixed(2)} s, max ${(Math.max(...p) / 1000).toFixed(2)} s [${p.map((x) => (x / 1000).toFixed(1)).join(", ")}]`);
   }
+  console.log("\nFigures:");
+  for (const k of kinds) for (const r of results.get(k)!.rows) if (r.figure) console.log(`  ${k} / ${r.scenario}: ${r.figure}`);
   console.log("\nProblems found:");
   for (const k of kinds) {
     for (const r of results.get(k)!.rows) for (const p of r.problems) console.log(`  ${k} / ${r.scenario}: ${p.split("\n")[0]}`);

@@ -1,14 +1,15 @@
 // Real Gitea (../shared/peers), native-runner registered as nixpkgs does it:
 // the deployment plan's workflow with actions/checkout, matrix + needs +
 // outputs, secrets stored on the server, actions/cache over two runs,
-// reusable workflows (local and owner/repo@ref).
+// reusable workflows (local and owner/repo@ref), a busy log (rows pushed
+// in full batches while the step runs: every one arrives, in order).
 
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { giteaUnavailable } from "./gitea.js";
-import { cacheScenario, matrixScenario, planScenario, reusableScenario, secretsScenario, type Scenario } from "./scenarios.js";
+import { busyLogScenario, cacheScenario, matrixScenario, planScenario, reusableScenario, secretsScenario, type Scenario } from "./scenarios.js";
 import { daemonOutput, startTier, type Tier } from "./tier.js";
 
 const skip = giteaUnavailable();
@@ -40,4 +41,5 @@ describe("real Gitea: jobs", { skip, concurrency: true, timeout: 400_000 }, () =
   scenario(secretsScenario);
   scenario(cacheScenario);
   scenario(reusableScenario);
+  scenario(busyLogScenario(40_000));
 });

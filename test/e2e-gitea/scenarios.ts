@@ -29,6 +29,8 @@ export interface ScenarioResult {
   logOk: boolean;
   problems: string[];
   wallMs: number;
+  /** A measured figure worth printing (e.g. a throughput). */
+  figure?: string;
 }
 
 export interface Scenario {
@@ -185,6 +187,53 @@ jobs:
     return j.done();
   },
 };
+
+/**
+ * A busy step: `lines` log lines (83 bytes each with the newline) with a
+ * stored secret among them. Every row must reach the server, in order, and
+ * the secret must not; the figure is the step's start → the job seen done.
+ */
+export function busyLogScenario(lines: number): Scenario {
+  const line = "the quick brown fox jumps over the lazy dog 0123456789 ABCDEFGHIJKLMNOPQRSTUVWXYZ";
+  return {
+    name: `busy log: ${lines.toLocaleString("en")} lines (${((lines * (line.length + 1)) / 1e6).toFixed(1)} MB) with a secret`,
+    async run({ gitea, unique, runner }) {
+      const repo = `busy-${unique}`;
+      const secret = `bu5y-${unique}-s3cr3t`;
+      await gitea.api("POST", "/user/repos", { name: repo, default_branch: "main" });
+      await gitea.setSecret(repo, "PLAIN", secret);
+      const sha = await gitea.pushNew(repo, {
+        [`${wfDir}/ci.yml`]: `on: push
+jobs:
+  busy:
+    runs-on: native
+    steps:
+      - run: |
+          echo "start=$(date +%s%3N)"
+          { yes "${line}" || true; } | head -n ${lines - 1}
+          echo "secret=\${{ secrets.PLAIN }}"
+          echo "${line}"
+          echo "end-of-log"
+`,
+      });
+      const jobs = await gitea.waitJobs(repo, sha, 1, 600_000, () => runner.current().output());
+      const doneSeen = Date.now();
+      const j = new Judge();
+      const busy = j.state(jobs, "busy", "success");
+      const rows = await logOf(gitea, repo, busy);
+      const start = rows.findIndex((r) => r.startsWith("start="));
+      const body = start >= 0 ? rows.slice(start + 1) : [];
+      const copies = body.filter((r) => r === line).length;
+      j.check("busy: every line reached the server", copies === lines, `${copies} of ${lines}`);
+      j.check("busy: in order", body[lines - 1] === "secret=***" && body[lines] === line && body[lines + 1] === "end-of-log", JSON.stringify(body.slice(lines - 1, lines + 2)));
+      j.hasNot("busy", rows, secret);
+      const startMs = start >= 0 ? Number(rows[start]!.slice(6)) : NaN;
+      const mb = (lines * (line.length + 1)) / 1e6;
+      const seconds = (doneSeen - startMs) / 1000;
+      return { ...j.done(), figure: `step start → job seen done (status polled every 250 ms): ${seconds.toFixed(2)} s, ${(mb / seconds).toFixed(1)} MB/s` };
+    },
+  };
+}
 
 export const cancelScenario: Scenario = {
   name: "cancel from the server: background process, always()",
