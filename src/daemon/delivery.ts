@@ -22,7 +22,7 @@
 //              accepted and the server works, so the task is given up; if not,
 //              nothing is decided and the spool stays for a later attempt.
 
-import { timestampFromDate } from "@bufbuild/protobuf/wkt";
+import { timestampFromDate, type Timestamp } from "@bufbuild/protobuf/wkt";
 import type { ReportRetryConfig } from "../config/types.js";
 import type { Logger } from "../observability/logger.js";
 import { Code, ConnectError, Result, type ForgejoClient } from "../protocol/index.js";
@@ -294,7 +294,7 @@ export class TaskDelivery {
           {
             taskId: this.opts.taskId,
             index: BigInt(from),
-            rows: batch.map((r) => ({ time: timestampFromDate(r.time), content: r.content })),
+            rows: logRows(batch),
             noMore: noMore && last,
           },
           this.callOptions(),
@@ -366,4 +366,21 @@ export class TaskDelivery {
       throw err;
     }
   }
+}
+
+/** UpdateLog rows; rows of the same millisecond (most of a busy step's) share one Timestamp message. */
+function logRows(batch: SpoolRow[]): Array<{ time: Timestamp; content: string }> {
+  const out: Array<{ time: Timestamp; content: string }> = new Array(batch.length);
+  let lastMs = NaN;
+  let last: Timestamp | undefined;
+  for (let i = 0; i < batch.length; i++) {
+    const r = batch[i]!;
+    const ms = r.time.getTime();
+    if (ms !== lastMs || !last) {
+      last = timestampFromDate(r.time);
+      lastMs = ms;
+    }
+    out[i] = { time: last, content: r.content };
+  }
+  return out;
 }
