@@ -20,9 +20,9 @@ import type { SpooledTaskState, TaskSpool } from "./spool.js";
 import { toResult } from "./results.js";
 
 export const MAX_OUTPUT_KEY_BYTES = 255;
-/** Rows per UpdateLog call unless configured. */
-const DEFAULT_BATCH_ROWS = 2000;
 export const MAX_OUTPUT_VALUE_BYTES = 1024 * 1024;
+/** Rows per UpdateLog call unless configured (the delivery's default too). */
+const DEFAULT_BATCH_ROWS = 2000;
 
 export interface ReporterOptions {
   /** The connection's link (shared by its tasks); or a bare client. */
@@ -93,7 +93,7 @@ export class TaskReporter {
   private outputs = new Map<string, string>();
   private final: { result: Conclusion; time: Date } | undefined;
   private lastWarnAt = 0;
-
+  /** Unsent rows that make a full batch: pushed before the next tick. */
   private readonly pushThreshold: number;
 
   constructor(opts: ReporterOptions) {
