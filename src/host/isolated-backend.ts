@@ -92,7 +92,7 @@ export class IsolatedBackend implements HostBackend {
       return new IsolatedSandbox(dirs, baseEnv, cg, identity, plan, o);
     } catch (err) {
       await cg?.remove().catch(() => {});
-      if (dirs) await removeJobDirs(dirs, identity).catch(() => {});
+      if (dirs) await removeJobDirs(dirs, identity, { unsandboxed: o.isolation === "none" }).catch(() => {});
       if (identity) o.uidPool?.free(identity.uid);
       throw err;
     }
@@ -217,7 +217,7 @@ class IsolatedSandbox implements JobSandbox {
       this.opts.log("warn", `removing the job's cgroup failed: ${(err as Error).message}`);
     }
     try {
-      await removeJobDirs(this.dirs, this.identity);
+      await removeJobDirs(this.dirs, this.identity, { unsandboxed: this.opts.isolation === "none" });
     } catch (err) {
       this.opts.log("warn", `removing ${this.dirs.root} failed: ${(err as Error).message}`);
     }

@@ -7,7 +7,7 @@
 // Without a job uid (the job runs as the runner, no boundary between them) a
 // directory that holds only files is removed in-process.
 
-import { chown, lstat, mkdir, open, readdir, rmdir, unlink, writeFile } from "node:fs/promises";
+import { chown, lstat, mkdir, open, readdir, rm, rmdir, unlink, writeFile } from "node:fs/promises";
 import { constants } from "node:fs";
 import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
@@ -68,11 +68,11 @@ function ownedDirs(dirs: JobDirs, withWorkspace: boolean): string[] {
  * job uid (so nothing the job could not delete itself is touched), then the
  * runner removes the empty directories and the root.
  */
-export async function removeJobDirs(dirs: JobDirs, identity?: Identity): Promise<void> {
+export async function removeJobDirs(dirs: JobDirs, identity?: Identity, opts: { unsandboxed?: boolean } = {}): Promise<void> {
   const entries = async () =>
     (await readdir(dirs.root).catch(() => [] as string[])).filter((n) => n !== JOB_ROOT_MARKER).map((n) => join(dirs.root, n));
   let own = await entries();
-  if (!identity) own = await removeFlat(own);
+  if (!identity) own = opts.unsandboxed ? await removeTrees(own) : await removeFlat(own);
   if (identity && own.length > 0) {
     // As the job: empty its own directories (the runner-owned root keeps their names in place).
     // rm's last step (removing the directory itself) fails here, on purpose.
@@ -95,6 +95,26 @@ export async function removeJobDirs(dirs: JobDirs, identity?: Identity): Promise
   await rmdir(dirs.root).catch((err: NodeJS.ErrnoException) => {
     if (err.code !== "ENOENT") throw err;
   });
+}
+
+/**
+ * Isolation `none`: the job ran as the runner with nothing around it, so
+ * whatever a removal could be steered to, the job could reach itself. Whole
+ * trees are removed in-process (links are unlinked, never followed), which
+ * saves spawning rm for every job (a fork of the whole runner: about 4 ms
+ * each, a tenth of a 20-job matrix). What fails (a directory the job made
+ * read-only) is left to rm.
+ */
+async function removeTrees(paths: string[]): Promise<string[]> {
+  const left: string[] = [];
+  for (const d of paths) {
+    try {
+      await rm(d, { recursive: true, force: true });
+    } catch {
+      left.push(d);
+    }
+  }
+  return left;
 }
 
 /**

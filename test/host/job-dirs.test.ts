@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createJobDirs, removeJobDirs } from "../../src/host/job-dirs.js";
@@ -24,5 +24,31 @@ test("job dirs without a job uid: flat and nested leftovers are removed, a link 
 
   assert.equal(existsSync(d.root), false, "the job root is gone");
   assert.deepEqual(readdirSync(outside), ["keep"], "nothing outside the job root was touched");
+  assert.deepEqual(readdirSync(join(parent, "jobs")), []);
+});
+
+test("isolation none: whole trees are removed in-process, links unlinked and not followed, a read-only directory removed too", async (t) => {
+  const parent = mkdtempSync(join(tmpdir(), "nr-jobdirs-"));
+  t.after(() => rmSync(parent, { recursive: true, force: true }));
+  const outside = join(parent, "outside");
+  mkdirSync(join(outside, "sub"), { recursive: true });
+  writeFileSync(join(outside, "keep"), "x");
+  writeFileSync(join(outside, "sub/keep"), "x");
+
+  const d = await createJobDirs({ parent: join(parent, "jobs"), jobKey: "j" });
+  mkdirSync(join(d.temp, "_github_workflow/deep/er"), { recursive: true });
+  writeFileSync(join(d.temp, "_github_workflow/deep/er/event.json"), "{}");
+  symlinkSync(outside, join(d.temp, "_github_workflow/deep/link-to-outside"));
+  symlinkSync(join(outside, "sub"), join(d.workspace, "sub-link"));
+  mkdirSync(join(d.home, "ro/inner"), { recursive: true });
+  writeFileSync(join(d.home, "ro/inner/f"), "x");
+  chmodSync(join(d.home, "ro"), 0o500);
+  rmSync(d.toolCache, { recursive: true });
+  symlinkSync(outside, d.toolCache);
+  await removeJobDirs(d, undefined, { unsandboxed: true });
+
+  assert.equal(existsSync(d.root), false, "the job root is gone");
+  assert.deepEqual(readdirSync(outside).sort(), ["keep", "sub"], "nothing outside the job root was touched");
+  assert.deepEqual(readdirSync(join(outside, "sub")), ["keep"]);
   assert.deepEqual(readdirSync(join(parent, "jobs")), []);
 });
