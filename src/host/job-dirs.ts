@@ -7,7 +7,7 @@
 // Without a job uid (the job runs as the runner, no boundary between them) a
 // directory that holds only files is removed in-process.
 
-import { chown, lstat, mkdir, open, readdir, rm, rmdir, unlink, writeFile } from "node:fs/promises";
+import { chown, lstat, mkdir, open, readdir, readFile, realpath, rm, rmdir, unlink, writeFile } from "node:fs/promises";
 import { constants } from "node:fs";
 import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
@@ -72,7 +72,13 @@ export async function removeJobDirs(dirs: JobDirs, identity?: Identity, opts: { 
   const entries = async () =>
     (await readdir(dirs.root).catch(() => [] as string[])).filter((n) => n !== JOB_ROOT_MARKER).map((n) => join(dirs.root, n));
   let own = await entries();
-  if (!identity) own = opts.unsandboxed ? await removeTrees(own) : await removeFlat(own);
+  if (!identity) {
+    // Without a job uid the job may have mounted something below its root (a chroot's /proc, a bind mount of a
+    // host directory: rm --one-file-system only stops at another device). Nothing below a mount is removed.
+    const mount = await mountBelow(dirs.root);
+    if (mount) throw new Error(`${mount} is mounted inside the job's directory: not removed (unmount it; the runner removes the rest at its next start)`);
+    own = opts.unsandboxed ? await removeTrees(own) : await removeFlat(own);
+  }
   if (identity && own.length > 0) {
     // As the job: empty its own directories (the runner-owned root keeps their names in place).
     // rm's last step (removing the directory itself) fails here, on purpose.
@@ -117,6 +123,30 @@ async function removeTrees(paths: string[]): Promise<string[]> {
   return left;
 }
 
+/** A mount point of this mount namespace at or below the (runner-owned) job root, if any. */
+async function mountBelow(root: string): Promise<string | undefined> {
+  let text: string;
+  let real: string;
+  try {
+    real = await realpath(root);
+  } catch {
+    return undefined; // no root, nothing to remove
+  }
+  try {
+    text = await readFile("/proc/self/mountinfo", "utf8");
+  } catch {
+    return undefined; // no procfs: as before, rm --one-file-system is the only guard
+  }
+  for (const line of text.split("\n")) {
+    const field = line.split(" ")[4];
+    if (!field) continue;
+    // Spaces, tabs, newlines and backslashes are octal escapes in mountinfo.
+    const point = field.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8)));
+    if (point === real || point.startsWith(`${real}/`)) return point;
+  }
+  return undefined;
+}
+
 /**
  * Without a job uid the job runs as the runner: a directory that holds only
  * files (a short job's usual leftovers) is emptied and removed in-process
@@ -156,13 +186,19 @@ function makeWritable(paths: string[], identity?: Identity): Promise<unknown> {
 /** Removes job roots of this runner instance left by an earlier run (its processes are already killed). */
 export async function sweepJobDirs(parent: string, instance: string): Promise<number> {
   let n = 0;
+  const failed: string[] = [];
   for (const name of await readdir(parent).catch(() => [] as string[])) {
     const root = join(parent, name);
     const mark = await readNoFollow(join(root, JOB_ROOT_MARKER));
     if (mark === undefined || mark.trim() !== instance) continue;
-    await removeJobDirs({ root, workspace: join(root, "workspace"), temp: join(root, "tmp"), home: join(root, "home"), toolCache: join(root, "tool_cache") });
-    n++;
+    try {
+      await removeJobDirs({ root, workspace: join(root, "workspace"), temp: join(root, "tmp"), home: join(root, "home"), toolCache: join(root, "tool_cache") });
+      n++;
+    } catch (err) {
+      failed.push((err as Error).message); // one root that cannot go does not keep the others
+    }
   }
+  if (failed.length > 0) throw new Error(`${n} removed; ${failed.join("; ")}`);
   return n;
 }
 

@@ -3,6 +3,7 @@ import assert from "node:assert/strict";
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { execFileSync, spawnSync } from "node:child_process";
 import { createJobDirs, removeJobDirs } from "../../src/host/job-dirs.js";
 
 test("job dirs without a job uid: flat and nested leftovers are removed, a link put in place of a job directory is removed and not followed", async (t) => {
@@ -51,4 +52,33 @@ test("isolation none: whole trees are removed in-process, links unlinked and not
   assert.deepEqual(readdirSync(outside).sort(), ["keep", "sub"], "nothing outside the job root was touched");
   assert.deepEqual(readdirSync(join(outside, "sub")), ["keep"]);
   assert.deepEqual(readdirSync(join(parent, "jobs")), []);
+});
+
+test("without a job uid, nothing below a mount left in the job root is removed (bind mount of the same device, tmpfs)", { skip: process.getuid?.() !== 0 ? "needs root to mount" : false }, async (t) => {
+  const parent = mkdtempSync(join(tmpdir(), "nr-jobdirs-"));
+  const outside = join(parent, "outside");
+  mkdirSync(join(outside, "sub"), { recursive: true });
+  writeFileSync(join(outside, "keep"), "x");
+  writeFileSync(join(outside, "sub/keep"), "x");
+  const mounts: string[] = [];
+  t.after(() => {
+    for (const m of mounts.reverse()) spawnSync("umount", ["-l", m]);
+    rmSync(parent, { recursive: true, force: true });
+  });
+  for (const unsandboxed of [true, false]) {
+    const d = await createJobDirs({ parent: join(parent, "jobs"), jobKey: `j-${unsandboxed}` });
+    const bind = join(d.workspace, "chroot/host");
+    const tmpfs = join(d.temp, "chroot/proc");
+    mkdirSync(bind, { recursive: true });
+    mkdirSync(tmpfs, { recursive: true });
+    execFileSync("mount", ["--bind", outside, bind]);
+    mounts.push(bind);
+    execFileSync("mount", ["-t", "tmpfs", "none", tmpfs]);
+    mounts.push(tmpfs);
+    writeFileSync(join(tmpfs, "in-tmpfs"), "x");
+    await assert.rejects(removeJobDirs(d, undefined, { unsandboxed }), /is mounted inside the job's directory/);
+    assert.deepEqual(readdirSync(outside).sort(), ["keep", "sub"], "the bind-mounted directory was not emptied");
+    assert.deepEqual(readdirSync(join(outside, "sub")), ["keep"]);
+    assert.deepEqual(readdirSync(tmpfs), ["in-tmpfs"], "the tmpfs was not emptied");
+  }
 });
