@@ -76,7 +76,7 @@ export async function removeJobDirs(dirs: JobDirs, identity?: Identity, opts: { 
     // Without a job uid the job may have mounted something below its root (a chroot's /proc, a bind mount of a
     // host directory: rm --one-file-system only stops at another device). Nothing below a mount is removed.
     const mount = await mountBelow(dirs.root);
-    if (mount) throw new Error(`${mount} is mounted inside the job's directory: not removed (unmount it; the runner removes the rest at its next start)`);
+    if (mount) throw new Error(`${mount} is mounted inside the job's directory: not removed (unmount it: the runner tries again at its next start)`);
     own = opts.unsandboxed ? await removeTrees(own) : await removeFlat(own);
   }
   if (identity && own.length > 0) {

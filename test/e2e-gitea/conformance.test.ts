@@ -130,10 +130,7 @@ describe("real Gitea: conformance cases the emulator run leaves to the server", 
       ADJUST[plan.name]?.(plan);
       const { gitea } = tier!;
       const repo = `conf-${plan.name}-${Date.now().toString(36)}`;
-      await gitea.api("POST", "/user/repos", { name: repo, default_branch: "main" });
-      for (const [k, v] of Object.entries(plan.args.secrets ?? {})) await gitea.setSecret(repo, k, v);
-      for (const [k, v] of Object.entries(plan.args.vars ?? {})) await gitea.api("POST", `/repos/${gitea.admin}/${repo}/actions/variables/${k}`, { value: v });
-      const sha = await gitea.pushNew(repo, giteaFiles(plan));
+      const sha = await gitea.createRepo(repo, giteaFiles(plan), { secrets: plan.args.secrets ?? {}, vars: plan.args.vars ?? {} });
       const jobs = await serverJobs(gitea, repo, sha, tier!);
       const problems: string[] = [];
       const all = jobs.flatMap((j) => j.log);

@@ -125,9 +125,18 @@ export class Gitea {
     return (text ? JSON.parse(text) : undefined) as T;
   }
 
-  /** A public repository of the admin, with `files` in its first commit; returns the commit. */
-  async createRepo(name: string, files: Record<string, string>): Promise<string> {
+  /**
+   * A public repository of the admin, with `files` in its first commit; returns the commit. Secrets and variables
+   * are stored before the push, so the runs it starts see them.
+   */
+  async createRepo(
+    name: string,
+    files: Record<string, string>,
+    opts: { secrets?: Record<string, string>; vars?: Record<string, string> } = {},
+  ): Promise<string> {
     await this.api("POST", "/user/repos", { name, default_branch: "main" });
+    for (const [k, v] of Object.entries(opts.secrets ?? {})) await this.setSecret(name, k, v);
+    for (const [k, v] of Object.entries(opts.vars ?? {})) await this.api("POST", `/repos/${this.admin}/${name}/actions/variables/${k}`, { value: v });
     return this.pushNew(name, files);
   }
 

@@ -158,10 +158,7 @@ export const secretsScenario: Scenario = {
     const repo = `secrets-${unique}`;
     const plain = `pl41n-${unique}-s3cr3t`;
     const multi = `first-line-${unique}\nsecond-line-${unique}`;
-    await gitea.api("POST", "/user/repos", { name: repo, default_branch: "main" });
-    await gitea.setSecret(repo, "PLAIN", plain);
-    await gitea.setSecret(repo, "MULTI", multi);
-    const sha = await gitea.pushNew(repo, {
+    const sha = await gitea.createRepo(repo, {
       [`${wfDir}/ci.yml`]: `on: push
 jobs:
   leak:
@@ -176,7 +173,7 @@ jobs:
           PLAIN_ENV: \${{ secrets.PLAIN }}
           MULTI_ENV: \${{ secrets.MULTI }}
 `,
-    });
+    }, { secrets: { PLAIN: plain, MULTI: multi } });
     const jobs = await gitea.waitJobs(repo, sha, 1, 120_000, () => runner.current().output());
     const j = new Judge();
     const leak = j.state(jobs, "leak", "success");
@@ -200,9 +197,7 @@ export function busyLogScenario(lines: number): Scenario {
     async run({ gitea, unique, runner }) {
       const repo = `busy-${unique}`;
       const secret = `bu5y-${unique}-s3cr3t`;
-      await gitea.api("POST", "/user/repos", { name: repo, default_branch: "main" });
-      await gitea.setSecret(repo, "PLAIN", secret);
-      const sha = await gitea.pushNew(repo, {
+      const sha = await gitea.createRepo(repo, {
         [`${wfDir}/ci.yml`]: `on: push
 jobs:
   busy:
@@ -215,7 +210,7 @@ jobs:
           echo "${line}"
           echo "end-of-log"
 `,
-      });
+      }, { secrets: { PLAIN: secret } });
       const jobs = await gitea.waitJobs(repo, sha, 1, 600_000, () => runner.current().output());
       const doneSeen = Date.now();
       const j = new Judge();
@@ -360,9 +355,7 @@ jobs:
         run: echo "text=hello-\${{ inputs.who }}" >> "$GITHUB_OUTPUT"; echo "remote greet for \${{ inputs.who }} job=$GITHUB_JOB"
 `,
     });
-    await gitea.api("POST", "/user/repos", { name: repo, default_branch: "main" });
-    await gitea.setSecret(repo, "TOKEN_X", `tok-${unique}-xyz`);
-    const sha = await gitea.pushNew(repo, {
+    const sha = await gitea.createRepo(repo, {
       [`${wfDir}/local.yml`]: `on:
   workflow_call:
     inputs:
@@ -402,7 +395,7 @@ jobs:
     steps:
       - run: echo "sum=\${{ needs.local.outputs.sum }} greeting=\${{ needs.remote.outputs.greeting }}"
 `,
-    });
+    }, { secrets: { TOKEN_X: `tok-${unique}-xyz` } });
     const jobs = await gitea.waitJobs(repo, sha, 3, 150_000, () => runner.current().output());
     const j = new Judge();
     const local = j.state(jobs, "/ local", "success");
