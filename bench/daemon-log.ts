@@ -11,7 +11,7 @@ import { randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { workflow } from "../test/daemon/harness.js";
-import { actRunner, nativeRunner, type Daemon } from "./daemons.js";
+import { actRunner, nativeRunner, rssMiB, type Daemon } from "./daemons.js";
 import { median, peerBinary, shippedCli } from "./peers.js";
 
 const MB = Number(process.argv[2] ?? 50);
@@ -36,11 +36,6 @@ function cpuSeconds(pid: number): number {
   const f = readFileSync(`/proc/${pid}/stat`, "utf8");
   const rest = f.slice(f.lastIndexOf(")") + 2).split(" ");
   return (Number(rest[11]) + Number(rest[12]) + Number(rest[13]) + Number(rest[14])) / TICK;
-}
-
-function rssMiB(pid: number): number {
-  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
-  return Number(m?.[1] ?? 0) / 1024;
 }
 
 async function oneRun(d: Daemon, tag: string): Promise<Sample> {

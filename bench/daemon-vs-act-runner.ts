@@ -12,7 +12,7 @@
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { waitUntil, workflow } from "../test/daemon/harness.js";
-import { actRunner, nativeRunner, type Daemon } from "./daemons.js";
+import { actRunner, nativeRunner, rssMiB, type Daemon } from "./daemons.js";
 import { median, peerBinary, percentile, shippedCli } from "./peers.js";
 
 const SAMPLES = Number(process.argv[2] ?? 20);
@@ -21,11 +21,6 @@ const IDLE_AFTER_S = Number(process.argv[4] ?? 150);
 const IDLE_SAMPLES = Number(process.argv[5] ?? 4);
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-function rssMiB(pid: number): number {
-  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
-  return Number(m?.[1] ?? 0) / 1024;
-}
 
 const fetches = (d: Daemon) => d.env.emu.requests().filter((r) => r.rpc.endsWith("FetchTask"));
 

@@ -4,6 +4,7 @@
 
 import { execFile, spawn, type ChildProcess } from "node:child_process";
 import { promisify } from "node:util";
+import { readFileSync } from "node:fs";
 import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { setupEnv, startCli, type TestEnv } from "../test/daemon/harness.js";
@@ -62,3 +63,9 @@ export async function actRunner(bin: string): Promise<Daemon> {
   };
 }
 
+
+/** Resident memory of a process now (VmRSS), MiB. */
+export function rssMiB(pid: number): number {
+  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
+  return Number(m?.[1] ?? 0) / 1024;
+}
