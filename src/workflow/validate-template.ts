@@ -12,26 +12,24 @@ import { PropertyDefinition } from "@actions/workflow-parser/templates/schema/pr
 import { StringToken } from "@actions/workflow-parser/templates/tokens/string-token";
 import { getWorkflowSchema } from "@actions/workflow-parser/workflows/workflow-schema";
 import type { WorkflowError } from "./model.js";
+import { decorateDefinitions } from "./workflow-schema-tokens.js";
 
 // Forgejo additions to GitHub's schema. Workflows may name the `github`
 // context `forge` (and Gitea's `gitea`), so every place that allows `github`
 // in an expression learns them too; and Forgejo accepts a top-level
 // `enable-email-notifications: <bool>`. The schema is a cached singleton
-// inside the package, so this runs once and parseTemplate sees it.
+// inside the package, so this runs once and parseTemplate sees it (on each
+// definition as it is built, see workflow-schema-tokens.ts).
 let forgejoSchema = false;
 function extendSchemaForForgejo(): void {
   if (forgejoSchema) return;
   forgejoSchema = true;
-  const schema = getWorkflowSchema();
-  for (const def of Object.values(schema.definitions)) {
+  decorateDefinitions(getWorkflowSchema(), (name, def) => {
     if (def.readerContext.includes("github")) def.readerContext.push("forge", "gitea");
-  }
-  for (const name of ["workflow-root", "workflow-root-strict"]) {
-    const root = schema.definitions[name];
-    if (root instanceof MappingDefinition) {
-      root.properties["enable-email-notifications"] = new PropertyDefinition(new StringToken(undefined, undefined, "boolean", undefined));
+    if ((name === "workflow-root" || name === "workflow-root-strict") && def instanceof MappingDefinition) {
+      def.properties["enable-email-notifications"] = new PropertyDefinition(new StringToken(undefined, undefined, "boolean", undefined));
     }
-  }
+  });
 }
 
 const MAX_ERRORS = 50;

@@ -4,7 +4,7 @@ import { readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { getWorkflowSchema } from "@actions/workflow-parser/workflows/workflow-schema";
-import { schemaFromJson } from "../../src/workflow/workflow-schema-tokens.js";
+import { decorateDefinitions, schemaFromJson } from "../../src/workflow/workflow-schema-tokens.js";
 
 test("the schema built from the JSON equals the one the package reads through its template reader", () => {
   const dist = dirname(fileURLToPath(import.meta.resolve("@actions/workflow-parser")));
@@ -18,4 +18,30 @@ test("the schema built from the JSON equals the one the package reads through it
     assert.deepEqual(JSON.parse(JSON.stringify(other)), JSON.parse(JSON.stringify(def)), name);
   }
   assert.equal(fast.version, slow.version);
+});
+
+test("a definition is built when first looked up, and a decorator reaches the ones built before and after it", () => {
+  const dist = dirname(fileURLToPath(import.meta.resolve("@actions/workflow-parser")));
+  const json: unknown = JSON.parse(readFileSync(join(dist, "workflow-v1.0.min.json"), "utf8"));
+  const fast = schemaFromJson(json);
+  const built = (name: string) => "value" in Object.getOwnPropertyDescriptor(fast.definitions, name)!;
+  assert.equal(built("workflow-root"), false);
+  assert.equal(built("step-uses"), false);
+  fast.getDefinition("workflow-root");
+  assert.equal(built("workflow-root"), true);
+  assert.equal(built("step-uses"), false, "looking up one definition builds no other");
+  const seen: string[] = [];
+  decorateDefinitions(fast, (name) => seen.push(name));
+  assert.ok(seen.includes("workflow-root") && !seen.includes("step-uses"));
+  fast.getDefinition("step-uses");
+  assert.ok(seen.includes("step-uses"), "a definition built after the decorator is decorated");
+  assert.equal(seen.filter((n) => n === "workflow-root").length, 1, "each definition is decorated once");
+  // An allowed-values definition brings its constant siblings, which are looked up by name.
+  const withValues = Object.entries((json as { definitions: Record<string, Record<string, unknown>> }).definitions)
+    .find(([, body]) => Array.isArray(body["allowed-values"]));
+  assert.ok(withValues, "the schema has an allowed-values definition");
+  const [name, body] = withValues;
+  const value = (body["allowed-values"] as string[])[0]!;
+  assert.equal(fast.getDefinition(`${name}-${value}`).key, `${name}-${value}`);
+  assert.ok(built(name));
 });
