@@ -62,7 +62,7 @@ export function schemaFromJson(json: unknown): TemplateSchema {
   if (unexpected !== undefined) throw new Error(`unexpected key '${unexpected}' in the workflow schema`);
   const schema: LazySchema = new TemplateSchema(undefined);
   schema[DECORATORS] = [];
-  if (typeof version === "string") schema.version = version;
+  if (typeof version === "string") Object.assign(schema, { version });
   const defs = schema.definitions;
   for (const [name, body] of Object.entries(definitions)) {
     // What one definition's constructor adds to the schema: itself and, for `allowed-values`, a constant
