@@ -64,6 +64,12 @@ export function schemaFromJson(json: unknown): TemplateSchema {
   schema[DECORATORS] = [];
   if (typeof version === "string") Object.assign(schema, { version });
   const defs = schema.definitions;
+  // Replacing an accessor by a value on an object of a few hundred properties in V8's fast mode copies its whole
+  // shape each time (0.7 ms per definition, 350 ms for all): deleting a property that is not the last one added
+  // turns the object into a hash table first (the builtin definitions are put back at once).
+  const builtins = Object.entries(defs);
+  for (const [n] of builtins) delete defs[n];
+  for (const [n, d] of builtins) defs[n] = d;
   for (const [name, body] of Object.entries(definitions)) {
     // What one definition's constructor adds to the schema: itself and, for `allowed-values`, a constant
     // string definition per value, named `<name>-<value>`.
