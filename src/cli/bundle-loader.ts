@@ -9,7 +9,7 @@ import { readFileSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import { dirname } from "node:path";
 import { fileURLToPath } from "node:url";
-import { Script, constants } from "node:vm";
+import { Script } from "node:vm";
 
 /** The entry points of dist/engine.js (src/cli/engine-bundle.ts). */
 export interface EngineBundle {
@@ -25,7 +25,9 @@ export function loadEngineBundle(moduleUrl: string): EngineBundle | undefined {
   const file = fileURLToPath(new URL("engine.js", moduleUrl));
   let source: string;
   try {
-    source = readFileSync(file, "utf8");
+    // esbuild writes non-ASCII characters of strings and identifiers as escapes, so only a comment can hold one;
+    // read as Latin-1 the text is the same program, and reading skips UTF-8 decoding (2 ms of a megabyte).
+    source = readFileSync(file, "latin1");
   } catch {
     return undefined;
   }
@@ -38,7 +40,6 @@ export function loadEngineBundle(moduleUrl: string): EngineBundle | undefined {
   const script = new Script(source, {
     filename: file,
     cachedData,
-    importModuleDynamically: constants.USE_MAIN_CONTEXT_DEFAULT_LOADER,
   });
   if (process.env[WRITE_CODE_CACHE_ENV] === "1") {
     process.once("exit", () => writeFileSync(`${file}.cache`, script.createCachedData()));

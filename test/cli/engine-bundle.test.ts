@@ -17,11 +17,11 @@ async function bundle(outdir: string, codeCache: boolean): Promise<string> {
   return bundleCli(outdir, { sourcemap: false, codeCache });
 }
 
-/** Whether V8 takes `engine.js.cache` for `engine.js` in a fresh node process (as the CLI runs: no flags). */
+/** Whether V8 takes `engine.js.cache` for `engine.js` in a fresh node process (as the CLI runs: no flags, the text read as Latin-1). */
 function cacheAccepted(outdir: string): boolean {
   const probe = `const fs = require("fs"), vm = require("vm");
 const f = ${JSON.stringify(join(outdir, "engine.js"))};
-const s = new vm.Script(fs.readFileSync(f, "utf8"), { filename: f, cachedData: fs.readFileSync(f + ".cache") });
+const s = new vm.Script(fs.readFileSync(f, "latin1"), { filename: f, cachedData: fs.readFileSync(f + ".cache") });
 process.stdout.write(String(!s.cachedDataRejected));`;
   return execFileSync(process.execPath, ["-e", probe], { encoding: "utf8", env: { ...process.env, NODE_OPTIONS: "" } }) === "true";
 }
