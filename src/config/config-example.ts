@@ -196,6 +196,9 @@ host:
     cpu_quota: 0
     # Number of processes and threads.
     pids_max: 0
+  # (native-runner) While jobs keep coming, keep the next job's worker started
+  # in a prepared sandbox (saves about 100 ms per job; none while idle).
+  prestart_worker: true
 
 actions:
   # (native-runner) Where fetched actions (uses:) are cached.

@@ -90,6 +90,7 @@ export function defaultConfig(env: NodeJS.ProcessEnv = process.env, cwd: string 
       uid_range: { start: 0, count: 0 },
       hidden_paths: [],
       resources: { memory_max: 0, cpu_quota: 0, pids_max: 0 },
+      prestart_worker: true,
     },
     actions: {
       cache_dir: join(workdirParent, "actions"),

@@ -186,6 +186,7 @@ export function readHost(s: Section, { cfg, env, cwd }: Scope): void {
   cfg.host.resources.cpu_quota = cpuQuota(res) ?? 0;
   cfg.host.resources.pids_max = res.int("pids_max", { min: 0 }) ?? 0;
   res.finish();
+  cfg.host.prestart_worker = s.bool("prestart_worker") ?? true;
 }
 
 // count 0 = no per-job uids.

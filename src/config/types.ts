@@ -95,6 +95,8 @@ export interface HostConfig {
   job_gid?: number;
   hidden_paths: string[];
   resources: ResourceLimits;
+  /** While jobs keep coming, start the next job's worker before its task arrives (unset: true). */
+  prestart_worker?: boolean;
 }
 
 export interface ActionsConfig {

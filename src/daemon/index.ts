@@ -4,6 +4,7 @@ export { startOneJob, EXIT_NO_TASK, type OneJob, type OneJobOptions } from "./on
 export { runTask, buildJobRequest, countSteps, type RunJobFn, type TaskResult, type TaskRunnerContext } from "./task-runner.js";
 export { TaskReporter, type ReporterOptions, type FinalReport } from "./reporter.js";
 export { Poller, effectiveFetchInterval, type PollerOptions } from "./poller.js";
+export { HOT_WINDOW_MS } from "./fetch-pacer.js";
 export { Supervisor, TaskAbort, TIMEOUT_MESSAGE, type TaskHandle, type AbortKind } from "./supervisor.js";
 export { sanitizeRows, MAX_ROW_BYTES } from "./log-rows.js";
 export type { DaemonObserver, TaskInfo } from "./observer.js";

@@ -58,8 +58,10 @@ export function markJobProcesses(
         get dirs() {
           return sb.dirs;
         },
+        // The worker gets the marker twice: in its own environment when it is started for the task, and here (its
+        // steps' environment) when it was started ahead of the task, before the marker was known.
         get baseEnv() {
-          return sb.baseEnv;
+          return { ...sb.baseEnv, [JOB_MARKER_ENV]: marker };
         },
         spawn(spec: SpawnSpec, handlers: SpawnHandlers, signal: AbortSignal): Promise<ExitStatus> {
           const p = sb.spawn({ ...spec, env: { ...spec.env, [JOB_MARKER_ENV]: marker } }, handlers, signal);
@@ -70,6 +72,7 @@ export function markJobProcesses(
         dispose: () => sb.dispose(),
         ...(sb.killHints ? { killHints: () => sb.killHints!() } : {}),
         ...(sb.findProgram ? { findProgram: (name: string, path: string) => sb.findProgram!(name, path) } : {}),
+        ...(sb.takePrestarted ? { takePrestarted: () => sb.takePrestarted!() } : {}),
       };
       return wrapped;
     },

@@ -93,6 +93,29 @@ export interface JobSandbox {
   oomReport?(): Promise<string | undefined>;
   /** killAll(), then remove the job's directories and cgroup. Idempotent. */
   dispose(): Promise<void>;
+  /**
+   * Optional: a process started in this sandbox before the job was known (a job worker started ahead of its task,
+   * worker/warm-workers.ts), handed over once. A wrapper of a sandbox passes it through.
+   */
+  takePrestarted?(): PrestartedProcess | undefined;
+}
+
+/** A process started through JobSandbox.spawn before anyone listened: its output waits until attach(). */
+export interface PrestartedProcess {
+  /** The spawn spec's program and arguments (a caller checks it is the process it wants). */
+  readonly argv: readonly string[];
+  /** Its stdin once it runs; never resolves when it failed to start (see exit). */
+  readonly stdin: Promise<Writable>;
+  /** Resolves when it exited (or failed to start). */
+  readonly exit: Promise<ExitStatus>;
+  /** True once it exited. */
+  readonly exited: boolean;
+  /** Why the sandbox could not run it (exit then resolves with neither code nor signal). */
+  readonly startError: Error | undefined;
+  /** Gives its output (buffered so far, then live) to these handlers. */
+  attach(handlers: SpawnHandlers): void;
+  /** Kills it (and what it started). */
+  kill(): void;
 }
 
 export interface PrepareJobOptions {

@@ -57,6 +57,10 @@ export function withJobNix(inner: HostBackend, info: JobNixInfo, opts: JobNixOpt
         spawn: (spec, handlers, signal) => sb.spawn(spec, handlers, signal),
         killAll: () => sb.killAll(),
         ...(sb.findProgram ? { findProgram: (name: string, path: string) => sb.findProgram!(name, path) } : {}),
+        ...(sb.takePrestarted ? { takePrestarted: () => sb.takePrestarted!() } : {}),
+        ...(sb.killHints ? { killHints: () => sb.killHints!() } : {}),
+        ...(sb.oomReport ? { oomReport: () => sb.oomReport!() } : {}),
+        ...(sb.runsActionImages !== undefined ? { runsActionImages: sb.runsActionImages } : {}),
         async dispose() {
           await harvest();
           await sb.dispose();

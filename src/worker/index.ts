@@ -2,3 +2,4 @@
 // worker itself (worker-main.ts, which loads the engine) runs in its own process.
 export { runJobInWorker, type RunInWorkerOptions, type WorkerCommand } from "./run-in-worker.js";
 export { defaultWorkerCommand } from "./command.js";
+export { WarmWorkers, WARM_JOB_KEY, type WarmWorkersOptions } from "./warm-workers.js";

@@ -6,10 +6,11 @@
 
 import type { Emit, JobEvent } from "../engine/events.js";
 import type { JobOutcome, JobRequest, RunJobOptions } from "../engine/job-request.js";
-import type { JobSandbox } from "../host/sandbox.js";
+import type { JobSandbox, PrestartedProcess } from "../host/sandbox.js";
 import type { Writable } from "node:stream";
 import { ChannelError, decodeFromWorker, forEachRow, encode, HEARTBEAT_MS, LineReader, type ToWorker } from "./channel.js";
 import { serveContainerCalls, type ContainerCalls } from "./container-calls.js";
+import { prestart } from "../host/index.js";
 
 export interface WorkerCommand {
   /** Program and arguments that start `job-worker` (node and the worker bundle). */
@@ -131,12 +132,15 @@ async function superviseWorker(
       () => (stdin && !stdin.destroyed && stdin.writableLength > CHANNEL_HIGH_WATER ? drained(stdin) : undefined),
     );
   }
-  const reader = new LineReader(
+  /** The worker said something besides "alive": it got its start message and is working on the job. */
+  let working = false;
+  const newReader = () => new LineReader(
     (line, payload) => {
       lastHeard = Date.now();
       if (failure) return;
       try {
         const msg = decodeFromWorker(line, payload);
+        if (msg.type !== "alive") working = true;
         // The worker's result is its last message: whatever follows it (a second result included) was not the worker's.
         if (done) throw new ChannelError(`a "${msg.type}" message after the result`);
         if (msg.type === "event") {
@@ -172,28 +176,40 @@ async function superviseWorker(
   }, Math.min(HEARTBEAT_MS, hangMs));
   watchdog.unref();
   try {
+    // A worker started ahead of its task in this very sandbox (warm-workers.ts) has booted already; else start one.
+    const taken = sandbox.takePrestarted?.();
+    const usable = taken && !taken.exited && sameArgv(taken.argv, opts.worker.argv) ? taken : undefined;
+    if (taken && !usable) taken.kill();
     const [file, ...args] = opts.worker.argv;
-    const exit = await sandbox.spawn(
-      {
-        file: file!,
-        args,
-        cwd: sandbox.dirs.workspace,
-        env: sandbox.baseEnv,
-        input: (w) => {
-          stdin = w;
-          w.write(encode(start));
-          if (opts.signal.aborted) onCancel();
-        },
-      },
-      {
+    const run = async (proc: PrestartedProcess) => {
+      if (kill.signal.aborted) proc.kill();
+      else kill.signal.addEventListener("abort", () => proc.kill(), { once: true });
+      const reader = newReader();
+      proc.attach({
         onStdout: (c) => reader.push(c),
         onStderr: (c) => {
           lastHeard = Date.now();
           stderrTail = (stderrTail + c.toString()).slice(-4096);
         },
-      },
-      kill.signal,
-    );
+      });
+      void proc.stdin.then((w) => {
+        stdin = w;
+        w.write(encode(start));
+        if (opts.signal.aborted) onCancel();
+      });
+      const exit = await proc.exit;
+      if (proc.startError) throw proc.startError;
+      return exit;
+    };
+    const fresh = () => prestart(sandbox, { file: file!, args, cwd: sandbox.dirs.workspace, env: sandbox.baseEnv });
+    let exit = await run(usable ?? fresh());
+    if (usable && !working && !done && !failure && !opts.signal.aborted) {
+      // The worker started ahead of the task ended before it took the task up (killed while it waited): nothing of
+      // the job ran, so a worker started now runs it.
+      diag("warn", `the job worker started ahead of the task had ended (${exit.signal ?? `exit code ${exit.code}`}): starting another`);
+      stderrTail = "";
+      exit = await run(fresh());
+    }
     const oom = await sandbox.oomReport?.();
     if (oom) row(`##[error]${oom}`);
     if (stderrTail.trim()) diag(done ? "info" : "warn", `job worker stderr: ${stderrTail.trim()}`);
@@ -215,4 +231,8 @@ async function superviseWorker(
     opts.signal.removeEventListener("abort", onCancel);
     stdin?.destroy();
   }
+}
+
+function sameArgv(a: readonly string[], b: readonly string[]): boolean {
+  return a.length === b.length && a.every((x, i) => x === b[i]);
 }

@@ -2,7 +2,7 @@
 
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync, readFileSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import { freePort, setupEnv, startCli, workflow, waitUntil } from "./harness.js";
 
@@ -228,3 +228,41 @@ test("an exception nobody caught inside a task fails that task only; the daemon 
     await env.close();
   }
 });
+
+/** Clock ticks since boot now (the unit of /proc/<pid>/stat's start time). */
+const ticksNow = () => Math.floor(Number(readFileSync("/proc/uptime", "utf8").split(" ")[0]) * 100);
+
+for (const prestart of [true, false]) {
+  test(`host.prestart_worker: ${prestart}: the second of two jobs ${prestart ? "runs in a worker started before its task was fetched" : "starts its worker after its task was fetched"}; steps carry the task's marker; nothing waits after shutdown`, async () => {
+    const env = await setupEnv();
+    const cli = await startCli(env, ["daemon"], { prestartWorker: prestart });
+    try {
+      const step = `      - run: echo "parent-start=$(sed 's/.*) //' /proc/$PPID/stat | cut -d' ' -f20) marker=$NATIVE_RUNNER_JOB"\n`;
+      const first = env.emu.enqueue({ workflow: workflow(step) });
+      await env.emu.waitForJobDone(first.jobId, 60_000);
+      // Longer than a worker's start: a worker started for the second task cannot be older than its fetch.
+      await new Promise((r) => setTimeout(r, 1500));
+      const [t0, u0] = [Date.now(), ticksNow()];
+      const second = env.emu.enqueue({ workflow: workflow(step) });
+      await env.emu.waitForJobDone(second.jobId, 60_000);
+      const job = env.emu.job(second.jobId)!;
+      assert.equal(job.result, "success", cli.output());
+      const text = job.logRows.join("\n");
+      const m = /parent-start=(\d+) marker=(\S+)/.exec(text);
+      assert.ok(m, text);
+      assert.match(m[2]!, new RegExp(`/emu-${job.taskId}$`), "the task's crash marker reaches its steps");
+      const fetched = env.emu.requests().find((r) => r.rpc.endsWith("FetchTask") && r.taskIds?.includes(job.taskId!));
+      assert.ok(fetched, "the FetchTask that brought the task");
+      const fetchedTick = u0 + Math.floor((fetched.time - t0) / 10);
+      if (prestart) assert.ok(Number(m[1]) < fetchedTick - 10, `worker started at tick ${m[1]}, task fetched at ${fetchedTick}`);
+      else assert.ok(Number(m[1]) >= fetchedTick - 2, `worker started at tick ${m[1]}, task fetched at ${fetchedTick}`);
+      cli.child.kill("SIGTERM");
+      assert.equal((await cli.exited).code, 0, cli.output());
+      const left = readdirSync(join(env.dir, "work")).filter((n) => n.startsWith("task-"));
+      assert.deepEqual(left, [], "no sandbox (waiting or not) is left after shutdown");
+    } finally {
+      cli.child.kill("SIGKILL");
+      await env.close();
+    }
+  });
+}

@@ -71,6 +71,8 @@ export interface DaemonSettings {
   /** Replaces the connection's token (e.g. a wrong one). */
   token?: string;
   extra?: string;
+  /** host.prestart_worker (default: unset, i.e. true). */
+  prestartWorker?: boolean;
 }
 
 export function configYaml(env: TestEnv, s: DaemonSettings = {}): string {
@@ -94,7 +96,7 @@ runner:
 host:
   workdir_parent: ${join(env.dir, "work")}
   isolation: none
-cache:
+${s.prestartWorker !== undefined ? `  prestart_worker: ${s.prestartWorker}\n` : ""}cache:
   enabled: ${s.cache === true}
   dir: ${join(env.dir, "cache")}
   host: ${JSON.stringify(s.cacheHost ?? "127.0.0.1")}

@@ -6,10 +6,10 @@ import {
   labelNames, loadConfig, parseLabel, parseGoDuration, readRegistration, resolveConnections, resolveSecretUrl, writeRegistration,
   type ConnectionConfig, type RegistrationFile, type RunnerConfig,
 } from "../../config/index.js";
-import { startDaemon, type DaemonOptions, createDaemonObservability, installCrashGuard } from "../../daemon/index.js";
+import { startDaemon, type DaemonOptions, createDaemonObservability, installCrashGuard, HOT_WINDOW_MS } from "../../daemon/index.js";
 import { createNixIntegration, type NixIntegration } from "../../nix/index.js";
 import type { CacheActivity, CacheService } from "../../cache/index.js";
-import { defaultWorkerCommand, runJobInWorker } from "../../worker/index.js";
+import { defaultWorkerCommand, runJobInWorker, WarmWorkers } from "../../worker/index.js";
 import { createHostBackend } from "../../host/index.js";
 import type { HostBackend } from "../../host/sandbox.js";
 import { createCliLogger, type Logger } from "../../observability/logger.js";
@@ -81,7 +81,7 @@ export interface PreparedRunner {
 }
 
 /** Config, connections, host backend and logger: everything `daemon` and `one-job` share. */
-export async function prepareRunner(cmd: Command, flags: ConnectionFlags): Promise<PreparedRunner> {
+export async function prepareRunner(cmd: Command, flags: ConnectionFlags, o: { oneJob?: boolean } = {}): Promise<PreparedRunner> {
   const file = (cmd.optsWithGlobals() as { config?: string }).config;
   const cfg = await loadConfig(file);
   const log = await createCliLogger({ level: cfg.log.level, format: cfg.log.format, name: "native-runner" });
@@ -119,8 +119,13 @@ export async function prepareRunner(cmd: Command, flags: ConnectionFlags): Promi
     containerRuntime = runtime;
     if (swept.containers + swept.networks + swept.volumes > 0) log.info(swept, "removed containers, networks and volumes left by an earlier run");
   }
-  const host = await hostBackend(cfg, log);
+  const baseHost = await hostBackend(cfg, log);
   const worker = await defaultWorkerCommand();
+  // While jobs keep coming (the poller's hot window), the next job's worker is started before its task.
+  const warm = cfg.host.prestart_worker !== false && !o.oneJob
+    ? new WarmWorkers(baseHost, { worker, keepMs: HOT_WINDOW_MS, diag: (level, msg) => log[level](msg) })
+    : undefined;
+  const host = warm?.host ?? baseHost;
   const cacheActivity: PreparedRunner["cacheActivity"] = {};
   // Job containers cannot reach 127.0.0.1 of the host: without cache.host, the proxy uses the outbound address.
   const cacheHost = cfg.cache.host || (containerRuntime ? ((await outboundAddress()) ?? "") : "");
@@ -196,6 +201,7 @@ export async function prepareRunner(cmd: Command, flags: ConnectionFlags): Promi
     cacheActivity,
     close: async () => {
       nix.close();
+      await warm?.close();
       await cache?.close();
     },
   };

@@ -15,7 +15,7 @@ export function oneJobCommand(program: Command): void {
       .option("-w, --wait", "keep polling until a job arrives")
       .option("--handle <handle>", "run this specific job attempt (newer Forgejo)"),
   ).action(async (flags: OneJobFlags, cmd: Command) => {
-    const setup = await prepareRunner(cmd, flags);
+    const setup = await prepareRunner(cmd, flags, { oneJob: true });
     installCrashGuard(setup.log);
     if (setup.options.connections.length > 1) {
       setup.log.warn("one-job uses the first connection only");
