@@ -129,3 +129,31 @@ function writeFile(p: string, content: string): string {
   writeFileSync(p, content);
   return p;
 }
+
+test("the Nix wrapper of a job's sandbox passes on every optional part of the sandbox it wraps", async () => {
+  const dir = mkdtempSync(join(tmpdir(), "nr-nixint-"));
+  try {
+    const plain = new PlainBackend(join(dir, "work"));
+    const hints = { processGroups: [4242], uid: 3_720_001, gid: 3_720_001 };
+    const inner = {
+      name: "stub",
+      async prepareJob(p: { jobKey: string }) {
+        const sb = await plain.prepareJob(p);
+        return Object.assign(sb, { killHints: () => hints, oomReport: async () => "oom", runsActionImages: true, takePrestarted: () => undefined });
+      },
+    };
+    const nix = createNixIntegration({ nix: nixCfg(), stateDir: dir, log: capture().log, path: "/nonexistent" });
+    const sb = await nix.hostFor(inner, { taskId: 9n, repository: "o/r", event: {}, ref: "refs/heads/main" }, () => {}).prepareJob({ jobKey: "task-9" });
+    try {
+      assert.deepEqual(sb.killHints?.(), hints);
+      assert.equal(await sb.oomReport?.(), "oom");
+      assert.equal(sb.runsActionImages, true);
+      assert.equal(typeof sb.takePrestarted, "function");
+    } finally {
+      await sb.dispose();
+      nix.close();
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
