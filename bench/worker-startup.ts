@@ -3,7 +3,9 @@
 // job's sandbox) and through the engine in-process (exec's path), on the
 // plain backend and, as root, on uid+bwrap with raw cgroups. The worker is
 // the shipped bundle. Start-up cost = time to the job's first event through a
-// worker minus the same in-process. Prints figures, asserts nothing.
+// worker minus the same in-process; then the same through a worker started
+// ahead of its task (host.prestart_worker), jobs a second apart. Prints
+// figures, asserts nothing.
 //   npx tsx bench/worker-startup.ts [jobs]
 
 import { chmod, mkdtemp, rm } from "node:fs/promises";
@@ -14,7 +16,7 @@ import { runJob } from "../src/engine/run-job.js";
 import { PlainBackend } from "../src/host/plain-backend.js";
 import { createHostBackend } from "../src/host/index.js";
 import type { HostBackend } from "../src/host/sandbox.js";
-import { runJobInWorker } from "../src/worker/index.js";
+import { runJobInWorker, WarmWorkers } from "../src/worker/index.js";
 import { shippedCli } from "./peers.js";
 
 const JOBS = Number(process.argv[2] ?? 20);
@@ -37,10 +39,11 @@ const req = (i: number): JobRequest => ({
 
 const q = (xs: number[], p: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(p * xs.length))]!;
 
-async function measure(host: HostBackend, viaWorker: boolean): Promise<{ first: number[]; total: number[] }> {
+async function measure(host: HostBackend, viaWorker: boolean, gapMs = 0): Promise<{ first: number[]; total: number[] }> {
   const first: number[] = [];
   const total: number[] = [];
   for (let i = 0; i < JOBS + 2; i++) {
+    if (gapMs) await new Promise((r) => setTimeout(r, gapMs));
     let firstAt = 0;
     const t0 = performance.now();
     const lines: string[] = [];
@@ -79,11 +82,15 @@ try {
   for (const [name, host] of backends) {
     const inproc = await measure(host, false);
     const viaWorker = await measure(host, true);
+    // As the daemon runs jobs that keep coming: the next job's worker started ahead of its task (jobs a second apart).
+    const warm = new WarmWorkers(host, { worker, keepMs: 60_000 });
+    const viaWarm = await measure(warm.host, true, 1000).finally(() => warm.close());
     const f = (xs: number[]) => `p50 ${q(xs, 0.5).toFixed(1)} ms, p95 ${q(xs, 0.95).toFixed(1)} ms`;
     console.log(`  ${name}:`);
     console.log(`    first event   in-process ${f(inproc.first)} | worker ${f(viaWorker.first)}`);
     console.log(`    whole job     in-process ${f(inproc.total)} | worker ${f(viaWorker.total)}`);
     console.log(`    worker start-up cost per job (p50 first-event difference): ${(q(viaWorker.first, 0.5) - q(inproc.first, 0.5)).toFixed(1)} ms; whole-job difference p50 ${(q(viaWorker.total, 0.5) - q(inproc.total, 0.5)).toFixed(1)} ms`);
+    console.log(`    worker started ahead of its task (host.prestart_worker): first event ${f(viaWarm.first)}, whole job ${f(viaWarm.total)}; cost per job ${(q(viaWarm.first, 0.5) - q(inproc.first, 0.5)).toFixed(1)} ms`);
   }
 } finally {
   await rm(parent, { recursive: true, force: true });
