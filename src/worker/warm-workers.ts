@@ -13,8 +13,8 @@ import type { HostBackend, JobSandbox, PrepareJobOptions, PrestartedProcess } fr
 import { prestart } from "../host/index.js";
 import type { WorkerCommand } from "./run-in-worker.js";
 
-/** The job key of a sandbox made before its task (names its directory: `task-next-<random>`). */
-export const WARM_JOB_KEY = "task-next";
+/** The job key of a sandbox made before its task (names its directory: `waiting-<random>`). */
+export const WARM_JOB_KEY = "waiting";
 
 export interface WarmWorkersOptions {
   worker: WorkerCommand;

@@ -258,7 +258,7 @@ for (const prestart of [true, false]) {
       else assert.ok(Number(m[1]) >= fetchedTick - 2, `worker started at tick ${m[1]}, task fetched at ${fetchedTick}`);
       cli.child.kill("SIGTERM");
       assert.equal((await cli.exited).code, 0, cli.output());
-      const left = readdirSync(join(env.dir, "work")).filter((n) => n.startsWith("task-"));
+      const left = readdirSync(join(env.dir, "work")).filter((n) => n.startsWith("task-") || n.startsWith("waiting-"));
       assert.deepEqual(left, [], "no sandbox (waiting or not) is left after shutdown");
     } finally {
       cli.child.kill("SIGKILL");

@@ -49,7 +49,7 @@ async function processesIn(dir: string): Promise<number[]> {
   return out;
 }
 
-const warmRoots = async (workdir: string) => (await readdir(workdir).catch(() => [] as string[])).filter((n) => n.startsWith("task-next-"));
+const warmRoots = async (workdir: string) => (await readdir(workdir).catch(() => [] as string[])).filter((n) => n.startsWith("waiting-"));
 
 const backends: { name: string; make(): Promise<{ host: HostBackend; workdir: string; cleanup(): Promise<void> }>; skip(): Promise<string | false> }[] = [
   {
