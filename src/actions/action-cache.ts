@@ -11,9 +11,9 @@
 // all of it or nothing. The lock covers only renames, leases and eviction,
 // never the network.
 
-import { createHash, randomBytes } from "node:crypto";
 import { promises as fs } from "node:fs";
 import path from "node:path";
+import { nodeCrypto, randomHex } from "../host/index.js";
 
 const LOCK_STALE_MS = 120_000;
 const LOCK_WAIT_MS = 120_000;
@@ -143,7 +143,7 @@ export class ActionCache {
       for (const e of entries) {
         if (total <= maxBytes) break;
         if (leased.has(e.name)) continue;
-        const dest = path.join(this.tmpDir, `trash-${e.name}-${randomBytes(4).toString("hex")}`);
+        const dest = path.join(this.tmpDir, `trash-${e.name}-${randomHex(4)}`);
         await fs.rename(path.join(this.entriesDir, e.name), dest);
         await fs.rm(path.join(this.entriesDir, `${e.name}.json`), { force: true });
         trash.push(dest);
@@ -175,7 +175,7 @@ export class ActionCache {
     } catch {
       // keep the strict default
     }
-    const file = path.join(this.leasesDir, `${name}@${process.pid}@${randomBytes(6).toString("hex")}`);
+    const file = path.join(this.leasesDir, `${name}@${process.pid}@${randomHex(6)}`);
     await fs.writeFile(file, "");
     const now = new Date();
     await fs.utimes(dir, now, now).catch(() => undefined);
@@ -234,7 +234,7 @@ export class ActionCache {
     const ownerDead = Number.isInteger(pid) && pid > 0 && !processAlive(pid);
     if (ownerDead || Date.now() - st.mtimeMs > LOCK_STALE_MS) {
       // Rename first so two breakers cannot both remove a lock taken meanwhile.
-      const dest = path.join(this.tmpDir, `stale-lock-${randomBytes(4).toString("hex")}`);
+      const dest = path.join(this.tmpDir, `stale-lock-${randomHex(4)}`);
       try {
         await fs.rename(this.lockDir, dest);
         await fs.rm(dest, { recursive: true, force: true });
@@ -246,7 +246,7 @@ export class ActionCache {
 }
 
 export function sha256(s: string): string {
-  return createHash("sha256").update(s).digest("hex");
+  return nodeCrypto().createHash("sha256").update(s).digest("hex");
 }
 
 function processAlive(pid: number): boolean {
@@ -279,7 +279,7 @@ export async function treeSize(dir: string): Promise<number> {
 }
 
 async function writeAtomic(file: string, text: string, tmpDir: string): Promise<void> {
-  const tmp = path.join(tmpDir, `w-${randomBytes(6).toString("hex")}`);
+  const tmp = path.join(tmpDir, `w-${randomHex(6)}`);
   await fs.writeFile(tmp, text);
   await fs.rename(tmp, file);
 }

@@ -4,12 +4,11 @@
 // workspace paths are valid on both sides; every process is an `exec` in the
 // container. Services share a per-job network and are reached by their key.
 
-import { randomBytes } from "node:crypto";
 import { lstat } from "node:fs/promises";
 import { Readable } from "node:stream";
 import type Docker from "dockerode";
 import type { ExitStatus, HostBackend, JobDirs, JobSandbox, PrepareJobOptions, SpawnHandlers, SpawnSpec } from "../host/sandbox.js";
-import { createJobDirs, removeJobDirs, sanitizeJobKey, jobBaseEnv } from "../host/index.js";
+import { createJobDirs, removeJobDirs, sanitizeJobKey, jobBaseEnv, randomHex } from "../host/index.js";
 import {
   LABEL_RUNNER, LABEL_TASK, containerLogs, demux, ensureImage, execCapture, execIn, messageOf, type Engine, type PullAuth,
 } from "./engine-api.js";
@@ -108,7 +107,7 @@ export class ContainerBackend implements HostBackend {
       serviceOpts.set(key, so);
     }
 
-    const task = `${sanitizeJobKey(jobKey)}-${randomBytes(4).toString("hex")}`;
+    const task = `${sanitizeJobKey(jobKey)}-${randomHex(4)}`;
     const labels = { [LABEL_RUNNER]: rt.runnerId, [LABEL_TASK]: task };
     const owner = o.owner ?? runnerOwner();
     const sandbox = new ContainerSandbox(rt, task, dirs, {

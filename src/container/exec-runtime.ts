@@ -2,9 +2,9 @@
 // volume allowed (the user runs their own workflows), no socket mounted
 // unless --container-daemon-socket names one.
 
-import { randomBytes } from "node:crypto";
 import os from "node:os";
 import path from "node:path";
+import { randomHex } from "../host/index.js";
 import { connectEngine, engineAddress } from "./engine-api.js";
 import type { ContainerRuntime } from "./container-backend.js";
 
@@ -29,7 +29,7 @@ export async function execContainerRuntime(f: ExecContainerFlags, workdir: strin
   const socket = f.containerDaemonSocket && f.containerDaemonSocket !== "-" ? f.containerDaemonSocket.replace(/^unix:\/\//, "") : undefined;
   return {
     engine,
-    runnerId: `exec-${os.hostname()}-${process.pid}-${randomBytes(3).toString("hex")}`,
+    runnerId: `exec-${os.hostname()}-${process.pid}-${randomHex(3)}`,
     workdirParent: path.join(workdir, "jobs"),
     network: f.network ?? "",
     privileged: f.privileged === true,

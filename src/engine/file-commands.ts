@@ -2,9 +2,9 @@
 // a fresh set of files per step, read back after the step as a table of
 // small readers. A malformed file fails the step.
 
-import { randomUUID } from "node:crypto";
 import { chmodSync, closeSync, constants, fchmodSync, fstatSync, lstatSync, mkdirSync, openSync, readSync, renameSync, rmSync } from "node:fs";
 import { join } from "node:path";
+import { randomUuid } from "../host/index.js";
 
 export class FileCommandError extends Error {}
 
@@ -93,7 +93,7 @@ export class StepFiles {
       mkdirSync(dir, { recursive: true, mode: 0o777 });
       chmodSync(dir, 0o777);
     }
-    const suffix = randomUUID();
+    const suffix = randomUuid();
     const paths = new Map<FileCommand, string>();
     for (const fc of FILE_COMMANDS) {
       const p = join(dir, fc.prefix + suffix);

@@ -1,14 +1,13 @@
 // `native-runner exec`: pre-flight (find, parse and validate workflows),
 // then the orchestrator with the real engine, a printer, and Ctrl-C handling.
 
-import { randomBytes } from "node:crypto";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { parseDotenv } from "../config/index.js";
 import type { JobOutcome, JobRequest, RunJobOptions } from "../engine/job-request.js";
 import { runJob as engineRunJob } from "../engine/index.js";
-import { PlainBackend } from "../host/index.js";
+import { PlainBackend, randomHex } from "../host/index.js";
 import { platformLabel } from "../container/job-platform.js";
 import { execContainerRuntime, lazyRuntime, type ExecContainerFlags } from "../container/exec-runtime.js";
 import { routeJobs } from "../container/route-job.js";
@@ -157,7 +156,7 @@ export async function runExec(o: ExecOptions, io: ExecIo): Promise<number> {
   }
 
   const repo = await repoInfo;
-  const token = randomBytes(20).toString("hex");
+  const token = randomHex(20);
   const counter = nextRunNumber();
   const eventInputs = event && typeof event.inputs === "object" && event.inputs ? (event.inputs as Record<string, unknown>) : {};
   const mergedInputs: Record<string, string> = { ...stringValues(eventInputs), ...givenInputs };
@@ -212,7 +211,7 @@ export async function runExec(o: ExecOptions, io: ExecIo): Promise<number> {
           runId: counter,
           runNumber: counter,
           token,
-          runtimeToken: randomBytes(20).toString("hex"),
+          runtimeToken: randomHex(20),
           defaultActionsUrl: o.defaultActionsUrl.replace(/\/+$/, ""),
         };
         const orchestrator = new Orchestrator({

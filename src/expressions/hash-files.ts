@@ -1,5 +1,5 @@
-import { createHash } from "node:crypto";
 import { constants } from "node:fs";
+import { createRequire } from "node:module";
 import { open, opendir, readlink, realpath, stat } from "node:fs/promises";
 import path from "node:path";
 import { ExpressionError } from "./types.js";
@@ -12,6 +12,15 @@ interface CompiledPattern {
 }
 
 const GLOB_CHARS = /[*?[]/;
+
+// node:crypto is loaded on first use, not with the module: most jobs never hash a file, and loading it costs
+// milliseconds of every exec and job worker start. (A require, not import(): the engine script runs in a vm.Script
+// without a dynamic-import hook.)
+let hashes: typeof import("node:crypto").createHash | undefined;
+function createHash(algorithm: string): import("node:crypto").Hash {
+  hashes ??= (createRequire(import.meta.url)("node:crypto") as typeof import("node:crypto")).createHash;
+  return hashes(algorithm);
+}
 
 /**
  * GitHub's hashFiles(): patterns (one per argument, or one per line) are

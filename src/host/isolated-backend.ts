@@ -13,7 +13,7 @@ import { jobBaseEnv } from "./job-env.js";
 import { killGroupsAndSessions, killUid, processStart } from "./proc-scan.js";
 import { APPLY_ENV, BASH, envRecords, launch, wrapperEnv } from "./launch.js";
 import type { UidPool } from "./uid-pool.js";
-import { randomBytes } from "node:crypto";
+import { randomHex } from "./random.js";
 import { realpath } from "node:fs/promises";
 
 export type IsolationMode = "none" | "uid" | "bwrap" | "uid+bwrap";
@@ -70,7 +70,7 @@ export class IsolatedBackend implements HostBackend {
         ...(identity ? { identity } : {}),
         ...(o.instance ? { instance: o.instance } : {}),
       });
-      const cgName = `job-${sanitizeJobKey(prep.jobKey)}-${randomBytes(3).toString("hex")}`;
+      const cgName = `job-${sanitizeJobKey(prep.jobKey)}-${randomHex(3)}`;
       cg = await o.cgroups.create(cgName, o.limits);
       let plan: BwrapPlan | undefined;
       if (o.isolation.endsWith("bwrap")) {

@@ -10,7 +10,7 @@
 import { chown, lstat, mkdir, open, readdir, readFile, realpath, rm, rmdir, unlink, writeFile } from "node:fs/promises";
 import { constants } from "node:fs";
 import { spawn } from "node:child_process";
-import { randomBytes } from "node:crypto";
+import { randomHex } from "./random.js";
 import { join } from "node:path";
 import type { JobDirs } from "./sandbox.js";
 import type { Identity } from "./cgroup/types.js";
@@ -36,7 +36,7 @@ export interface CreateJobDirsOptions {
 export async function createJobDirs(opts: CreateJobDirsOptions): Promise<JobDirs> {
   // 0711: job uids may pass through to their own root but cannot list the others.
   await mkdir(opts.parent, { recursive: true, mode: 0o711 });
-  const root = join(opts.parent, `${sanitizeJobKey(opts.jobKey)}-${randomBytes(4).toString("hex")}`);
+  const root = join(opts.parent, `${sanitizeJobKey(opts.jobKey)}-${randomHex(4)}`);
   const dirs: JobDirs = {
     root,
     workspace: opts.workspaceDir ?? join(root, "workspace"),

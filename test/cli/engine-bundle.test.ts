@@ -26,13 +26,13 @@ process.stdout.write(String(!s.cachedDataRejected));`;
   return execFileSync(process.execPath, ["-e", probe], { encoding: "utf8", env: { ...process.env, NODE_OPTIONS: "" } }) === "true";
 }
 
-function execIn(entry: string): string {
+function execIn(entry: string, nodeArgs: string[] = []): string {
   const repo = mkdtempSync(join(tmpdir(), "nr-engine-bundle-repo-"));
   try {
     mkdirSync(join(repo, ".github/workflows"), { recursive: true });
     writeFileSync(join(repo, ".github/workflows/ci.yml"), "on: push\njobs:\n  one:\n    runs-on: ubuntu-latest\n    steps:\n      - run: echo from-the-engine-script\n");
     const env = { ...process.env, HOME: repo, XDG_STATE_HOME: join(repo, ".state"), XDG_CACHE_HOME: join(repo, ".cache") };
-    return execFileSync(process.execPath, [entry, "exec"], { cwd: repo, encoding: "utf8", env });
+    return execFileSync(process.execPath, [...nodeArgs, entry, "exec"], { cwd: repo, encoding: "utf8", env });
   } finally {
     rmSync(repo, { recursive: true, force: true });
   }
@@ -55,4 +55,20 @@ test("the build writes a code cache V8 accepts, exec runs from it, and a cache t
   writeFileSync(join(outdir, "engine.js.cache"), Buffer.from("not a code cache"));
   assert.ok(!cacheAccepted(outdir));
   assert.match(execIn(entry), /from-the-engine-script/);
+});
+
+test("the engine script has no dynamic import() (it runs without a module loader), and a plain job loads no node:crypto", async (t) => {
+  const outdir = join(ROOT, "node_modules/.cache/native-runner-test", `engine-bundle-crypto-${process.pid}`);
+  t.after(() => rmSync(outdir, { recursive: true, force: true }));
+  const entry = await bundle(outdir, false);
+  const engine = readFileSync(join(outdir, "engine.js"), "utf8");
+  assert.doesNotMatch(engine, /\bimport\s*\(\s*["'`]/, "a dynamic import() in the engine script fails at run time");
+  // The built-in modules the exec process loaded, written at exit by a preloaded script.
+  const list = join(outdir, "modules.txt");
+  const preload = join(outdir, "list-modules.cjs");
+  writeFileSync(preload, `process.on("exit", () => require("fs").writeFileSync(${JSON.stringify(list)}, process.moduleLoadList.join("\\n")));`);
+  assert.match(execIn(entry, ["-r", preload]), /from-the-engine-script/);
+  const loaded = readFileSync(list, "utf8").split("\n");
+  assert.ok(loaded.includes("NativeModule child_process"), "the list is the exec process's");
+  assert.ok(!loaded.includes("NativeModule crypto"), "node:crypto is loaded only to hash (src/host/random.ts)");
 });

@@ -10,7 +10,6 @@
 // reverse order, with the same image, env and inputs. Both honour
 // pre-if/post-if (default always()).
 
-import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import type { DockerRuns } from "../../actions/types.js";
@@ -20,7 +19,7 @@ import { writeActionHeader } from "./action-header.js";
 import type { ActionInstance, JobRuntime, PostStep } from "../job-runtime.js";
 import { runStepProcess } from "../step-process.js";
 import { actionProcessEnv, actionProcessResult } from "./action-process.js";
-import { splitArgs } from "../../host/index.js";
+import { nodeCrypto, splitArgs } from "../../host/index.js";
 import type { HandlerResult, StepInvocation } from "./types.js";
 import type { ActionImage } from "../../host/sandbox.js";
 
@@ -127,7 +126,7 @@ function actionImage(instance: ActionInstance, runs: DockerRuns): ActionImage {
       context: p.dir,
       dockerfile: join(p.dir, runs.image),
       // Built once per action and ref (or content, for local actions).
-      tag: `native-runner-action-${createHash("sha256").update(p.ref ? `${p.repository ?? p.dir}@${p.ref}` : dockerfileText(join(p.dir, runs.image))).digest("hex").slice(0, 16)}:latest`,
+      tag: `native-runner-action-${nodeCrypto().createHash("sha256").update(p.ref ? `${p.repository ?? p.dir}@${p.ref}` : dockerfileText(join(p.dir, runs.image))).digest("hex").slice(0, 16)}:latest`,
     },
   };
 }

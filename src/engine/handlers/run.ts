@@ -1,9 +1,9 @@
 // `run:` steps: the script goes to a file in RUNNER_TEMP and the shell runs it.
 
-import { randomUUID } from "node:crypto";
 import { mkdirSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { isAbsolute, join, resolve } from "node:path";
 import { interpolate, withHashFiles } from "../../expressions/index.js";
+import { randomUuid } from "../../host/index.js";
 import { planShell, ShellError } from "../shells.js";
 import { applyEffects, runStepProcess, stepPath } from "../step-process.js";
 import type { HandlerResult, StepInvocation } from "./types.js";
@@ -27,7 +27,7 @@ export async function runScriptStep(inv: StepInvocation): Promise<HandlerResult>
 
   let plan;
   try {
-    plan = planShell(shell, stepPath(rt, inv.env), (ext) => join(rt.sandbox.dirs.temp, `${randomUUID()}${ext}`), rt.sandbox.findProgram?.bind(rt.sandbox));
+    plan = planShell(shell, stepPath(rt, inv.env), (ext) => join(rt.sandbox.dirs.temp, `${randomUuid()}${ext}`), rt.sandbox.findProgram?.bind(rt.sandbox));
   } catch (e) {
     if (e instanceof ShellError) return fail(e.message);
     throw e;
