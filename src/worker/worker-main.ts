@@ -16,6 +16,22 @@ import type { HostBackend } from "../host/sandbox.js";
 import { decodeToWorker, encodeParts, HEARTBEAT_MS, LineReader, MAX_BATCH_ROWS, type FromWorker, type LogBatch, type StartMessage } from "./channel.js";
 import type { LogEvent, LogStage } from "../engine/events.js";
 import { RemoteContainerSandbox } from "./remote-container-sandbox.js";
+import { parseTaskPayload, payloadJob } from "../workflow/index.js";
+
+/** A job like most: what a waiting worker reads once before its task comes. */
+const WARM_UP_PAYLOAD = `name: warm-up
+on: push
+jobs:
+  build:
+    runs-on: native
+    env:
+      A: \${{ github.sha }}
+    steps:
+      - uses: actions/checkout@v4
+      - name: test
+        run: echo "\${{ matrix.x || 'x' }}"
+        if: \${{ success() && github.event_name == 'push' }}
+`;
 
 /** The daemon's crash-recovery marker (daemon/job-marker.ts) reaches every step. */
 const MARKER_ENV = "NATIVE_RUNNER_JOB";
@@ -74,6 +90,20 @@ export async function workerMain(input: Readable, output: Writable): Promise<num
     () => stop("message from the daemon too long"),
   );
   input.on("data", (c: Buffer) => reader.push(c));
+  // A worker started ahead of its task (warm-workers.ts) waits for its start message: meanwhile it reads a
+  // workflow once, so that the task's first read does not pay for compiling the reader and building the schema.
+  // A worker started for its task finds the message already there and skips this.
+  let gotStart = false;
+  void startMsg.then(() => (gotStart = true), () => {});
+  setImmediate(() => {
+    if (gotStart || abort.signal.aborted) return;
+    try {
+      payloadJob(WARM_UP_PAYLOAD);
+      parseTaskPayload(WARM_UP_PAYLOAD, "warm-up.yml");
+    } catch {
+      // only a warm-up
+    }
+  });
   input.on("end", () => gone("the runner went away"));
   input.on("error", () => gone("the runner went away"));
   const heartbeat = setInterval(() => send({ type: "alive" }), HEARTBEAT_MS);
