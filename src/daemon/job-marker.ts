@@ -2,10 +2,12 @@
 //
 // Every process a task starts gets NATIVE_RUNNER_JOB=<marker> in its
 // environment (inherited by everything it forks, daemons that leave the
-// session included), and the sandbox's own kill hints (process groups,
-// cgroups, uid) are journaled in the task's spool. A restarted daemon kills
-// by marker (a /proc scan), by cgroup, and, on the same boot only (pids and
-// groups are reused after a reboot), by process group and job uid.
+// session included), and the sandbox's own kill hints (the isolating
+// backends give the job uid; the format also takes process groups and
+// cgroups) are journaled in the task's spool. A restarted daemon kills by
+// marker (a /proc scan), by cgroup, and, on the same boot only (pids and
+// groups are reused after a reboot), by process group and job uid. (Job
+// cgroups and the uid range are also swept when the daemon starts.)
 
 import { createHash } from "node:crypto";
 import { existsSync, readFileSync } from "node:fs";

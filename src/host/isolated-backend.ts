@@ -4,7 +4,7 @@
 
 import type { ResourceLimits } from "../config/types.js";
 import type {
-  ExitStatus, HostBackend, JobDirs, JobSandbox, PrepareJobOptions, SpawnHandlers, SpawnSpec,
+  ExitStatus, JobKillHints, HostBackend, JobDirs, JobSandbox, PrepareJobOptions, SpawnHandlers, SpawnSpec,
 } from "./sandbox.js";
 import type { CgroupLayer, Identity, JobCgroup } from "./cgroup/types.js";
 import { bwrapArgs, resolveHidden, type BwrapPlan } from "./bwrap-args.js";
@@ -178,6 +178,15 @@ class IsolatedSandbox implements JobSandbox {
 
   async killAll(): Promise<void> {
     await this.kill();
+  }
+
+  /**
+   * The job's uid: the worker's git identity (a job uid has no passwd entry) and the spool's kill hint. Process
+   * groups are not given: a restarted runner would kill by them on this boot, and a pid can be reused meanwhile;
+   * the job's cgroups and uids are swept at start anyway.
+   */
+  killHints(): JobKillHints {
+    return this.identity ? { uid: this.identity.uid, gid: this.identity.gid } : {};
   }
 
   async oomReport(): Promise<string | undefined> {

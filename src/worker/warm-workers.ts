@@ -34,6 +34,8 @@ export class WarmWorkers {
   private warm: Warm | undefined;
   private preparing: Promise<void> | undefined;
   private timer: NodeJS.Timeout | undefined;
+  /** When the last task took a sandbox (or was prepared cold). */
+  private lastTask = 0;
   private closed = false;
   private readonly disposing = new Set<Promise<void>>();
 
@@ -86,6 +88,7 @@ export class WarmWorkers {
   /** Starts the next task's worker unless one is ready or on its way; restarts the idle timer. */
   private refill(): void {
     if (this.closed) return;
+    this.lastTask = Date.now();
     if (this.timer) clearTimeout(this.timer);
     this.timer = setTimeout(() => this.drop(), this.opts.keepMs);
     this.timer.unref();
@@ -107,6 +110,8 @@ export class WarmWorkers {
       return;
     }
     this.warm = w;
+    // Made after the idle timer fired (a slow preparation): not kept.
+    if (Date.now() - this.lastTask >= this.opts.keepMs) this.drop();
     void proc.exit.then(() => {
       // A worker that ended while waiting (killed, or it failed to start) is not handed out.
       if (this.warm !== w) return;

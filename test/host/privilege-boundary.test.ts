@@ -171,6 +171,24 @@ ${preload ? `      LD_PRELOAD: ${JSON.stringify(preload)}\n` : ""}`;
         assert.deepEqual(await readdir(victim), [], text);
       });
 
+      it("gives a job uid (no passwd entry) a git identity in its HOME, which the workflow's own git config overrides", async () => {
+        const steps = `      - run: |
+          echo "identity=$(git config user.name) <$(git config user.email)> uid=$(id -u)"
+          git config --global user.name "Workflow Name"
+          echo "after=$(git config user.name)"
+`;
+        const { outcome, text } = await runIsolated(fx, host, yamlJob(steps));
+        assert.equal(outcome.result, "success", text);
+        if (!c.isolation.startsWith("uid")) {
+          assert.match(text, /identity= <>/, "a job without a uid of its own gets no identity from the runner");
+          return;
+        }
+        const m = /identity=native-runner job <job-(\d+)@native-runner\.invalid> uid=(\d+)/.exec(text);
+        assert.ok(m, text);
+        assert.equal(m[1], m[2], "the email names the job's uid");
+        assert.match(text, /after=Workflow Name/);
+      });
+
       it("keeps a background process alive until the job ends, then kills it", async () => {
         const mark = `${7000 + Math.floor(Math.random() * 1000)}.${randomBytes(3).readUIntBE(0, 3)}`;
         const steps = `      - run: |
