@@ -72,7 +72,10 @@ test("log stream: no secret leaks, rows are valid UTF-8 of at most 64 KiB, every
     let rows = 0;
     for (const { jobId, file } of jobs) {
       const job = await env.emu.waitForJobDone(jobId, 180_000);
-      assert.equal(job.result, "success", `job ${jobId} (${file}): ${job.logRows.slice(-5).join("\n")}`);
+      // A generated line can be a malformed workflow command (`::set-output name=::…`): as in GitHub's runner,
+      // the step then fails, saying which command it could not process. Any other failure is a defect.
+      const malformed = job.logRows.some((r) => r.startsWith("##[error]Unable to process command '::"));
+      assert.ok(job.result === "success" || (job.result === "failure" && malformed), `job ${jobId} (${file}): ${job.result}\n${job.logRows.slice(-5).join("\n")}`);
       assert.equal(job.logArchived, true);
       for (const row of job.logRows) {
         rows++;
