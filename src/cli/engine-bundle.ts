@@ -4,7 +4,20 @@
 // the worker's channel.
 
 export async function runExec(argv: string[]): Promise<void> {
-  const [{ rootProgram, runProgram }, { execCommand }] = await Promise.all([import("./program.js"), import("./commands/exec.js")]);
+  const { parseExecArgs, execAction, execCommand } = await import("./commands/exec.js");
+  // The common command line is parsed without commander (about 8 ms of exec's start); anything else, help and
+  // errors included, goes through it.
+  const opts = parseExecArgs(argv);
+  if (opts) {
+    try {
+      await execAction(opts);
+    } catch (err) {
+      process.stderr.write(`native-runner: ${(err as Error).message ?? String(err)}\n`);
+      process.exitCode = process.exitCode || 1;
+    }
+    return;
+  }
+  const { rootProgram, runProgram } = await import("./program.js");
   const program = rootProgram();
   execCommand(program);
   await runProgram(program, argv);
