@@ -4,7 +4,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { existsSync, readFileSync, readdirSync } from "node:fs";
 import { join } from "node:path";
-import { freePort, setupEnv, startCli, workflow, waitUntil } from "./harness.js";
+import { PARENT_START_STEP, freePort, setupEnv, startCli, ticksSinceBoot, workflow, waitUntil } from "./harness.js";
 
 test("SIGTERM with shutdown_timeout 0: the running job is cancelled and reported, the daemon exits", async () => {
   const env = await setupEnv();
@@ -229,20 +229,17 @@ test("an exception nobody caught inside a task fails that task only; the daemon 
   }
 });
 
-/** Clock ticks since boot now (the unit of /proc/<pid>/stat's start time). */
-const ticksNow = () => Math.floor(Number(readFileSync("/proc/uptime", "utf8").split(" ")[0]) * 100);
-
 for (const prestart of [true, false]) {
   test(`host.prestart_worker: ${prestart}: the second of two jobs ${prestart ? "runs in a worker started before its task was fetched" : "starts its worker after its task was fetched"}; steps carry the task's marker; nothing waits after shutdown`, async () => {
     const env = await setupEnv();
     const cli = await startCli(env, ["daemon"], { prestartWorker: prestart });
     try {
-      const step = `      - run: echo "parent-start=$(sed 's/.*) //' /proc/$PPID/stat | cut -d' ' -f20) marker=$NATIVE_RUNNER_JOB"\n`;
+      const step = PARENT_START_STEP;
       const first = env.emu.enqueue({ workflow: workflow(step) });
       await env.emu.waitForJobDone(first.jobId, 60_000);
       // Longer than a worker's start: a worker started for the second task cannot be older than its fetch.
       await new Promise((r) => setTimeout(r, 1500));
-      const [t0, u0] = [Date.now(), ticksNow()];
+      const [t0, u0] = [Date.now(), ticksSinceBoot()];
       const second = env.emu.enqueue({ workflow: workflow(step) });
       await env.emu.waitForJobDone(second.jobId, 60_000);
       const job = env.emu.job(second.jobId)!;

@@ -4,7 +4,7 @@
 import { mkdtemp, rm, writeFile, mkdir } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import { rmSync } from "node:fs";
+import { readFileSync, rmSync } from "node:fs";
 import { spawn, type ChildProcess } from "node:child_process";
 import { startEmulator, type Emulator, type StartOptions } from "../emulator/index.js";
 import { parseConfig } from "../../src/config/index.js";
@@ -215,3 +215,14 @@ export async function freePort(): Promise<number> {
     });
   });
 }
+
+/** Clock ticks since boot now: the unit of a process's start time in /proc/<pid>/stat. */
+export function ticksSinceBoot(): number {
+  return Math.floor(Number(readFileSync("/proc/uptime", "utf8").split(" ")[0]) * 100);
+}
+
+/**
+ * A step that prints its parent's (the job worker's) start time in clock ticks since boot and the job's crash
+ * marker: `parent-start=<ticks> marker=<marker>`.
+ */
+export const PARENT_START_STEP = `      - run: echo "parent-start=$(sed 's/.*) //' /proc/$PPID/stat | cut -d' ' -f20) marker=$NATIVE_RUNNER_JOB"\n`;

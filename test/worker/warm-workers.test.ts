@@ -3,7 +3,7 @@
 // get the task's crash marker, and an idle, killed or closed-down waiting worker leaves nothing behind.
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { mkdtemp, readdir, readFile, readlink, rm } from "node:fs/promises";
+import { mkdtemp, readdir, readlink, rm } from "node:fs/promises";
 import { join } from "node:path";
 import type { JobEvent, LogEvent } from "../../src/engine/events.js";
 import type { JobRequest } from "../../src/engine/job-request.js";
@@ -14,6 +14,7 @@ import { WarmWorkers } from "../../src/worker/warm-workers.js";
 import { markJobProcesses } from "../../src/daemon/job-marker.js";
 import { withJobNix } from "../../src/nix/job-nix.js";
 import { testWorkerCommand } from "../helpers/worker-command.js";
+import { PARENT_START_STEP, ticksSinceBoot, waitUntil } from "../daemon/harness.js";
 import { backendFor, isRoot, makeFixture, missingFeature, type Fixture } from "../host/fixture.js";
 
 const request = (jobKey: string, steps: string): JobRequest => ({
@@ -24,19 +25,6 @@ const request = (jobKey: string, steps: string): JobRequest => ({
   vars: {},
   needs: {},
 });
-
-/** Clock ticks since boot now (the unit of /proc/<pid>/stat's start time). */
-async function ticksNow(): Promise<number> {
-  return Math.floor(Number((await readFile("/proc/uptime", "utf8")).split(" ")[0]) * 100);
-}
-
-async function until(cond: () => boolean | Promise<boolean>, what: string, ms = 20_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!(await cond())) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 /** Pids whose working directory is below `dir`. */
 async function processesIn(dir: string): Promise<number[]> {
@@ -99,19 +87,18 @@ for (const b of backends) {
       try {
         const first = await task(warm, "one", "      - run: echo first\n");
         assert.equal(first.outcome.result, "success", first.text);
-        await until(() => warm.ready, "a waiting worker");
+        await waitUntil(() => warm.ready, 20_000, "a waiting worker");
         // Give it time to boot: a worker started for the task could not be older than the task.
         await new Promise((r) => setTimeout(r, 300));
-        const asked = await ticksNow();
-        const step = `      - run: echo "parent-start=$(sed 's/.*) //' /proc/$PPID/stat | cut -d' ' -f20) marker=$NATIVE_RUNNER_JOB"\n`;
-        const second = await task(warm, "two", step);
+        const asked = ticksSinceBoot();
+        const second = await task(warm, "two", PARENT_START_STEP);
         assert.equal(second.outcome.result, "success", second.text);
         const m = /parent-start=(\d+) marker=(\S*)/.exec(second.text);
         assert.ok(m, second.text);
         assert.ok(Number(m[1]) < asked, `the step's worker started at tick ${m[1]}, the task at ${asked}`);
         assert.equal(m[2], "marker-two");
         // The taken sandbox is gone with its job; the next task's worker waits in a new one.
-        await until(() => warm.ready, "the next waiting worker");
+        await waitUntil(() => warm.ready, 20_000, "the next waiting worker");
         assert.equal((await warmRoots(env.workdir)).length, 1);
       } finally {
         await warm.close();
@@ -124,12 +111,12 @@ for (const b of backends) {
       try {
         const r = await task(warm, "idle", "      - run: true\n");
         assert.equal(r.outcome.result, "success", r.text);
-        await until(() => warm.ready, "a waiting worker");
+        await waitUntil(() => warm.ready, 20_000, "a waiting worker");
         const [root] = await warmRoots(env.workdir);
         assert.ok(root);
         assert.notDeepEqual(await processesIn(join(env.workdir, root)), [], "the waiting worker runs in its sandbox");
-        await until(() => !warm.ready, "the idle worker to stop", 10_000);
-        await until(async () => (await warmRoots(env.workdir)).length === 0, "its sandbox to be removed", 10_000);
+        await waitUntil(() => !warm.ready, 10_000, "the idle worker to stop");
+        await waitUntil(async () => (await warmRoots(env.workdir)).length === 0, 10_000, "its sandbox to be removed");
         assert.deepEqual(await processesIn(join(env.workdir, root)), []);
       } finally {
         await warm.close();
@@ -140,9 +127,9 @@ for (const b of backends) {
       const warm = new WarmWorkers(env.host, { worker, keepMs: 60_000 });
       try {
         assert.equal((await task(warm, "k1", "      - run: true\n")).outcome.result, "success");
-        await until(() => warm.ready, "a waiting worker");
+        await waitUntil(() => warm.ready, 20_000, "a waiting worker");
         const [root] = await warmRoots(env.workdir);
-        await until(async () => (await processesIn(join(env.workdir, root!))).length > 0, "the worker process");
+        await waitUntil(async () => (await processesIn(join(env.workdir, root!))).length > 0, 20_000, "the worker process");
         for (const pid of await processesIn(join(env.workdir, root!))) process.kill(pid, "SIGKILL");
         const r = await task(warm, "k2", "      - run: echo after-the-kill\n");
         assert.equal(r.outcome.result, "success", r.text);
