@@ -14,8 +14,8 @@ import { existsSync, readFileSync } from "node:fs";
 import { readdir, readFile, writeFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
-import type { ExitStatus, HostBackend, JobKillHints, JobSandbox, SpawnHandlers, SpawnSpec } from "../host/sandbox.js";
-import { killGroupsAndSessions, killUid } from "../host/index.js";
+import type { ExitStatus, HostBackend, JobKillHints, SpawnHandlers, SpawnSpec } from "../host/sandbox.js";
+import { killGroupsAndSessions, killUid, wrapSandbox } from "../host/index.js";
 
 export const JOB_MARKER_ENV = "NATIVE_RUNNER_JOB";
 
@@ -56,10 +56,7 @@ export function markJobProcesses(
         }
       };
       report();
-      const wrapped: JobSandbox = {
-        get dirs() {
-          return sb.dirs;
-        },
+      const wrapped = wrapSandbox(sb, {
         // The worker gets the marker twice: in its own environment when it is started for the task, and here (its
         // steps' environment) when it was started ahead of the task, before the marker was known.
         get baseEnv() {
@@ -70,12 +67,7 @@ export function markJobProcesses(
           if (sb.killHints) setTimeout(report, 100).unref();
           return p;
         },
-        killAll: () => sb.killAll(),
-        dispose: () => sb.dispose(),
-        ...(sb.killHints ? { killHints: () => sb.killHints!() } : {}),
-        ...(sb.findProgram ? { findProgram: (name: string, path: string) => sb.findProgram!(name, path) } : {}),
-        ...(sb.takePrestarted ? { takePrestarted: () => sb.takePrestarted!() } : {}),
-      };
+      });
       return wrapped;
     },
   };

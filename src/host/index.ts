@@ -35,6 +35,7 @@ export { which } from "./detect.js";
 export { PreparedBackend } from "./prepared-backend.js";
 export { splitArgs } from "./split-args.js";
 export { prestart } from "./prestart.js";
+export { wrapSandbox } from "./wrap-sandbox.js";
 export { randomHex, randomUuid, nodeCrypto } from "./random.js";
 
 /** Always hidden from jobs (besides the runner's state dir, config file and cache dir). */

@@ -1,5 +1,6 @@
 import { join } from "node:path";
 import type { HostBackend, JobSandbox, PrepareJobOptions } from "../host/sandbox.js";
+import { wrapSandbox } from "../host/index.js";
 import type { GcRootManager, HarvestResult } from "./gcroots.js";
 
 /** The file-command a step appends store paths to, to keep them rooted. */
@@ -51,21 +52,13 @@ export function withJobNix(inner: HostBackend, info: JobNixInfo, opts: JobNixOpt
           opts.log(`nix: could not harvest GC roots: ${(err as Error).message}`);
         }
       };
-      return {
-        dirs: sb.dirs,
+      return wrapSandbox(sb, {
         baseEnv,
-        spawn: (spec, handlers, signal) => sb.spawn(spec, handlers, signal),
-        killAll: () => sb.killAll(),
-        ...(sb.findProgram ? { findProgram: (name: string, path: string) => sb.findProgram!(name, path) } : {}),
-        ...(sb.takePrestarted ? { takePrestarted: () => sb.takePrestarted!() } : {}),
-        ...(sb.killHints ? { killHints: () => sb.killHints!() } : {}),
-        ...(sb.oomReport ? { oomReport: () => sb.oomReport!() } : {}),
-        ...(sb.runsActionImages !== undefined ? { runsActionImages: sb.runsActionImages } : {}),
         async dispose() {
           await harvest();
           await sb.dispose();
         },
-      };
+      });
     },
   };
 }
