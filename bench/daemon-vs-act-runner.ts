@@ -1,8 +1,8 @@
 // The daemon side by side with Gitea's Go act_runner (host mode), each against
 // its own emulator on 127.0.0.1 with the same settings (fetch_interval 2 s,
 // capacity 1, cache off), in the same run:
-//   1. idle: resident memory after `idle` seconds and FetchTask requests per minute;
-//   2. pickup with jobs arriving every 1–4 s: enqueue → task assigned and
+//   1. idle: resident and private memory after `idle` seconds, FetchTask requests per minute;
+//   2. pickup with jobs arriving every 1–4 s (after one unsampled job): enqueue → task assigned and
 //      enqueue → the step's shell running, p50/p95;
 //   3. pickup after an idle spell longer than the poller's hot window (both
 //      runners idle at the same time, so this costs `idleAfter` seconds per sample);
@@ -12,7 +12,7 @@
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { waitUntil, workflow } from "../test/daemon/harness.js";
-import { actRunner, nativeRunner, rssMiB, type Daemon } from "./daemons.js";
+import { actRunner, nativeRunner, privateMiB, rssMiB, type Daemon } from "./daemons.js";
 import { median, peerBinary, percentile, shippedCli } from "./peers.js";
 
 const SAMPLES = Number(process.argv[2] ?? 20);
@@ -28,13 +28,13 @@ async function firstFetch(d: Daemon): Promise<void> {
   await waitUntil(() => fetches(d).length > 0, 60_000, `${d.name}: first FetchTask`);
 }
 
-async function idle(d: Daemon): Promise<{ rss: number; perMin: number }> {
+async function idle(d: Daemon): Promise<{ rss: number; uss: number; perMin: number }> {
   await firstFetch(d);
   const t0 = Date.now();
   const n0 = fetches(d).length;
   await sleep(IDLE_S * 1000);
   const perMin = ((fetches(d).length - n0) * 60_000) / (Date.now() - t0);
-  return { rss: rssMiB(d.pid), perMin };
+  return { rss: rssMiB(d.pid), uss: privateMiB(d.pid), perMin };
 }
 
 /** One job, enqueued now: [enqueue → assigned, enqueue → step running] in ms. */
@@ -51,6 +51,9 @@ async function oneJob(d: Daemon, tag: string): Promise<[number, number]> {
 async function arriving(d: Daemon): Promise<{ assigned: number[]; started: number[] }> {
   const assigned: number[] = [];
   const started: number[] = [];
+  // Not sampled: the first job after the daemon started is a pickup after idle (measured above), not one of a
+  // series of jobs arriving every few seconds. Both runners get it.
+  await oneJob(d, "arr-first");
   for (let i = 0; i < SAMPLES; i++) {
     await sleep(1000 + Math.random() * 3000);
     const [a, s] = await oneJob(d, `arr-${i}`);
@@ -91,6 +94,7 @@ async function main(): Promise<void> {
   try {
     const [iNr, iAr] = await Promise.all([idle(nr), ar ? idle(ar) : undefined]);
     row(`daemon RSS after ${IDLE_S} s idle`, iNr.rss, iAr?.rss, (x) => (x === undefined ? "-" : `${x.toFixed(1)} MiB`), "≤ 45 MiB");
+    row(`daemon private memory (USS) after ${IDLE_S} s idle`, iNr.uss, iAr?.uss, (x) => (x === undefined ? "-" : `${x.toFixed(1)} MiB`), "-");
     row("idle FetchTask requests per minute", iNr.perMin, iAr?.perMin, (x) => (x === undefined ? "-" : x.toFixed(1)), "≤ 30");
     const after: [number[], number[]] = [[], []];
     for (let i = 0; i < IDLE_SAMPLES; i++) {

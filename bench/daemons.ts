@@ -69,3 +69,15 @@ export function rssMiB(pid: number): number {
   const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
   return Number(m?.[1] ?? 0) / 1024;
 }
+
+/**
+ * Memory the process alone holds (USS: private pages, from smaps_rollup). RSS also counts the pages of the
+ * program file and libraries it touched, which every process of the same program shares (for `node`, about
+ * 30 MiB of a bare process).
+ */
+export function privateMiB(pid: number): number {
+  const text = readFileSync(`/proc/${pid}/smaps_rollup`, "utf8");
+  let kb = 0;
+  for (const m of text.matchAll(/^Private_(?:Clean|Dirty):\s+(\d+) kB/gm)) kb += Number(m[1]);
+  return kb / 1024;
+}

@@ -55,6 +55,22 @@ describe("uid pool", () => {
       child.kill("SIGKILL");
     }
   });
+
+  it("hands out a uid found busy once its processes are gone and no other uid is free", { skip: isRoot ? false : "needs root to start a process as another uid" }, async () => {
+    const busy = 3_391_100;
+    const child = spawn("/bin/sleep", ["30"], { uid: busy, gid: busy, stdio: "ignore" });
+    await new Promise((r) => child.once("spawn", r));
+    const pool = new UidPool(busy, 2);
+    try {
+      assert.equal(await pool.allocate(), busy + 1);
+      await assert.rejects(pool.allocate(), UidPoolExhausted, "the busy uid is not handed out while its process runs");
+    } finally {
+      child.kill("SIGKILL");
+    }
+    await new Promise((r) => child.once("exit", r));
+    for (let i = 0; i < 100 && (await listProcesses()).some((p) => p.uid === busy && p.state !== "Z"); i++) await new Promise((r) => setTimeout(r, 20));
+    assert.equal(await pool.allocate(), busy);
+  });
 });
 
 describe("uid pool and zombies", () => {
