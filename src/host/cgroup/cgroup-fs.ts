@@ -47,6 +47,21 @@ export async function readPids(dir: string): Promise<number[]> {
   }
 }
 
+/**
+ * True when the cgroup could be read and holds no process: a v2 cgroup with `populated 0` in cgroup.events
+ * (which counts its descendants too), a v1 cgroup with an empty cgroup.procs. A cgroup that cannot be read
+ * (gone, or no permission) is not known to be empty.
+ */
+export async function knownEmpty(dir: string): Promise<boolean> {
+  try {
+    const events = await readFile(`${dir}/cgroup.events`, "utf8").catch(() => undefined);
+    if (events !== undefined) return /^populated 0$/m.test(events);
+    return (await readFile(`${dir}/cgroup.procs`, "utf8")).trim() === "";
+  } catch {
+    return false;
+  }
+}
+
 /** Reads `key N` out of a flat-keyed file (memory.events, memory.oom_control). */
 export async function readKey(file: string, key: string): Promise<number> {
   try {

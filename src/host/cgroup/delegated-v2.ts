@@ -7,7 +7,8 @@ import { readFile } from "node:fs/promises";
 import type { ResourceLimits } from "../../config/types.js";
 import type { CgroupLayer, JobCgroup } from "./types.js";
 import {
-  CGROUP_ROOT, childCgroups, exists, killV2, makeCgroup, movePid, ownCgroupPaths, readKey, readPids, removeCgroup, writable, writeValue,
+  CGROUP_ROOT, childCgroups, exists, killV2, knownEmpty, makeCgroup, movePid, ownCgroupPaths, readKey, readPids, removeCgroup, writable,
+  writeValue,
 } from "./cgroup-fs.js";
 
 export interface DelegatedInfo {
@@ -95,7 +96,10 @@ async function createV2JobCgroup(info: DelegatedInfo, jobName: string, limits: R
     entry: { kind: "gate", enter: (pid) => movePid(dir, pid) },
     canKillTree: true,
     oomKills: () => readKey(`${dir}/memory.events`, "oom_kill"),
-    killAll: () => killV2(dir),
+    async killAll() {
+      await killV2(dir);
+      return knownEmpty(dir);
+    },
     remove: () => removeCgroup(dir),
   };
 }

@@ -6,7 +6,7 @@ import { rmdir } from "node:fs/promises";
 import type { ResourceLimits } from "../../config/types.js";
 import type { CgroupLayer, JobCgroup } from "./types.js";
 import {
-  CGROUP_ROOT, childCgroups, exists, killListed, killV1Freezer, killV2, makeCgroup, movePid, ownCgroupPaths,
+  CGROUP_ROOT, childCgroups, exists, killListed, killV1Freezer, killV2, knownEmpty, makeCgroup, movePid, ownCgroupPaths,
   readKey, removeCgroup, writeValue,
 } from "./cgroup-fs.js";
 
@@ -146,6 +146,8 @@ async function createRawJobCgroup(info: RawCgroupsInfo, jobName: string, limits:
       if (info.killKind === "v2") await killV2(killDir);
       else await killV1Freezer(killDir);
       for (const d of Object.values(limitDirs)) if (d) await killListed(d);
+      for (const d of all) if (!(await knownEmpty(d))) return false;
+      return true;
     },
     async remove() {
       for (const d of [...Object.values(limitDirs), killDir]) if (d) await removeCgroup(d);

@@ -24,8 +24,11 @@ export interface JobCgroup {
   readonly canKillTree: boolean;
   /** OOM kills counted for this job so far (monotonic). */
   oomKills(): Promise<number>;
-  /** SIGKILL every process in the cgroup and wait until it is empty. */
-  killAll(): Promise<void>;
+  /**
+   * SIGKILL every process in the cgroup and wait until it is empty. True when the cgroup was then read and
+   * found empty: every process the job started is gone (none can leave its cgroup), so no other sweep is needed.
+   */
+  killAll(): Promise<boolean>;
   /** Remove the cgroup(s); the cgroup must be empty (call killAll first). */
   remove(): Promise<void>;
 }
@@ -49,7 +52,9 @@ export const noCgroupLayer: CgroupLayer = {
       async oomKills() {
         return 0;
       },
-      async killAll() {},
+      async killAll() {
+        return false;
+      },
       async remove() {},
     };
   },
