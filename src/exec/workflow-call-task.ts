@@ -21,6 +21,9 @@ import { loadWorkflowSet } from "./workflow-files.js";
 /** `runJob`, extended to jobs that call a reusable workflow; every other job goes to `runJob` unchanged. */
 export function withWorkflowCalls(runJob: RunJobFn): RunJobFn {
   return async (req, opts) => {
+    // A job that calls a workflow has a `uses` key: without the word anywhere in the payload, the YAML is not read
+    // here a first time before the engine reads and validates it (the first read in a worker compiles the reader).
+    if (!req.workflowYaml.includes("uses")) return runJob(req, opts);
     const job = payloadJob(req.workflowYaml);
     let call: WorkflowCall | undefined;
     try {
