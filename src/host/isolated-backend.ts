@@ -196,10 +196,12 @@ class IsolatedSandbox implements JobSandbox {
 
   /** Kills everything of the job; returns how many processes survived. */
   private async kill(): Promise<number> {
-    // Every job process starts in the job's cgroup and cannot leave it (the cgroup files are not the job's, and
-    // read-only under bubblewrap): a cgroup read back empty after the kill is the whole job, and the sweeps
-    // below, whose cost grows with the host's processes, are only needed without that.
-    if (await this.cg.killAll()) return 0;
+    // Every job process starts in the job's cgroup. With its own uid (the cgroup files are the runner's) or under
+    // bubblewrap (they are read-only there) it cannot leave it: a cgroup read back empty after the kill is then
+    // the whole job, and the sweeps below, whose cost grows with the host's processes, are not needed. A job that
+    // runs as the runner's own user can write cgroup.procs and move itself out.
+    const confined = this.identity !== undefined || this.bwrap !== undefined;
+    if ((await this.cg.killAll()) && confined) return 0;
     // Only processes that started since the first leader can be in its group or session.
     await killGroupsAndSessions(this.leaders, this.since ?? undefined);
     if (!this.identity) return 0;

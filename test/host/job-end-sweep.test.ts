@@ -10,6 +10,7 @@ import { probeRawCgroups, rawCgroupLayer } from "../../src/host/cgroup/raw-cgrou
 import { knownEmpty } from "../../src/host/cgroup/cgroup-fs.js";
 import { noCgroupLayer, type CgroupLayer } from "../../src/host/cgroup/types.js";
 import { IsolatedBackend } from "../../src/host/isolated-backend.js";
+import { UidPool } from "../../src/host/uid-pool.js";
 import { isRoot, makeFixture, processesWith, run, type Fixture } from "./fixture.js";
 
 const mark = () => `${7000 + Math.floor(Math.random() * 1000)}.${randomBytes(3).readUIntBE(0, 3)}`;
@@ -38,10 +39,11 @@ describe("job-end kill", () => {
   });
   after(() => fx?.cleanup());
 
-  const backend = (cgroups: CgroupLayer) =>
+  const backend = (cgroups: CgroupLayer, uidPool?: UidPool) =>
     new IsolatedBackend({
-      isolation: "none", cgroups, limits: { memory_max: 0, cpu_quota: 0, pids_max: 0 },
+      isolation: uidPool ? "uid" : "none", cgroups, limits: { memory_max: 0, cpu_quota: 0, pids_max: 0 },
       workdirParent: fx.workdir, path: process.env.PATH ?? "/usr/bin:/bin", hiddenPaths: [], log: () => {},
+      ...(uidPool ? { uidPool } : {}),
     });
 
   it("sweeps the job's sessions when the cgroup layer does not report the job gone", async () => {
@@ -53,9 +55,18 @@ describe("job-end kill", () => {
     assert.deepEqual(await processesWith(m), [], "killed through its session");
   });
 
-  it("trusts a cgroup read back empty: no sweep over the host's processes", async () => {
+  it("sweeps when a job without its own uid or bubblewrap could have left a cgroup reported empty", async () => {
+    const sb = await backend(reportingLayer(true)).prepareJob({ jobKey: "unconfined" });
+    const m = mark();
+    await run(sb, `sleep ${m} > /dev/null 2>&1 &`);
+    assert.equal((await processesWith(m)).length, 1);
+    await sb.dispose();
+    assert.deepEqual(await processesWith(m), [], "killed through its session");
+  });
+
+  it("trusts a cgroup read back empty for a job under its own uid: no sweep over the host's processes", { skip: isRoot ? false : "needs root for a job uid" }, async () => {
     // The layer claims the job is gone while a process of its session still runs: only a sweep would find it.
-    const sb = await backend(reportingLayer(true)).prepareJob({ jobKey: "nosweep" });
+    const sb = await backend(reportingLayer(true), new UidPool(3_393_000, 2)).prepareJob({ jobKey: "nosweep" });
     const m = mark();
     await run(sb, `sleep ${m} > /dev/null 2>&1 &`);
     const pids = await processesWith(m);
@@ -73,6 +84,24 @@ describe("job-end kill", () => {
     assert.equal(await cg.killAll(), false);
     assert.equal(await knownEmpty(`/sys/fs/cgroup/unified/nr-missing-${randomBytes(4).toString("hex")}`), false);
     assert.equal(await knownEmpty("/nonexistent"), false);
+  });
+
+  it("without a job uid or bubblewrap a job may leave its cgroup: the sweeps still run", { skip: isRoot ? false : "needs root" }, async (t) => {
+    // The job runs as the runner's user (root here), which may write any cgroup.procs: a read-back empty cgroup
+    // does not prove the job is gone.
+    const info = await probeRawCgroups(`nr-test-leave-${randomBytes(3).toString("hex")}`);
+    if (!info) return t.skip("no raw cgroups here");
+    const sb = await backend(rawCgroupLayer(info)).prepareJob({ jobKey: "leave" });
+    const m = mark();
+    try {
+      // Into the root cgroup of every hierarchy, still in the step's session.
+      await run(sb, `sh -c 'for f in /sys/fs/cgroup/*/cgroup.procs /sys/fs/cgroup/cgroup.procs; do [ -w "$f" ] && echo $$ > "$f" 2>/dev/null; done; exec sleep ${m}' > /dev/null 2>&1 & sleep 0.3`);
+      assert.equal((await processesWith(m)).length, 1, "the process left the job's cgroups and runs");
+      await sb.dispose();
+      assert.deepEqual(await processesWith(m), [], "killed by the session sweep");
+    } finally {
+      for (const pid of await processesWith(m)) process.kill(pid, "SIGKILL");
+    }
   });
 
   it("raw cgroups: kills a setsid daemon and a double fork and reads the cgroups back empty", { skip: isRoot ? false : "needs root" }, async (t) => {

@@ -26,7 +26,7 @@ export interface JobCgroup {
   oomKills(): Promise<number>;
   /**
    * SIGKILL every process in the cgroup and wait until it is empty. True when the cgroup was then read and
-   * found empty: every process the job started is gone (none can leave its cgroup), so no other sweep is needed.
+   * found empty: every process still in it is gone (whether the job could leave it is the sandbox's question).
    */
   killAll(): Promise<boolean>;
   /** Remove the cgroup(s); the cgroup must be empty (call killAll first). */
