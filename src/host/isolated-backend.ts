@@ -10,7 +10,7 @@ import type { CgroupLayer, Identity, JobCgroup } from "./cgroup/types.js";
 import { bwrapArgs, resolveHidden, type BwrapPlan } from "./bwrap-args.js";
 import { createJobDirs, removeJobDirs, sanitizeJobKey } from "./job-dirs.js";
 import { jobBaseEnv } from "./job-env.js";
-import { killGroupsAndSessions, killUid, processStart } from "./proc-scan.js";
+import { killGroupsAndSessions, killUid, StepLeaders } from "./proc-scan.js";
 import { APPLY_ENV, BASH, envRecords, launch, wrapperEnv } from "./launch.js";
 import type { UidPool } from "./uid-pool.js";
 import { randomHex } from "./random.js";
@@ -100,9 +100,7 @@ export class IsolatedBackend implements HostBackend {
 }
 
 class IsolatedSandbox implements JobSandbox {
-  private readonly leaders = new Set<number>();
-  /** When the first leader started (clock ticks after boot); null once a leader's start could not be read. */
-  private since: number | null | undefined;
+  private readonly leaders = new StepLeaders();
   private disposing: Promise<void> | undefined;
   /** A fresh job cgroup counts from zero. */
   private readonly oomAtStart = 0;
@@ -154,10 +152,6 @@ class IsolatedSandbox implements JobSandbox {
       handlers,
     );
     this.leaders.add(launched.pid);
-    if (this.since !== null) {
-      const start = processStart(launched.pid);
-      this.since = start === undefined ? null : Math.min(start, this.since ?? start);
-    }
     const onAbort = () => void killGroupsAndSessions([launched.pid]);
     signal.addEventListener("abort", onAbort, { once: true });
     try {
@@ -203,7 +197,7 @@ class IsolatedSandbox implements JobSandbox {
     const confined = this.identity !== undefined || this.bwrap !== undefined;
     if ((await this.cg.killAll()) && confined) return 0;
     // Only processes that started since the first leader can be in its group or session.
-    await killGroupsAndSessions(this.leaders, this.since ?? undefined);
+    await this.leaders.kill();
     if (!this.identity) return 0;
     const left = await killUid(this.identity.uid, this.identity.gid);
     if (left.length > 0) {

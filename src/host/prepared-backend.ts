@@ -6,7 +6,7 @@
 // whatever is left of the job: cgroup, PID namespace, uid).
 
 import type { ExitStatus, HostBackend, JobDirs, JobSandbox, SpawnHandlers, SpawnSpec } from "./sandbox.js";
-import { killGroupsAndSessions } from "./proc-scan.js";
+import { killGroupsAndSessions, StepLeaders } from "./proc-scan.js";
 import { launch } from "./launch.js";
 import { writeFile } from "node:fs/promises";
 
@@ -23,7 +23,7 @@ export class PreparedBackend implements HostBackend {
 }
 
 class PreparedSandbox implements JobSandbox {
-  private readonly leaders = new Set<number>();
+  private readonly leaders = new StepLeaders();
   private disposed = false;
 
   constructor(
@@ -56,7 +56,7 @@ class PreparedSandbox implements JobSandbox {
   }
 
   killAll(): Promise<void> {
-    return killGroupsAndSessions(this.leaders);
+    return this.leaders.kill();
   }
 
   async dispose(): Promise<void> {

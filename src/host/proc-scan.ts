@@ -111,17 +111,22 @@ export async function killUid(uid: number, gid: number): Promise<ProcInfo[]> {
  * so they are all in the subtrees below this process and its ancestors. A
  * process that started before `since` can neither be one of them nor have
  * started one, so its subtree is skipped (what `keep` matches is always
- * descended into). Undefined where /proc has no children lists: then read
- * every process.
+ * descended into). Undefined where /proc has no children lists or hides an
+ * ancestor: then read every process.
  */
 export async function listStartedSince(since: number, keep: (p: ProcInfo) => boolean): Promise<ProcInfo[] | undefined> {
   const roots: number[] = [];
+  // An orphan may be adopted by any ancestor up to init: a chain that stops short (an ancestor /proc hides, as
+  // with hidepid) leaves subtrees unwalked, so the caller reads every process it can see instead.
+  let complete = false;
   for (let pid = process.pid; pid > 0 && roots.length < 64; ) {
     roots.push(pid);
     const info = readProcSync(pid, false);
     if (!info || info.ppid === pid) break;
+    if (info.ppid === 0) complete = true;
     pid = info.ppid;
   }
+  if (!complete) return undefined;
   const out: ProcInfo[] = [];
   const seen = new Set<number>(roots);
   const queue: number[] = [];
@@ -163,6 +168,28 @@ function childrenOf(pid: number): number[] | undefined {
     for (const n of list.split(" ")) if (n !== "") out.push(Number(n));
   }
   return out;
+}
+
+/**
+ * The processes that lead a job's process groups and sessions (its steps), and when the first of them started:
+ * what a job-end sweep looks for, among only the processes started since.
+ */
+export class StepLeaders {
+  private readonly pids = new Set<number>();
+  /** Clock ticks after boot; null once a leader's start could not be read (the sweep then reads every process). */
+  private since: number | null | undefined;
+
+  add(pid: number): void {
+    this.pids.add(pid);
+    if (this.since === null) return;
+    const start = processStart(pid);
+    this.since = start === undefined ? null : Math.min(start, this.since ?? start);
+  }
+
+  /** Kills the groups and sessions and what is left in them. */
+  kill(): Promise<void> {
+    return killGroupsAndSessions(this.pids, this.since ?? undefined);
+  }
 }
 
 /**

@@ -191,3 +191,18 @@ export async function missingFeature(isolation: HostConfig["isolation"], cgroups
   if (cgroups === "raw" && !(await probeRawCgroups().catch(() => undefined))) return "no writable cgroupfs (v1 controllers / v2 unified)";
   return undefined;
 }
+
+/**
+ * Runs a test-side runner process (a `*-child.ts` script started through a shell that sets it up) to its end;
+ * fails unless it exits 0, and returns the JSON of the last line it printed.
+ */
+export async function childReport<T>(script: string, args: string[], env?: NodeJS.ProcessEnv): Promise<T> {
+  const child = spawn("/bin/sh", ["-c", script, "sh", ...args], { cwd: process.cwd(), env: env ?? process.env, stdio: ["ignore", "pipe", "pipe"] });
+  let out = "";
+  let err = "";
+  child.stdout!.on("data", (c: Buffer) => (out += c.toString()));
+  child.stderr!.on("data", (c: Buffer) => (err += c.toString()));
+  const code = await new Promise<number | null>((r) => child.once("close", r));
+  if (code !== 0) throw new Error(`${script} exited ${code}:\n${err}${out}`);
+  return JSON.parse(out.trim().split("\n").pop()!) as T;
+}

@@ -6,12 +6,11 @@
 
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import { chown, mkdir, readdir, rmdir } from "node:fs/promises";
 import { existsSync } from "node:fs";
 import { randomBytes } from "node:crypto";
 import { join } from "node:path";
-import { isRoot, makeFixture, processesWith, type Fixture } from "./fixture.js";
+import { childReport, isRoot, makeFixture, processesWith, type Fixture } from "./fixture.js";
 
 const RUNNER_UID = 3_400_000;
 
@@ -55,20 +54,9 @@ describe("non-root runner with a delegated cgroup (NixOS DynamicUser + Delegate=
       TMPDIR: join(fx.base, "runner-home"),
       NR_FIXTURE: JSON.stringify({ ...fx, daemon: undefined }),
     };
-    const child = spawn(
-      "/bin/sh",
-      ["-c", `echo $$ > ${cg}/cgroup.procs && exec setpriv --reuid ${RUNNER_UID} --regid ${RUNNER_UID} --clear-groups -- node --import tsx test/host/nonroot-child.ts`],
-      { cwd: process.cwd(), env, stdio: ["ignore", "pipe", "pipe"] },
-    );
-    let out = "";
-    let err = "";
-    child.stdout.on("data", (c: Buffer) => (out += c.toString()));
-    child.stderr.on("data", (c: Buffer) => (err += c.toString()));
-    const code = await new Promise<number | null>((r) => child.once("close", r));
-    assert.equal(code, 0, err + out);
-    const res = JSON.parse(out.trim().split("\n").pop()!) as {
+    const res = await childReport<{
       name: string; uid: number; out: string; victimSecret: string; own: string; mark: string; environSha: string; logs: string[];
-    };
+    }>(`echo $$ > ${cg}/cgroup.procs && exec setpriv --reuid ${RUNNER_UID} --regid ${RUNNER_UID} --clear-groups -- node --import tsx test/host/nonroot-child.ts`, [], env);
     assert.equal(res.uid, RUNNER_UID);
     assert.equal(res.name, "bwrap/delegated", res.logs.join("\n"));
     assert.ok(res.out.includes(`OWN-${res.own}`), res.out);

@@ -5,7 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { PlainBackend } from "../../src/host/plain-backend.js";
 import { listProcesses, listStartedSince, processStart } from "../../src/host/proc-scan.js";
-import { processesWith, run } from "./fixture.js";
+import { childReport, processesWith, run } from "./fixture.js";
 
 test("job end: processes that left the step's process group (job control, orphaned, nested) are killed; the walk finds what a full /proc scan finds", async (t) => {
   const dir = await mkdtemp(join(tmpdir(), "nr-procscan-"));
@@ -32,3 +32,20 @@ test("job end: processes that left the step's process group (job control, orphan
   }
   for (const n of [1, 2, 3]) assert.deepEqual(await processesWith(`${mark}${n}`), [], `sleep ${mark}${n} was killed`);
 });
+
+// A runner that is not root, with /proc mounted hidepid=2 (systemd's ProtectProc=invisible), cannot see init or
+// any other ancestor it does not own. An orphan of the job's session is adopted by init, so a walk of the
+// ancestors' subtrees that stops at the first hidden ancestor missed it, and the job-end sweep left it running.
+for (const backend of ["plain", "prepared"]) {
+  test(`job end under hidepid=2, non-root runner (${backend} backend): an orphan of the step's session adopted by init is killed`, { skip: process.getuid?.() !== 0 ? "needs root to mount /proc and drop to another uid" : false }, async () => {
+    const res = await childReport<{ out: string; mark: string; walkComplete: boolean }>(
+      'exec unshare --mount --propagation private sh -c \'mount -t proc -o hidepid=2 proc /proc && exec setpriv --reuid 65534 --regid 65534 --clear-groups -- env HOME=/tmp node --import tsx test/host/hidepid-child.ts "$1"\' sh "$1"',
+      [backend],
+    );
+    assert.match(res.out, /started/);
+    const left = await processesWith(res.mark);
+    for (const pid of left) process.kill(pid, "SIGKILL");
+    assert.deepEqual(left, [], "the orphan outlived the job");
+    assert.equal(res.walkComplete, false, "init is hidden: the walk of the ancestors is not complete");
+  });
+}
