@@ -3,7 +3,7 @@
 // "prepared") leaves a job-control process in its step's session whose parent exited (init adopts it, and init
 // is hidden); the job is disposed and this prints whether the walk was complete and the orphan's marker.
 
-import { mkdtemp } from "node:fs/promises";
+import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { PlainBackend } from "../../src/host/plain-backend.js";
@@ -25,4 +25,5 @@ if (process.argv[2] === "prepared") {
 const r = await run(sb, `set -m; (sleep ${mark} & exit 0) & wait; sleep 0.2; echo started`);
 const walk = await listStartedSince(0, () => false);
 await sb.dispose();
+await rm(dir, { recursive: true, force: true });
 process.stdout.write(JSON.stringify({ out: r.out, mark, walkComplete: walk !== undefined }) + "\n");
