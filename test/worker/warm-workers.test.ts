@@ -130,7 +130,13 @@ for (const b of backends) {
         await waitUntil(() => warm.ready, 20_000, "a waiting worker");
         const [root] = await warmRoots(env.workdir);
         await waitUntil(async () => (await processesIn(join(env.workdir, root!))).length > 0, 20_000, "the worker process");
-        for (const pid of await processesIn(join(env.workdir, root!))) process.kill(pid, "SIGKILL");
+        for (const pid of await processesIn(join(env.workdir, root!))) {
+          try {
+            process.kill(pid, "SIGKILL");
+          } catch {
+            // gone with one killed before it (bubblewrap's --die-with-parent)
+          }
+        }
         const r = await task(warm, "k2", "      - run: echo after-the-kill\n");
         assert.equal(r.outcome.result, "success", r.text);
         assert.match(r.text, /after-the-kill/);
