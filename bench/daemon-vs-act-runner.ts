@@ -104,6 +104,9 @@ async function main(): Promise<void> {
       if (b) after[1].push(b[1]);
     }
     row(`pickup after ${IDLE_AFTER_S} s idle (to step running), median of ${IDLE_SAMPLES}`, median(after[0]), ar ? median(after[1]) : undefined, ms, "≤ 2.0 s");
+    // A few samples of a wait that is uniform over the poll interval: their spread says more than their median.
+    const list = (xs: number[]) => xs.map((x) => (x / 1000).toFixed(2)).join(", ");
+    notes.push(`pickup after idle, each sample (s): native-runner ${list(after[0])}${ar ? `; act_runner ${list(after[1])}` : ""}`);
   } finally {
     await nr.stop();
     await ar?.stop();
@@ -133,7 +136,10 @@ async function main(): Promise<void> {
   console.log(`native-runner: ${cli}\nact_runner: ${arBin ?? "(absent)"}\n`);
   console.log("| figure | native-runner | act_runner | ratio | goal |\n|---|---|---|---|---|");
   for (const r of rows) console.log(r);
+  for (const n of notes) console.log(`\n${n}`);
 }
+
+const notes: string[] = [];
 
 const results = new Map<string, { assigned: number[]; started: number[]; gaps: number[] }>();
 if (!existsSync("/proc/self/status")) throw new Error("needs Linux /proc");
