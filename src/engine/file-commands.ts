@@ -2,7 +2,7 @@
 // a fresh set of files per step, read back after the step as a table of
 // small readers. A malformed file fails the step.
 
-import { chmodSync, closeSync, constants, fchmodSync, fstatSync, lstatSync, mkdirSync, openSync, readSync, renameSync, rmSync } from "node:fs";
+import { chmodSync, closeSync, constants, fchmodSync, fstatSync, lstatSync, mkdirSync, openSync, readSync, renameSync, rmSync, unlinkSync } from "node:fs";
 import { join } from "node:path";
 import { randomUuid } from "../host/index.js";
 
@@ -189,7 +189,14 @@ export class StepFiles {
 
   /** Deletes the files that cannot be handed to the next step. */
   remove(): void {
-    for (const [fc, p] of this.paths) if (this.spare.get(fc) !== p) rmSync(p, { force: true });
+    for (const [fc, p] of this.paths) {
+      if (this.spare.get(fc) === p) continue;
+      try {
+        unlinkSync(p);
+      } catch {
+        // deleted by the step, or replaced by a directory (read() has reported it)
+      }
+    }
   }
 }
 

@@ -1,7 +1,7 @@
 import { existsSync, readFileSync, readdirSync, statSync } from "node:fs";
 import path from "node:path";
 import type { JobModel, WorkflowError, WorkflowModel } from "../workflow/model.js";
-import { loadYaml, parseWorkflow, pathPosition } from "../workflow/index.js";
+import { parseWorkflow, pathPosition } from "../workflow/index.js";
 
 export interface LoadedWorkflow {
   /** Absolute path. */
@@ -85,7 +85,8 @@ export function loadWorkflowFile(root: string, file: string): { value?: LoadedWo
   }
   const parsed = parseWorkflow(display, text);
   if (!parsed.value) return { errors: parsed.errors };
-  const raw = loadYaml(display, text).value as Record<string, unknown>;
+  // A copy of its own: the model may hold parts of the data it was built from.
+  const raw = parsed.data!() as Record<string, unknown>;
   const rel = path.relative(root, path.dirname(file));
   return {
     value: {

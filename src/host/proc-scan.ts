@@ -181,9 +181,9 @@ export class StepLeaders {
 
   add(pid: number): void {
     this.pids.add(pid);
-    if (this.since === null) return;
-    const start = processStart(pid);
-    this.since = start === undefined ? null : Math.min(start, this.since ?? start);
+    // Leaders are added as they start, so the first one's start is the earliest.
+    if (this.since !== undefined) return;
+    this.since = processStart(pid) ?? null;
   }
 
   /** Kills the groups and sessions and what is left in them. */

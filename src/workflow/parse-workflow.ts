@@ -1,18 +1,16 @@
 import { LineCounter, isMap, isScalar, parseDocument } from "yaml";
 import { buildWorkflowModel } from "./build-model.js";
 import type { ParseResult, WorkflowError, WorkflowModel } from "./model.js";
-import { validateWorkflowTemplate } from "./validate-template.js";
+import { readWorkflow } from "./validate-template.js";
 
 /**
  * Parses and validates a workflow file. `value` is set only when there are no
  * errors; errors carry 1-based line/column positions.
  */
-export function parseWorkflow(fileName: string, text: string): ParseResult<WorkflowModel> {
-  const errors = validateWorkflowTemplate(fileName, text);
-  if (errors.length > 0) return { errors };
-  const data = loadYaml(fileName, text);
-  if (data.errors.length > 0) return { errors: data.errors };
-  return { value: buildWorkflowModel(data.value, fileName), errors: [] };
+export function parseWorkflow(fileName: string, text: string): ParseResult<WorkflowModel> & { data?: () => unknown } {
+  const read = readWorkflow(fileName, text);
+  if (!read.data) return { errors: read.errors };
+  return { value: buildWorkflowModel(read.data(), fileName), errors: [], data: read.data };
 }
 
 /** Plain data of a YAML document, `${{ }}` strings untouched. */

@@ -12,7 +12,11 @@ const STEP_FIELDS = ["timeout-minutes", "continue-on-error"];
 
 const LITERAL = /^(?:true|false|-?\d+(?:\.\d+)?)$/;
 
+/** Cheap test first: a payload that names none of the fields has nothing to unquote and is not parsed. */
+const ANY_FIELD = new RegExp([...new Set([...JOB_FIELDS, ...STRATEGY_FIELDS, ...STEP_FIELDS])].join("|"));
+
 export function unquoteGoScalars(text: string): string {
+  if (!ANY_FIELD.test(text)) return text;
   const doc = parseDocument(text, { keepSourceTokens: true, uniqueKeys: false });
   if (doc.errors.length > 0 || !isMap(doc.contents)) return text;
   const edits: { start: number; end: number; value: string }[] = [];

@@ -6,11 +6,16 @@
 // whose loader accepts the import, and the CLI is bundled by esbuild
 // (scripts/build.mjs), which inlines the JSON at build time. Nothing imports
 // the package unbundled under plain Node.
-import { NoOperationTraceWriter, convertWorkflowTemplate, parseWorkflow as parseTemplate } from "@actions/workflow-parser";
+import { NoOperationTraceWriter, convertWorkflowTemplate } from "@actions/workflow-parser";
+import { TemplateContext, TemplateValidationErrors } from "@actions/workflow-parser/templates/template-context";
+import { readTemplate } from "@actions/workflow-parser/templates/template-reader";
+import { WORKFLOW_ROOT } from "@actions/workflow-parser/workflows/workflow-constants";
+import { getWorkflowSchema } from "@actions/workflow-parser/workflows/workflow-schema";
+import { YamlObjectReader } from "@actions/workflow-parser/workflows/yaml-object-reader";
 import { MappingDefinition } from "@actions/workflow-parser/templates/schema/mapping-definition";
 import { PropertyDefinition } from "@actions/workflow-parser/templates/schema/property-definition";
 import { StringToken } from "@actions/workflow-parser/templates/tokens/string-token";
-import { getWorkflowSchema } from "@actions/workflow-parser/workflows/workflow-schema";
+import { isDocument, parseDocument } from "yaml";
 import type { WorkflowError } from "./model.js";
 import { decorateDefinitions } from "./workflow-schema-tokens.js";
 
@@ -40,16 +45,40 @@ const MAX_ERRORS = 50;
  * shape, cron syntax...). Returns every error with its 1-based position.
  */
 export function validateWorkflowTemplate(fileName: string, text: string): WorkflowError[] {
+  return readWorkflow(fileName, text).errors;
+}
+
+export interface ReadWorkflow {
+  errors: WorkflowError[];
+  /** The file as plain data (`${{ }}` strings untouched), read from the same YAML document; only without errors. */
+  data?: () => unknown;
+}
+
+/**
+ * Validates a workflow file and gives its plain data from the one YAML parse.
+ * This is the package's parseWorkflow with the reader kept: the reader's
+ * document is what loadYaml would build (the same parser, `uniqueKeys: false`).
+ */
+export function readWorkflow(fileName: string, text: string): ReadWorkflow {
   extendSchemaForForgejo();
-  const parsed = parseTemplate({ name: fileName, content: text }, new NoOperationTraceWriter());
-  if (parsed.value && parsed.context.errors.count === 0) {
+  const context = new TemplateContext(new TemplateValidationErrors(), getWorkflowSchema(), new NoOperationTraceWriter());
+  const fileId = context.getFileId(fileName);
+  const reader = new YamlObjectReader(fileId, text);
+  let value: ReturnType<typeof readTemplate> | undefined;
+  if (reader.errors.length > 0) {
+    // Not valid YAML: schema errors would only mislead.
+    for (const err of reader.errors) context.error(fileId, err.message, err.range);
+  } else {
+    value = readTemplate(context, WORKFLOW_ROOT, reader, fileId);
+  }
+  if (value && context.errors.count === 0) {
     // The converter is async only to fetch referenced workflows, which we do
     // not ask for (fetch depth 0): every check runs before its first await,
     // so the errors are in the context when the call returns.
-    void convertWorkflowTemplate(parsed.context, parsed.value).catch(() => undefined);
+    void convertWorkflowTemplate(context, value).catch(() => undefined);
   }
   const errors: WorkflowError[] = [];
-  for (const e of parsed.context.errors.getErrors().slice(0, MAX_ERRORS)) {
+  for (const e of context.errors.getErrors().slice(0, MAX_ERRORS)) {
     const err: WorkflowError = { file: fileName, message: oneLine(e.rawMessage) };
     if (e.range) {
       err.line = e.range.start.line;
@@ -58,8 +87,13 @@ export function validateWorkflowTemplate(fileName: string, text: string): Workfl
     if (e.code) err.code = e.code;
     errors.push(err);
   }
-  if (errors.length === 0 && !parsed.value) errors.push({ file: fileName, message: "The workflow is empty" });
-  return errors;
+  if (errors.length === 0 && !value) errors.push({ file: fileName, message: "The workflow is empty" });
+  if (errors.length > 0) return { errors };
+  // The reader's document is private to the package: should a version not
+  // keep it, the text is parsed again as loadYaml would.
+  const doc: unknown = (reader as unknown as { doc?: unknown }).doc;
+  const data = isDocument(doc) ? () => doc.toJS({ maxAliasCount: 10000 }) as unknown : () => parseDocument(text, { uniqueKeys: false }).toJS({ maxAliasCount: 10000 }) as unknown;
+  return { errors, data };
 }
 
 /** YAML syntax errors come with a source excerpt; the position is kept separately. */

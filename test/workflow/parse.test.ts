@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { parseWorkflow } from "../../src/workflow/parse-workflow.js";
+import { loadYaml, parseWorkflow } from "../../src/workflow/parse-workflow.js";
 import { parseTaskPayload, payloadMatrix } from "../../src/workflow/parse-payload.js";
 import { formatWorkflowError } from "../../src/workflow/model.js";
 
@@ -364,4 +364,33 @@ jobs:
 
   // A workflow file written by a person must use real numbers, as on GitHub.
   assert.ok(parseWorkflow("w.yml", text.replace("nope.x", "github.sha")).errors.length > 0);
+});
+
+test("the model and the plain data come from one YAML read, the same as a separate one", () => {
+  // Anchors, aliases and a `${{ }}` string: what a second parse would have to agree on.
+  const text = `on: push
+env:
+  A: &one "1"
+  B: \${{ github.sha }}
+jobs:
+  one:
+    runs-on: native
+    env:
+      C: *one
+    steps:
+      - &step
+        run: echo "$A"
+      - *step
+`;
+  const parsed = parseWorkflow("w.yml", text);
+  assert.deepEqual(parsed.errors, []);
+  const data = parsed.data!();
+  assert.deepEqual(data, loadYaml("w.yml", text).value);
+  assert.deepEqual((data as { env: unknown }).env, { A: "1", B: "${{ github.sha }}" });
+  assert.deepEqual((data as { jobs: { one: { env: unknown; steps: unknown[] } } }).jobs.one.env, { C: "1" });
+  assert.equal((data as { jobs: { one: { steps: unknown[] } } }).jobs.one.steps.length, 2);
+  // Each call is a copy of its own: changing one does not change the model's source or the next copy.
+  (data as { env: Record<string, string> }).env.A = "changed";
+  assert.equal((parsed.data!() as { env: Record<string, string> }).env.A, "1");
+  assert.equal(parseWorkflow("bad.yml", "on: push\njobs: {}\n").data, undefined);
 });

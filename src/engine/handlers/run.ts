@@ -1,6 +1,6 @@
 // `run:` steps: the script goes to a file in RUNNER_TEMP and the shell runs it.
 
-import { mkdirSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { mkdirSync, statSync, unlinkSync, writeFileSync } from "node:fs";
 import { isAbsolute, join, resolve } from "node:path";
 import { interpolate, withHashFiles } from "../../expressions/index.js";
 import { randomUuid } from "../../host/index.js";
@@ -48,8 +48,7 @@ export async function runScriptStep(inv: StepInvocation): Promise<HandlerResult>
     return fail(`An error occurred trying to start process '${plan.file}' with working directory '${cwd}'. No such file or directory`);
   }
   const target = scriptPath;
-  mkdirSync(rt.sandbox.dirs.temp, { recursive: true });
-  writeFileSync(target, plan.wrap(script), { mode: 0o644 });
+  writeScript(target, plan.wrap(script), rt.sandbox.dirs.temp);
   try {
     const res = await runStepProcess(
       rt,
@@ -66,7 +65,26 @@ export async function runScriptStep(inv: StepInvocation): Promise<HandlerResult>
     const ok = res.exit.code === 0 && !res.commandFailed;
     return { outcome: ok ? "success" : "failure", outputs };
   } finally {
-    rmSync(target, { force: true });
+    removeFile(target);
+  }
+}
+
+/** Writes the step's script; RUNNER_TEMP is made again only when a step removed it. */
+function writeScript(target: string, text: string, temp: string): void {
+  try {
+    writeFileSync(target, text, { mode: 0o644 });
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== "ENOENT") throw e;
+    mkdirSync(temp, { recursive: true });
+    writeFileSync(target, text, { mode: 0o644 });
+  }
+}
+
+function removeFile(p: string): void {
+  try {
+    unlinkSync(p);
+  } catch {
+    // already gone
   }
 }
 
