@@ -181,9 +181,10 @@ export class StepLeaders {
 
   add(pid: number): void {
     this.pids.add(pid);
-    // Leaders are added as they start, so the first one's start is the earliest.
-    if (this.since !== undefined) return;
-    this.since = processStart(pid) ?? null;
+    if (this.since === null) return;
+    // The earliest start, not the first added: two launches may resolve in the other order.
+    const start = processStart(pid);
+    this.since = start === undefined ? null : Math.min(start, this.since ?? start);
   }
 
   /** Kills the groups and sessions and what is left in them. */

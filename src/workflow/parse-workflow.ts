@@ -1,4 +1,4 @@
-import { LineCounter, isMap, isScalar, parseDocument } from "yaml";
+import { LineCounter, isMap, isScalar, parseDocument, type Document } from "yaml";
 import { buildWorkflowModel } from "./build-model.js";
 import type { ParseResult, WorkflowError, WorkflowModel } from "./model.js";
 import { readWorkflow } from "./validate-template.js";
@@ -9,8 +9,12 @@ import { readWorkflow } from "./validate-template.js";
  */
 export function parseWorkflow(fileName: string, text: string): ParseResult<WorkflowModel> & { data?: () => unknown } {
   const read = readWorkflow(fileName, text);
-  if (!read.data) return { errors: read.errors };
-  return { value: buildWorkflowModel(read.data(), fileName), errors: [], data: read.data };
+  if (read.errors.length > 0) return { errors: read.errors };
+  const doc = read.doc;
+  // The plain data comes from the validator's document; should a version of the package not keep it, the text is
+  // read again. Each call builds a copy of its own.
+  const data = doc ? () => plainData(doc) : () => loadYaml(fileName, text).value;
+  return { value: buildWorkflowModel(data(), fileName), errors: [], data };
 }
 
 /** Plain data of a YAML document, `${{ }}` strings untouched. */
@@ -19,7 +23,11 @@ export function loadYaml(fileName: string, text: string): ParseResult<unknown> {
   if (doc.errors.length > 0) {
     return { errors: doc.errors.map((e) => ({ file: fileName, message: e.message.split("\n")[0]!, ...pos(e.linePos?.[0]) })) };
   }
-  return { value: doc.toJS({ maxAliasCount: 10000 }), errors: [] };
+  return { value: plainData(doc), errors: [] };
+}
+
+function plainData(doc: Document): unknown {
+  return doc.toJS({ maxAliasCount: 10000 });
 }
 
 /** 1-based position of a top-level key (for errors about it), if the text has it. */

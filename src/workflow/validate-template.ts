@@ -15,7 +15,7 @@ import { YamlObjectReader } from "@actions/workflow-parser/workflows/yaml-object
 import { MappingDefinition } from "@actions/workflow-parser/templates/schema/mapping-definition";
 import { PropertyDefinition } from "@actions/workflow-parser/templates/schema/property-definition";
 import { StringToken } from "@actions/workflow-parser/templates/tokens/string-token";
-import { isDocument, parseDocument } from "yaml";
+import { isDocument, type Document } from "yaml";
 import type { WorkflowError } from "./model.js";
 import { decorateDefinitions } from "./workflow-schema-tokens.js";
 
@@ -50,14 +50,14 @@ export function validateWorkflowTemplate(fileName: string, text: string): Workfl
 
 export interface ReadWorkflow {
   errors: WorkflowError[];
-  /** The file as plain data (`${{ }}` strings untouched), read from the same YAML document; only without errors. */
-  data?: () => unknown;
+  /** The YAML document the schema was read from; only without errors, and only while the package keeps it. */
+  doc?: Document;
 }
 
 /**
- * Validates a workflow file and gives its plain data from the one YAML parse.
- * This is the package's parseWorkflow with the reader kept: the reader's
- * document is what loadYaml would build (the same parser, `uniqueKeys: false`).
+ * Validates a workflow file and keeps the YAML document it read. This is the
+ * package's parseWorkflow with the reader kept: its document is what loadYaml
+ * would build (the same parser, `uniqueKeys: false`).
  */
 export function readWorkflow(fileName: string, text: string): ReadWorkflow {
   extendSchemaForForgejo();
@@ -89,11 +89,9 @@ export function readWorkflow(fileName: string, text: string): ReadWorkflow {
   }
   if (errors.length === 0 && !value) errors.push({ file: fileName, message: "The workflow is empty" });
   if (errors.length > 0) return { errors };
-  // The reader's document is private to the package: should a version not
-  // keep it, the text is parsed again as loadYaml would.
+  // The reader's document is a private field of the package.
   const doc: unknown = (reader as unknown as { doc?: unknown }).doc;
-  const data = isDocument(doc) ? () => doc.toJS({ maxAliasCount: 10000 }) as unknown : () => parseDocument(text, { uniqueKeys: false }).toJS({ maxAliasCount: 10000 }) as unknown;
-  return { errors, data };
+  return isDocument(doc) ? { errors, doc } : { errors };
 }
 
 /** YAML syntax errors come with a source excerpt; the position is kept separately. */

@@ -3,6 +3,7 @@ import assert from "node:assert/strict";
 import { loadYaml, parseWorkflow } from "../../src/workflow/parse-workflow.js";
 import { parseTaskPayload, payloadMatrix } from "../../src/workflow/parse-payload.js";
 import { formatWorkflowError } from "../../src/workflow/model.js";
+import { readWorkflow } from "../../src/workflow/validate-template.js";
 
 const full = `name: CI
 on:
@@ -384,6 +385,8 @@ jobs:
 `;
   const parsed = parseWorkflow("w.yml", text);
   assert.deepEqual(parsed.errors, []);
+  // The package keeps its reader's document (a private field): without it the data would cost a second read.
+  assert.ok(readWorkflow("w.yml", text).doc, "the validator's YAML document is kept");
   const data = parsed.data!();
   assert.deepEqual(data, loadYaml("w.yml", text).value);
   assert.deepEqual((data as { env: unknown }).env, { A: "1", B: "${{ github.sha }}" });
