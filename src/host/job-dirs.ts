@@ -7,8 +7,8 @@
 // Without a job uid (the job runs as the runner, no boundary between them) a
 // directory that holds only files is removed in-process.
 
-import { chown, lstat, mkdir, open, readdir, readFile, realpath, rm, rmdir, unlink, writeFile } from "node:fs/promises";
-import { constants } from "node:fs";
+import { lstat, mkdir, open, readdir, rm, rmdir, unlink } from "node:fs/promises";
+import { chownSync, constants, lstatSync, mkdirSync, readdirSync, readFileSync, realpathSync, rmdirSync, unlinkSync, writeFileSync, type Dirent } from "node:fs";
 import { spawn } from "node:child_process";
 import { randomHex } from "./random.js";
 import { join } from "node:path";
@@ -34,8 +34,6 @@ export interface CreateJobDirsOptions {
 }
 
 export async function createJobDirs(opts: CreateJobDirsOptions): Promise<JobDirs> {
-  // 0711: job uids may pass through to their own root but cannot list the others.
-  await mkdir(opts.parent, { recursive: true, mode: 0o711 });
   const root = join(opts.parent, `${sanitizeJobKey(opts.jobKey)}-${randomHex(4)}`);
   const dirs: JobDirs = {
     root,
@@ -44,14 +42,18 @@ export async function createJobDirs(opts: CreateJobDirsOptions): Promise<JobDirs
     home: join(root, "home"),
     toolCache: join(root, "tool_cache"),
   };
+  // A handful of system calls on paths no job has seen yet: made synchronously, they take a tenth of the time
+  // the same calls take through the thread pool (one event-loop turn each), and block for well under 1 ms.
+  // 0711: job uids may pass through to their own root but cannot list the others.
+  mkdirSync(opts.parent, { recursive: true, mode: 0o711 });
   // Fails if the name exists: the runner only ever works in a root it just made.
-  await mkdir(root, { mode: opts.identity ? 0o711 : 0o700 });
-  await writeFile(join(root, JOB_ROOT_MARKER), `${opts.instance ?? ""}\n`, { mode: 0o644, flag: "wx" });
+  mkdirSync(root, { mode: opts.identity ? 0o711 : 0o700 });
+  writeFileSync(join(root, JOB_ROOT_MARKER), `${opts.instance ?? ""}\n`, { mode: 0o644, flag: "wx" });
   const own = ownedDirs(dirs, opts.workspaceDir === undefined);
   if (opts.workspaceDir !== undefined) await mkdir(opts.workspaceDir, { recursive: true });
   for (const d of own) {
-    await mkdir(d, { mode: 0o700 });
-    if (opts.identity) await chown(d, opts.identity.uid, opts.identity.gid);
+    mkdirSync(d, { mode: 0o700 });
+    if (opts.identity) chownSync(d, opts.identity.uid, opts.identity.gid);
   }
   return dirs;
 }
@@ -69,9 +71,16 @@ function ownedDirs(dirs: JobDirs, withWorkspace: boolean): string[] {
  * runner removes the empty directories and the root.
  */
 export async function removeJobDirs(dirs: JobDirs, identity?: Identity, opts: { unsandboxed?: boolean } = {}): Promise<void> {
-  const entries = async () =>
-    (await readdir(dirs.root).catch(() => [] as string[])).filter((n) => n !== JOB_ROOT_MARKER).map((n) => join(dirs.root, n));
-  let own = await entries();
+  const entries = (): string[] => {
+    let names: string[];
+    try {
+      names = readdirSync(dirs.root); // the runner's own directory, a few names
+    } catch {
+      names = [];
+    }
+    return names.filter((n) => n !== JOB_ROOT_MARKER).map((n) => join(dirs.root, n));
+  };
+  let own = entries();
   if (!identity) {
     // Without a job uid the job may have mounted something below its root (a chroot's /proc, a bind mount of a
     // host directory: rm --one-file-system only stops at another device). Nothing below a mount is removed.
@@ -85,12 +94,12 @@ export async function removeJobDirs(dirs: JobDirs, identity?: Identity, opts: { 
     const inside = own.map((d) => `${d}/`);
     await tool("rm", ["-rf", "--one-file-system", "--", ...inside], identity);
     for (const d of own) await rmdir(d).catch(() => {});
-    own = await entries();
+    own = entries();
     if (own.length > 0) {
       await makeWritable(own.map((d) => `${d}/`), identity);
       await tool("rm", ["-rf", "--one-file-system", "--", ...own.map((d) => `${d}/`)], identity);
       for (const d of own) await rmdir(d).catch(() => {});
-      own = await entries();
+      own = entries();
     }
   }
   if (own.length > 0) {
@@ -113,9 +122,13 @@ export async function removeJobDirs(dirs: JobDirs, identity?: Identity, opts: { 
  */
 async function removeTrees(paths: string[]): Promise<string[]> {
   const left: string[] = [];
+  const budget = { ops: SYNC_REMOVE_BUDGET };
   for (const d of paths) {
     try {
-      await rm(d, { recursive: true, force: true });
+      // A short job leaves a few files: removed synchronously, without a thread-pool round trip per call (a
+      // quarter of the time). A larger tree goes on asynchronously once the budget is spent, so a job's big
+      // checkout never blocks the event loop for long.
+      if (!removeTreeSync(d, budget)) await rm(d, { recursive: true, force: true });
     } catch {
       left.push(d);
     }
@@ -123,17 +136,49 @@ async function removeTrees(paths: string[]): Promise<string[]> {
   return left;
 }
 
-/** A mount point of this mount namespace at or below the (runner-owned) job root, if any. */
+/** System calls a removal may make synchronously, per job (each well under 0.1 ms on a local file system). */
+const SYNC_REMOVE_BUDGET = 200;
+
+/**
+ * Removes `path` (links unlinked, never followed) while `budget.ops` lasts; false when it ran out first (what
+ * is left is still there). Throws what rm -rf would fail on.
+ */
+function removeTreeSync(path: string, budget: { ops: number }, isDirectory?: boolean): boolean {
+  if ((budget.ops -= 2) < 0) return false;
+  if (isDirectory === undefined) {
+    // readdir follows a link: what is there is looked at first (below, the directory entry's type says).
+    const st = lstatSync(path, { throwIfNoEntry: false });
+    if (!st) return true;
+    if (!st.isDirectory()) {
+      unlinkSync(path);
+      return true;
+    }
+  }
+  const entries: Dirent[] = readdirSync(path, { withFileTypes: true });
+  for (const e of entries) {
+    const p = join(path, e.name);
+    if (e.isDirectory()) {
+      if (!removeTreeSync(p, budget, true)) return false;
+    } else {
+      if (--budget.ops < 0) return false;
+      unlinkSync(p);
+    }
+  }
+  if (--budget.ops < 0) return false;
+  rmdirSync(path);
+  return true;
+}
+
 async function mountBelow(root: string): Promise<string | undefined> {
   let text: string;
   let real: string;
   try {
-    real = await realpath(root);
+    real = realpathSync(root);
   } catch {
     return undefined; // no root, nothing to remove
   }
   try {
-    text = await readFile("/proc/self/mountinfo", "utf8");
+    text = readFileSync("/proc/self/mountinfo", "utf8"); // procfs: no disk wait, and a thread-pool hop costs more
   } catch {
     return undefined; // no procfs: as before, rm --one-file-system is the only guard
   }

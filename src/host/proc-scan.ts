@@ -115,23 +115,29 @@ export async function killUid(uid: number, gid: number): Promise<ProcInfo[]> {
  * ancestor: then read every process.
  */
 export async function listStartedSince(since: number, keep: (p: ProcInfo) => boolean): Promise<ProcInfo[] | undefined> {
-  const roots: number[] = [];
+  const roots: ProcInfo[] = [];
   // An orphan may be adopted by any ancestor up to init: a chain that stops short (an ancestor /proc hides, as
   // with hidepid) leaves subtrees unwalked, so the caller reads every process it can see instead.
   let complete = false;
   for (let pid = process.pid; pid > 0 && roots.length < 64; ) {
-    roots.push(pid);
     const info = readProcSync(pid, false);
-    if (!info || info.ppid === pid) break;
+    if (!info) break;
+    roots.push(info);
+    if (info.ppid === pid) break;
     if (info.ppid === 0) complete = true;
     pid = info.ppid;
   }
   if (!complete) return undefined;
   const out: ProcInfo[] = [];
-  const seen = new Set<number>(roots);
+  const seen = new Set<number>(roots.map((r) => r.pid));
   const queue: number[] = [];
   for (const r of roots) {
-    const kids = childrenOf(r);
+    // The runner and its ancestors started before the job. A job process is a child of the runner's main thread
+    // (the runner spawns only from there) or, orphaned, of an ancestor's: the kernel hands an orphan to the
+    // adopting process's leader thread while that thread is alive. So one children list per ancestor, not one
+    // per thread (a Node ancestor has a dozen), unless the leader has exited. A job process's own children are
+    // read from all its threads below: a multithreaded program forks from any of them.
+    const kids = r.state === "Z" || r.state === "X" ? childrenOf(r.pid) : threadChildren(r.pid, r.pid);
     if (kids === undefined) return undefined;
     queue.push(...kids);
   }
@@ -145,6 +151,20 @@ export async function listStartedSince(since: number, keep: (p: ProcInfo) => boo
     out.push(info);
     if (info.start >= since || keep(info)) queue.push(...(childrenOf(pid) ?? []));
   }
+  return out;
+}
+
+/** Children of one thread (undefined: no children lists in /proc; [] if the thread is gone). */
+function threadChildren(pid: number, tid: number): number[] | undefined {
+  let list: string;
+  try {
+    list = readFileSync(`/proc/${pid}/task/${tid}/children`, "latin1");
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === "ENOENT" && pid === process.pid) return undefined;
+    return [];
+  }
+  const out: number[] = [];
+  for (const n of list.split(" ")) if (n !== "") out.push(Number(n));
   return out;
 }
 

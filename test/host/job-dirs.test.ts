@@ -82,3 +82,22 @@ test("without a job uid, nothing below a mount left in the job root is removed (
     assert.deepEqual(readdirSync(tmpfs), ["in-tmpfs"], "the tmpfs was not emptied");
   }
 });
+
+test("isolation none: a tree larger than what is removed synchronously is removed whole, links inside it not followed", async (t) => {
+  const parent = mkdtempSync(join(tmpdir(), "nr-jobdirs-"));
+  t.after(() => rmSync(parent, { recursive: true, force: true }));
+  const outside = join(parent, "outside");
+  mkdirSync(outside);
+  writeFileSync(join(outside, "keep"), "x");
+  const d = await createJobDirs({ parent: join(parent, "jobs"), jobKey: "j" });
+  // 40 directories of 25 files: several times the synchronous budget, so the removal goes on asynchronously.
+  for (let i = 0; i < 40; i++) {
+    const sub = join(d.workspace, `node_modules/p${i}`);
+    mkdirSync(sub, { recursive: true });
+    for (let k = 0; k < 25; k++) writeFileSync(join(sub, `f${k}`), "x");
+    symlinkSync(outside, join(sub, "link-to-outside"));
+  }
+  await removeJobDirs(d, undefined, { unsandboxed: true });
+  assert.equal(existsSync(d.root), false, "the job root is gone");
+  assert.deepEqual(readdirSync(outside), ["keep"], "nothing outside the job root was touched");
+});

@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { mkdtemp, rm } from "node:fs/promises";
+import { mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { PlainBackend } from "../../src/host/plain-backend.js";
@@ -49,3 +49,34 @@ for (const backend of ["plain", "prepared"]) {
     assert.equal(res.walkComplete, false, "init is hidden: the walk of the ancestors is not complete");
   });
 }
+
+// The walk reads one children list per ancestor (the leader thread's, which adopts orphans), but every thread's
+// for a job process: a multithreaded program forks from any of its threads.
+test("the walk finds a child that a job process forked from one of its other threads", async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), "nr-procscan-"));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  const host = new PlainBackend(dir);
+  const sb = await host.prepareJob({ jobKey: "threads" });
+  const mark = `${50_000 + Math.floor(Math.random() * 9_000)}`;
+  try {
+    const spawner = join(dir, "spawner.cjs");
+    await writeFile(
+      spawner,
+      `const { Worker } = require("node:worker_threads");\nnew Worker('require("node:child_process").spawn("sleep", ["${mark}"], { stdio: "ignore" }); setInterval(() => {}, 1e6)', { eval: true });\n`,
+    );
+    const r = await run(sb, `node ${spawner} & for i in $(seq 100); do pgrep -f "sleep ${mark}" >/dev/null && break; sleep 0.05; done; echo started`);
+    assert.match(r.out, /started/);
+    const [sleeper] = await processesWith(mark);
+    assert.ok(sleeper, "the worker thread's child runs");
+    const parent = Number(/^PPid:\s+(\d+)/m.exec(await readFile(`/proc/${sleeper}/status`, "utf8"))![1]);
+    const threads = await readdir(`/proc/${parent}/task`);
+    const byThread = await Promise.all(threads.map(async (tid) => ({ tid, kids: (await readFile(`/proc/${parent}/task/${tid}/children`, "latin1")).split(" ") })));
+    const owner = byThread.find((x) => x.kids.includes(String(sleeper)));
+    assert.ok(owner && owner.tid !== String(parent), "the child's parent is a thread other than the leader (what the test is about)");
+    const walked = await listStartedSince(processStart(parent)! - 1, () => false);
+    if (walked !== undefined) assert.ok(walked.some((p) => p.pid === sleeper), "the walk found the child of the non-leader thread");
+  } finally {
+    await sb.dispose();
+  }
+  assert.deepEqual(await processesWith(mark), [], "the child was killed at job end");
+});
