@@ -1,5 +1,6 @@
 import { execFile, execFileSync } from "node:child_process";
 import path from "node:path";
+import { gitAnswersFromFiles } from "./git-files.js";
 
 export interface RepoInfo {
   /** `owner/name`. */
@@ -27,10 +28,11 @@ a git config user.name
 a git symbolic-ref -q refs/remotes/origin/HEAD
 `;
 
-function gitAnswers(dir: string): string[] {
+/** The answers from git itself (exported for the test that holds git-files.ts to them). */
+export function gitAnswers(dir: string, env: NodeJS.ProcessEnv = process.env): string[] {
   let out = "";
   try {
-    out = execFileSync("sh", ["-c", GIT_QUERIES], { cwd: dir, encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] });
+    out = execFileSync("sh", ["-c", GIT_QUERIES], { cwd: dir, env, encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] });
   } catch (err) {
     out = String((err as { stdout?: string }).stdout ?? "");
   }
@@ -89,13 +91,13 @@ export function parseRemote(url: string): { server: string; owner: string; name:
 /** What exec can learn about the repository in `dir`; falls back to `local/<dirname>`. */
 export function readRepoInfo(dir: string): RepoInfo {
   const abs = path.resolve(dir);
-  return repoInfo(abs, gitAnswers(abs));
+  return repoInfo(abs, gitAnswersFromFiles(abs) ?? gitAnswers(abs));
 }
 
 /** readRepoInfo without blocking: git runs while the caller goes on (exec parses the workflows meanwhile). */
 export async function readRepoInfoAsync(dir: string): Promise<RepoInfo> {
   const abs = path.resolve(dir);
-  return repoInfo(abs, await gitAnswersAsync(abs));
+  return repoInfo(abs, gitAnswersFromFiles(abs) ?? (await gitAnswersAsync(abs)));
 }
 
 function repoInfo(abs: string, answers: string[]): RepoInfo {
