@@ -138,6 +138,7 @@ class IsolatedSandbox implements JobSandbox {
       identity = undefined; // systemd-run drops privileges itself
     }
     const oomBefore = await this.cg.oomKills();
+    this.leaders.beforeLaunch();
     const launched = await launch(
       {
         argv,

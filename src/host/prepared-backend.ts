@@ -34,6 +34,7 @@ class PreparedSandbox implements JobSandbox {
   async spawn(spec: SpawnSpec, handlers: SpawnHandlers, signal: AbortSignal): Promise<ExitStatus> {
     if (this.disposed) throw new Error("job sandbox already disposed");
     if (signal.aborted) return { code: null, signal: "SIGKILL" };
+    this.leaders.beforeLaunch();
     const launched = await launch(
       {
         argv: [spec.file, ...spec.args],

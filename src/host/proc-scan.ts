@@ -1,7 +1,7 @@
 // Process discovery through /proc, for kills that have no cgroup to rely on:
 // by session/process group (escaped background jobs) and by uid (per-job uids).
 
-import { readdirSync, readFileSync } from "node:fs";
+import { readdirSync, readFileSync, readlinkSync } from "node:fs";
 import { readdir } from "node:fs/promises";
 import { setImmediate as yieldToLoop } from "node:timers/promises";
 import { spawn } from "node:child_process";
@@ -77,10 +77,10 @@ function kill(pid: number): void {
 }
 
 /** SIGKILLs processes matching `pred` until none is left (or timeout); returns what remained. */
-export async function killMatching(pred: (p: ProcInfo) => boolean, timeoutMs = 3000, opts: { uid?: boolean; since?: number } = {}): Promise<ProcInfo[]> {
+export async function killMatching(pred: (p: ProcInfo) => boolean, timeoutMs = 3000, opts: { uid?: boolean; since?: number; mark?: PidMark } = {}): Promise<ProcInfo[]> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    const listed = opts.since !== undefined ? await listStartedSince(opts.since, pred) : undefined;
+    const listed = opts.since !== undefined ? await listStartedSince(opts.since, pred, opts.mark) : undefined;
     const found = (listed ?? (await listProcesses(opts))).filter((p) => p.pid !== process.pid && p.state !== "Z" && p.state !== "X" && pred(p));
     if (found.length === 0 || Date.now() > deadline) return found;
     for (const p of found) kill(p.pid);
@@ -114,7 +114,10 @@ export async function killUid(uid: number, gid: number): Promise<ProcInfo[]> {
  * descended into). Undefined where /proc has no children lists or hides an
  * ancestor: then read every process.
  */
-export async function listStartedSince(since: number, keep: (p: ProcInfo) => boolean): Promise<ProcInfo[] | undefined> {
+export async function listStartedSince(since: number, keep: (p: ProcInfo) => boolean, mark?: PidMark): Promise<ProcInfo[] | undefined> {
+  // A process that got its pid before `mark` started before the job: neither it nor its subtree is read. Without
+  // this, every child of init costs a read, and a host's processes are mostly children of init.
+  const maybeNew = mark ? allocatedSince(mark) : undefined;
   const roots: ProcInfo[] = [];
   // An orphan may be adopted by any ancestor up to init: a chain that stops short (an ancestor /proc hides, as
   // with hidepid) leaves subtrees unwalked, so the caller reads every process it can see instead.
@@ -146,6 +149,7 @@ export async function listStartedSince(since: number, keep: (p: ProcInfo) => boo
     const pid = queue[i]!;
     if (seen.has(pid)) continue;
     seen.add(pid);
+    if (maybeNew && !maybeNew(pid)) continue;
     const info = readProcSync(pid, false);
     if (!info) continue;
     out.push(info);
@@ -190,6 +194,53 @@ function childrenOf(pid: number): number[] | undefined {
   return out;
 }
 
+/** Where the kernel's pid counter stood, and how many processes and threads had been made since boot. */
+export interface PidMark {
+  lastPid: number;
+  forks: number;
+}
+
+/** Allowance for forks between a mark and what it stands for, and for pids the counter skips. */
+const PID_MARGIN = 1000;
+
+/** The pid counter of this process's PID namespace now; undefined where /proc does not tell it. */
+export function pidMark(): PidMark | undefined {
+  try {
+    // /proc must be this namespace's: its pids are then the ones the counter hands out.
+    if (Number(readlinkSync("/proc/self")) !== process.pid) return undefined;
+    const lastPid = Number(readFileSync("/proc/sys/kernel/ns_last_pid", "latin1"));
+    const forks = /^processes (\d+)$/m.exec(readFileSync("/proc/stat", "latin1"))?.[1];
+    if (!Number.isSafeInteger(lastPid) || forks === undefined) return undefined;
+    return { lastPid, forks: Number(forks) };
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Whether a pid was handed out since `mark`, or undefined when the answer could be wrong. The kernel hands out
+ * pids in a cycle: after `mark.lastPid`, up to pid_max, then from the bottom again. Those handed out since lie
+ * between the mark and the counter now, unless the counter went all the way round, which takes at least one
+ * fork per free pid (/proc/stat counts every process and thread made, in every namespace: never fewer).
+ */
+export function allocatedSince(mark: PidMark): ((pid: number) => boolean) | undefined {
+  const now = pidMark();
+  if (!now) return undefined;
+  let pidMax: number;
+  let tasks: number;
+  try {
+    pidMax = Number(readFileSync("/proc/sys/kernel/pid_max", "latin1"));
+    tasks = Number(readFileSync("/proc/loadavg", "latin1").split(" ")[3]?.split("/")[1]);
+  } catch {
+    return undefined;
+  }
+  if (!Number.isSafeInteger(pidMax) || !Number.isSafeInteger(tasks)) return undefined;
+  if (now.forks - mark.forks + PID_MARGIN >= pidMax - tasks - PID_MARGIN) return undefined;
+  const from = mark.lastPid;
+  const to = now.lastPid;
+  return from <= to ? (pid) => pid > from && pid <= to : (pid) => pid > from || pid <= to;
+}
+
 /**
  * The processes that lead a job's process groups and sessions (its steps), and when the first of them started:
  * what a job-end sweep looks for, among only the processes started since.
@@ -198,6 +249,13 @@ export class StepLeaders {
   private readonly pids = new Set<number>();
   /** Clock ticks after boot; null once a leader's start could not be read (the sweep then reads every process). */
   private since: number | null | undefined;
+  /** The pid counter before the first leader was started; null where it cannot be read. */
+  private mark: PidMark | null | undefined;
+
+  /** Called before each leader is started: the first call notes where the pid counter is. */
+  beforeLaunch(): void {
+    this.mark ??= pidMark() ?? null;
+  }
 
   add(pid: number): void {
     this.pids.add(pid);
@@ -209,7 +267,7 @@ export class StepLeaders {
 
   /** Kills the groups and sessions and what is left in them. */
   kill(): Promise<void> {
-    return killGroupsAndSessions(this.pids, this.since ?? undefined);
+    return killGroupsAndSessions(this.pids, this.since ?? undefined, this.mark ?? undefined);
   }
 }
 
@@ -217,7 +275,7 @@ export class StepLeaders {
  * Kills process groups and sessions led by the given pids (and what is left in them). With `since` (clock
  * ticks after boot, before the first leader started) only processes that started since are looked at.
  */
-export async function killGroupsAndSessions(leaders: Iterable<number>, since?: number): Promise<void> {
+export async function killGroupsAndSessions(leaders: Iterable<number>, since?: number, mark?: PidMark): Promise<void> {
   const set = new Set(leaders);
   if (set.size === 0) return;
   for (const pid of set) {
@@ -227,5 +285,5 @@ export async function killGroupsAndSessions(leaders: Iterable<number>, since?: n
       // no such group
     }
   }
-  await killMatching((p) => set.has(p.pgid) || set.has(p.sid), 1000, since !== undefined ? { uid: false, since } : { uid: false });
+  await killMatching((p) => set.has(p.pgid) || set.has(p.sid), 1000, since !== undefined ? { uid: false, since, ...(mark ? { mark } : {}) } : { uid: false });
 }

@@ -4,7 +4,8 @@ import { mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { PlainBackend } from "../../src/host/plain-backend.js";
-import { listProcesses, listStartedSince, processStart } from "../../src/host/proc-scan.js";
+import { allocatedSince, listProcesses, listStartedSince, pidMark, processStart } from "../../src/host/proc-scan.js";
+import { spawn } from "node:child_process";
 import { childReport, processesWith, run } from "./fixture.js";
 
 test("job end: processes that left the step's process group (job control, orphaned, nested) are killed; the walk finds what a full /proc scan finds", async (t) => {
@@ -79,4 +80,28 @@ test("the walk finds a child that a job process forked from one of its other thr
     await sb.dispose();
   }
   assert.deepEqual(await processesWith(mark), [], "the child was killed at job end");
+});
+
+test("the pid window: a process started after the mark is in it, the runner's ancestors are not; a mark too far behind gives no window", async () => {
+  const mark = pidMark();
+  assert.ok(mark, "this host's /proc tells the pid counter");
+  const child = spawn("sleep", ["5"], { stdio: "ignore" });
+  try {
+    const maybeNew = allocatedSince(mark);
+    assert.ok(maybeNew, "few forks since the mark: a window");
+    assert.equal(maybeNew(child.pid!), true, "the child got its pid after the mark");
+    assert.equal(maybeNew(process.pid), false, "this process is older than the mark");
+    assert.equal(maybeNew(1), mark.lastPid < 1, "init is older than the mark");
+    // As many forks since the mark as there are pids: the counter may have come round past the mark.
+    const pidMax = Number(await readFile("/proc/sys/kernel/pid_max", "utf8"));
+    assert.equal(allocatedSince({ lastPid: mark.lastPid, forks: mark.forks - pidMax }), undefined);
+    // A counter that wrapped since the mark: the window is the end of the range and its start.
+    const wrapped = allocatedSince({ lastPid: pidMax - 1, forks: mark.forks });
+    assert.ok(wrapped);
+    assert.equal(wrapped(pidMax), true);
+    assert.equal(wrapped(child.pid!), child.pid! <= pidMark()!.lastPid);
+    assert.equal(wrapped(pidMax - 1), false);
+  } finally {
+    child.kill("SIGKILL");
+  }
 });
