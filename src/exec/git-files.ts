@@ -33,7 +33,8 @@ function readAnswers(dir: string, env: NodeJS.ProcessEnv): string[] | undefined 
   if (!local) return undefined;
   const version = local.get("core.repositoryformatversion")?.[0] ?? "0";
   if (version !== "0" && version !== "1") return undefined;
-  if ([...local.keys()].some((k) => k.startsWith("extensions.") || k === "core.worktree" || k === "core.bare" && local.get(k)?.[0] === "true")) return undefined;
+  const unusual = (k: string) => k.startsWith("extensions.") || k === "core.worktree" || (k === "core.bare" && local.get(k)?.[0] === "true");
+  if ([...local.keys()].some(unusual)) return undefined;
 
   const head = readText(join(gitDir, "HEAD"));
   const symbolic = head && /^ref: (refs\/heads\/\S+)\n?$/.exec(head);
