@@ -200,7 +200,7 @@ class IsolatedSandbox implements JobSandbox {
     // Only processes that started since the first leader can be in its group or session.
     await this.leaders.kill();
     if (!this.identity) return 0;
-    const left = await killUid(this.identity.uid, this.identity.gid);
+    const left = await killUid(this.identity.uid, this.identity.gid, this.leaders.counterMark);
     if (left.length > 0) {
       this.opts.log("warn", `job uid ${this.identity.uid}: ${left.length} process(es) survived the kill: ${left.map((p) => p.pid).join(", ")}`);
     }

@@ -33,9 +33,11 @@ const BATCH = 128;
  * /proc files are generated in memory, and one threadpool round trip per open/stat/read/close cost far more
  * than the read itself.
  */
-export async function listProcesses(opts: { uid?: boolean } = {}): Promise<ProcInfo[]> {
+export async function listProcesses(opts: { uid?: boolean; mark?: PidMark } = {}): Promise<ProcInfo[]> {
   const out: ProcInfo[] = [];
-  const pids = (await readdir("/proc")).filter((n) => /^\d+$/.test(n));
+  // With a mark, processes whose pids were handed out before it are not read (see allocatedSince).
+  const maybeNew = opts.mark ? allocatedSince(opts.mark) : undefined;
+  const pids = (await readdir("/proc")).filter((n) => /^\d+$/.test(n) && (!maybeNew || maybeNew(Number(n))));
   for (let i = 0; i < pids.length; i++) {
     if (i > 0 && i % BATCH === 0) await yieldToLoop();
     const info = readProcSync(Number(pids[i]), opts.uid !== false);
@@ -93,14 +95,16 @@ export async function killMatching(pred: (p: ProcInfo) => boolean, timeoutMs = 3
  * that uid (one syscall reaches every process of the uid, so a fork bomb
  * cannot outrun it), then a /proc sweep until nothing is left.
  */
-export async function killUid(uid: number, gid: number): Promise<ProcInfo[]> {
+export async function killUid(uid: number, gid: number, mark?: PidMark): Promise<ProcInfo[]> {
   if (uid === 0 || uid === process.getuid?.()) throw new Error(`refusing to kill every process of uid ${uid}`);
   await new Promise<void>((resolve) => {
     const child = spawn("/bin/sh", ["-c", "kill -9 -1"], { uid, gid, stdio: "ignore", env: {} });
     child.once("error", () => resolve());
     child.once("close", () => resolve());
   });
-  return killMatching((p) => p.uid === uid);
+  // A job uid has no process older than the job's first (a uid goes back to the pool only once nothing of it is
+  // left, and the runner sweeps its uids at start): with the job's mark only newer processes are read.
+  return killMatching((p) => p.uid === uid, 3000, mark ? { mark } : {});
 }
 
 /**
@@ -263,6 +267,11 @@ export class StepLeaders {
     // The earliest start, not the first added: two launches may resolve in the other order.
     const start = processStart(pid);
     this.since = start === undefined ? null : Math.min(start, this.since ?? start);
+  }
+
+  /** The pid counter before the first leader started, where /proc tells it. */
+  get counterMark(): PidMark | undefined {
+    return this.mark ?? undefined;
   }
 
   /** Kills the groups and sessions and what is left in them. */

@@ -105,3 +105,18 @@ test("the pid window: a process started after the mark is in it, the runner's an
     child.kill("SIGKILL");
   }
 });
+
+test("a full /proc read with a mark reads only the processes started since: a new child is listed, this process is not", async () => {
+  const mark = pidMark();
+  assert.ok(mark);
+  const child = spawn("sleep", ["5"], { stdio: "ignore" });
+  try {
+    const listed = await listProcesses({ uid: true, mark });
+    assert.ok(listed.some((p) => p.pid === child.pid && p.uid === process.getuid!()), "the child is read, with its uid");
+    assert.ok(!listed.some((p) => p.pid === process.pid), "this process is older than the mark");
+    const all = await listProcesses({ uid: false });
+    assert.ok(all.some((p) => p.pid === process.pid), "without a mark every process is read");
+  } finally {
+    child.kill("SIGKILL");
+  }
+});
