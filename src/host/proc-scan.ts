@@ -102,8 +102,8 @@ export async function killUid(uid: number, gid: number, mark?: PidMark): Promise
     child.once("error", () => resolve());
     child.once("close", () => resolve());
   });
-  // A job uid has no process older than the job's first (a uid goes back to the pool only once nothing of it is
-  // left, and the runner sweeps its uids at start): with the job's mark only newer processes are read.
+  // A job uid has no process older than the job's first (the pool hands out a uid only when it owns no process,
+  // and takes it back only once nothing of it is left): with the job's mark only newer processes are read.
   return killMatching((p) => p.uid === uid, 3000, mark ? { mark } : {});
 }
 
