@@ -79,6 +79,8 @@ function findGitDir(start: string): string | undefined {
     const st = lstatSync(candidate, { throwIfNoEntry: false });
     if (st) return st.isDirectory() ? candidate : undefined; // a `.git` file: a worktree or submodule
     if (d.split("/").includes(".git")) return undefined; // inside a git directory itself
+    // git takes a directory that is itself a repository (a bare one) before looking further up.
+    if (lstatSync(join(d, "HEAD"), { throwIfNoEntry: false }) && lstatSync(join(d, "objects"), { throwIfNoEntry: false })) return undefined;
     const parent = dirname(d);
     if (parent === d) return undefined;
     // git stops at a file system boundary.

@@ -136,6 +136,16 @@ const cases: Case[] = [
     read: true,
   },
   { name: "GIT_CONFIG_GLOBAL in the environment", setup: (_r, _h, git) => commit(git), env: { GIT_CONFIG_GLOBAL: "/dev/null" }, read: false },
+  {
+    name: "a bare repository inside a working tree (git takes the bare one)",
+    setup: (repo, _h, git) => {
+      git("remote", "add", "origin", "https://forge.example.com/outer/repo");
+      commit(git);
+      execFileSync("git", ["init", "-q", "--bare", join(repo, "inner.git")]);
+    },
+    at: "inner.git",
+    read: false,
+  },
   { name: "GIT_DIR in the environment", setup: (_r, _h, git) => commit(git), env: { GIT_DIR: "REPO/.git" }, read: false },
   {
     name: "sha256 objects (an extension)",
