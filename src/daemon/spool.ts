@@ -280,20 +280,27 @@ export class TaskSpool {
   }
 
   close(): void {
-    if (this.closed) return;
-    this.closed = true;
-    try {
-      fsyncSync(this.fd);
-    } catch {
-      // best effort
-    }
-    closeSync(this.fd);
+    this.closeFile(true);
   }
 
   /** Final report delivered: the journal is no longer needed. */
   async remove(): Promise<void> {
-    this.close();
+    // Not synced first: the file is deleted next, and an fsync here blocked the event loop at every job's end.
+    this.closeFile(false);
     await rm(this.dir, { recursive: true, force: true });
+  }
+
+  private closeFile(sync: boolean): void {
+    if (this.closed) return;
+    this.closed = true;
+    if (sync) {
+      try {
+        fsyncSync(this.fd);
+      } catch {
+        // best effort
+      }
+    }
+    closeSync(this.fd);
   }
 }
 
