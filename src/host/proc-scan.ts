@@ -163,7 +163,7 @@ export async function listStartedSince(since: number, keep: (p: ProcInfo) => boo
 }
 
 /** Children of one thread (undefined: no children lists in /proc; [] if the thread is gone). */
-function threadChildren(pid: number, tid: number): number[] | undefined {
+function threadChildren(pid: number, tid: number | string): number[] | undefined {
   let list: string;
   try {
     list = readFileSync(`/proc/${pid}/task/${tid}/children`, "latin1");
@@ -186,14 +186,9 @@ function childrenOf(pid: number): number[] | undefined {
   }
   const out: number[] = [];
   for (const tid of tids) {
-    let list: string;
-    try {
-      list = readFileSync(`/proc/${pid}/task/${tid}/children`, "latin1");
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === "ENOENT" && pid === process.pid) return undefined;
-      continue;
-    }
-    for (const n of list.split(" ")) if (n !== "") out.push(Number(n));
+    const kids = threadChildren(pid, tid);
+    if (kids === undefined) return undefined;
+    out.push(...kids);
   }
   return out;
 }
@@ -240,8 +235,11 @@ export function allocatedSince(mark: PidMark): ((pid: number) => boolean) | unde
   }
   if (!Number.isSafeInteger(pidMax) || !Number.isSafeInteger(tasks)) return undefined;
   if (now.forks - mark.forks + PID_MARGIN >= pidMax - tasks - PID_MARGIN) return undefined;
-  const from = mark.lastPid;
-  const to = now.lastPid;
+  return handedOutAfter(mark.lastPid, now.lastPid);
+}
+
+/** The pids a counter hands out after `from` up to `to`, going round past pid_max when `to` is below `from`. */
+export function handedOutAfter(from: number, to: number): (pid: number) => boolean {
   return from <= to ? (pid) => pid > from && pid <= to : (pid) => pid > from || pid <= to;
 }
 
@@ -294,5 +292,5 @@ export async function killGroupsAndSessions(leaders: Iterable<number>, since?: n
       // no such group
     }
   }
-  await killMatching((p) => set.has(p.pgid) || set.has(p.sid), 1000, since !== undefined ? { uid: false, since, ...(mark ? { mark } : {}) } : { uid: false });
+  await killMatching((p) => set.has(p.pgid) || set.has(p.sid), 1000, { uid: false, ...(since !== undefined ? { since } : {}), ...(mark ? { mark } : {}) });
 }

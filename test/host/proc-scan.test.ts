@@ -4,7 +4,7 @@ import { mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { PlainBackend } from "../../src/host/plain-backend.js";
-import { allocatedSince, listProcesses, listStartedSince, pidMark, processStart } from "../../src/host/proc-scan.js";
+import { allocatedSince, handedOutAfter, listProcesses, listStartedSince, pidMark, processStart } from "../../src/host/proc-scan.js";
 import { spawn } from "node:child_process";
 import { childReport, processesWith, run } from "./fixture.js";
 
@@ -91,19 +91,20 @@ test("the pid window: a process started after the mark is in it, the runner's an
     assert.ok(maybeNew, "few forks since the mark: a window");
     assert.equal(maybeNew(child.pid!), true, "the child got its pid after the mark");
     assert.equal(maybeNew(process.pid), false, "this process is older than the mark");
-    assert.equal(maybeNew(1), mark.lastPid < 1, "init is older than the mark");
+    assert.equal(maybeNew(1), false, "init is older than the mark");
     // As many forks since the mark as there are pids: the counter may have come round past the mark.
     const pidMax = Number(await readFile("/proc/sys/kernel/pid_max", "utf8"));
     assert.equal(allocatedSince({ lastPid: mark.lastPid, forks: mark.forks - pidMax }), undefined);
-    // A counter that wrapped since the mark: the window is the end of the range and its start.
-    const wrapped = allocatedSince({ lastPid: pidMax - 1, forks: mark.forks });
-    assert.ok(wrapped);
-    assert.equal(wrapped(pidMax), true);
-    assert.equal(wrapped(child.pid!), child.pid! <= pidMark()!.lastPid);
-    assert.equal(wrapped(pidMax - 1), false);
   } finally {
     child.kill("SIGKILL");
   }
+});
+
+test("the pid window's bounds: after the mark up to the counter, and round past pid_max when the counter wrapped", () => {
+  const plain = handedOutAfter(100, 200);
+  assert.deepEqual([100, 101, 200, 201, 5].map(plain), [false, true, true, false, false]);
+  const wrapped = handedOutAfter(32_000, 300);
+  assert.deepEqual([32_000, 32_001, 32_767, 2, 300, 301, 31_999].map(wrapped), [false, true, true, true, true, false, false]);
 });
 
 test("a full /proc read with a mark reads only the processes started since: a new child is listed, this process is not", async () => {
