@@ -8,7 +8,7 @@
 // directory that holds only files is removed in-process.
 
 import { lstat, mkdir, open, readdir, rm, rmdir, unlink } from "node:fs/promises";
-import { chownSync, constants, lstatSync, mkdirSync, readdirSync, readFileSync, realpathSync, rmdirSync, unlinkSync, writeFileSync, type Dirent } from "node:fs";
+import { chownSync, constants, lstatSync, mkdirSync, opendirSync, readdirSync, readFileSync, realpathSync, rmdirSync, unlinkSync, writeFileSync } from "node:fs";
 import { spawn } from "node:child_process";
 import { randomHex } from "./random.js";
 import { join } from "node:path";
@@ -154,15 +154,20 @@ function removeTreeSync(path: string, budget: { ops: number }, isDirectory?: boo
       return true;
     }
   }
-  const entries: Dirent[] = readdirSync(path, { withFileTypes: true });
-  for (const e of entries) {
-    const p = join(path, e.name);
-    if (e.isDirectory()) {
-      if (!removeTreeSync(p, budget, true)) return false;
-    } else {
-      if (--budget.ops < 0) return false;
-      unlinkSync(p);
+  // Read a few entries at a time, not the whole directory: one with a million names must not block either.
+  const dir = opendirSync(path);
+  try {
+    for (let e = dir.readSync(); e !== null; e = dir.readSync()) {
+      const p = join(path, e.name);
+      if (e.isDirectory()) {
+        if (!removeTreeSync(p, budget, true)) return false;
+      } else {
+        if (--budget.ops < 0) return false;
+        unlinkSync(p);
+      }
     }
+  } finally {
+    dir.closeSync();
   }
   if (--budget.ops < 0) return false;
   rmdirSync(path);

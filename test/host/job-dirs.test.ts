@@ -97,6 +97,9 @@ test("isolation none: a tree larger than what is removed synchronously is remove
     for (let k = 0; k < 25; k++) writeFileSync(join(sub, `f${k}`), "x");
     symlinkSync(outside, join(sub, "link-to-outside"));
   }
+  // And one directory holding more names than the budget by itself.
+  mkdirSync(join(d.temp, "flat"));
+  for (let k = 0; k < 1000; k++) writeFileSync(join(d.temp, "flat", `f${k}`), "");
   await removeJobDirs(d, undefined, { unsandboxed: true });
   assert.equal(existsSync(d.root), false, "the job root is gone");
   assert.deepEqual(readdirSync(outside), ["keep"], "nothing outside the job root was touched");
